@@ -1,0 +1,102 @@
+locals {
+  services = ["edge", "api", "directory", "replicator"]
+  local    = var.addressing.mode == "local"
+  ports    = var.addressing.ports
+  pg_user  = coalesce(var.addressing.postgres_user, local.local ? "postgres" : "geo")
+
+  residencies = coalesce(var.residencies, concat(var.jurisdictions, ["global"]))
+
+  # Allowed regions per residency (ARCHITECTURE §1): same jurisdiction, or every region for global.
+  allowed = {
+    for res in local.residencies : res => [
+      for r in var.regions : r.name if res == "global" || r.jurisdiction == res
+    ]
+  }
+
+  default_instances = local.local ? 1 : 2
+
+  regions = [for i, r in var.regions : merge(r, {
+    index = i
+    instances = {
+      for s in local.services : s => coalesce(r.instances[s], s == "replicator" ? 1 : local.default_instances)
+    }
+    # Public HTTPS names in dns mode; the region modules serve them, the environment publishes them.
+    hostnames    = local.local ? {} : { for s in local.services : s => "${s}.${r.name}.${var.addressing.domain}" }
+    private_zone = local.local ? null : "${r.name}.${var.addressing.private_domain}"
+    redis_host   = local.local ? var.addressing.host : "redis.${r.name}.${var.addressing.private_domain}"
+    # One Postgres database per shard plus the region's directory database.
+    databases = merge(
+      { for n in range(r.shards.count) : "${r.name}-${n}" => {
+        role     = "shard"
+        host     = local.local ? var.addressing.host : "db-${n}.${r.name}.${var.addressing.private_domain}"
+        port     = local.local ? local.ports.postgres : 5432
+        database = local.local ? "geo_${replace(r.name, "-", "_")}_${n}" : "geo"
+        size     = r.shards.size
+      } },
+      { "${r.name}-directory" = {
+        role     = "directory"
+        host     = local.local ? var.addressing.host : "db-directory.${r.name}.${var.addressing.private_domain}"
+        port     = local.local ? local.ports.postgres : 5432
+        database = local.local ? "geo_${replace(r.name, "-", "_")}_directory" : "geo"
+        size     = "small"
+      } },
+    )
+  })]
+
+  connection_strings = {
+    for r in local.regions : r.name => {
+      for id, db in r.databases : id => join(";", concat(
+        ["Host=${db.host}", "Port=${db.port}", "Database=${db.database}", "Username=${local.pg_user}"],
+        local.local ? [] : ["SSL Mode=Require"],
+      ))
+    }
+  }
+
+  urls = {
+    for r in local.regions : r.name => local.local ? {
+      edge       = "http://${var.addressing.host}:${local.ports.edge + r.index}"
+      api        = ["http://${var.addressing.host}:${local.ports.api + r.index}"]
+      directory  = "http://${var.addressing.host}:${local.ports.directory + r.index}"
+      replicator = "http://${var.addressing.host}:${local.ports.replicator + r.index}"
+      redis      = "${var.addressing.host}:${local.ports.redis},defaultDatabase=${r.index}"
+      } : {
+      edge       = "https://${r.hostnames.edge}"
+      api        = ["https://${r.hostnames.api}"]
+      directory  = "https://${r.hostnames.directory}"
+      replicator = "https://${r.hostnames.replicator}"
+      redis      = "${r.redis_host}:6380,ssl=true,abortConnect=false"
+    }
+  }
+
+  # ARCHITECTURE §3: the document every service and the CLI read.
+  topology = {
+    regions = {
+      for r in local.regions : r.name => merge(local.urls[r.name], {
+        jurisdiction      = r.jurisdiction
+        directoryDatabase = local.connection_strings[r.name]["${r.name}-directory"]
+        shards            = { for id, cs in local.connection_strings[r.name] : id => cs if r.databases[id].role == "shard" }
+      })
+    }
+    latencyMs = { for r in local.regions : r.name => lookup(var.latency_ms, r.name, {}) }
+  }
+
+  # Peers per region and residency: where a change to a user with that residency must be shipped.
+  replication_peers = {
+    for r in local.regions : r.name => {
+      for res, names in local.allowed : res => [for n in names : n if n != r.name]
+      if contains(names, r.name)
+    }
+  }
+
+  global_name = local.local ? null : "edge.${var.addressing.domain}"
+  geo_records = local.local ? [] : concat(
+    flatten([for r in local.regions : [for c in r.continents : {
+      set_identifier = "${r.name}-${c}"
+      region         = r.name
+      continent      = c
+      country        = null
+    }]]),
+    # Anything no continent claims goes to the first region.
+    [{ set_identifier = "default", region = local.regions[0].name, continent = null, country = "*" }],
+  )
+}

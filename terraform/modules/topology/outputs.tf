@@ -1,0 +1,63 @@
+output "topology" {
+  description = "The topology document of ARCHITECTURE §3, as an object."
+  value       = local.topology
+}
+
+output "topology_json" {
+  description = "The topology document of ARCHITECTURE §3, as JSON: what services read from Geo:Topology."
+  value       = jsonencode(local.topology)
+}
+
+output "allowed_regions" {
+  description = "residency => the regions a user with that residency may live in."
+  value       = local.allowed
+}
+
+output "replication_peers" {
+  description = "region => residency => the other regions that region replicates that residency's users to. Only residencies the region may hold appear."
+  value       = local.replication_peers
+}
+
+output "peer_regions" {
+  description = "region => every other region it exchanges data with (union over residencies): what its network and TLS must reach."
+  value       = { for name, by_res in local.replication_peers : name => sort(distinct(flatten(values(by_res)))) }
+}
+
+output "regions" {
+  description = "region => everything a region module needs: cloud, cloud_region, jurisdiction, instances, databases, hostnames, private zone, URLs."
+  value = {
+    for r in local.regions : r.name => {
+      name         = r.name
+      cloud        = r.cloud
+      cloud_region = r.cloud_region
+      jurisdiction = r.jurisdiction
+      instances    = r.instances
+      continents   = r.continents
+      databases    = r.databases
+      hostnames    = r.hostnames
+      private_zone = r.private_zone
+      redis_host   = r.redis_host
+      peers        = sort(distinct(flatten(values(local.replication_peers[r.name]))))
+    }
+  }
+}
+
+output "dns_records" {
+  description = <<-EOT
+    Geo-DNS routing for the public entry name (empty in local mode): one record per
+    (region, continent) plus a default. Each points the global name at that region's edge and
+    is guarded by a health check on /healthz/ready, so DNS stops answering with a failed region.
+  EOT
+  value = [for g in local.geo_records : merge(g, {
+    name              = local.global_name
+    type              = "CNAME"
+    value             = "edge.${g.region}.${var.addressing.domain}"
+    health_check_fqdn = "edge.${g.region}.${var.addressing.domain}"
+    health_check_path = "/healthz/ready"
+  })]
+}
+
+output "entry_hostname" {
+  description = "The geo-routed public name clients use (null in local mode)."
+  value       = local.global_name
+}
