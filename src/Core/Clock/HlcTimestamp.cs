@@ -8,8 +8,11 @@ namespace Geo.Core.Clock;
 /// </summary>
 public readonly record struct HlcTimestamp(long Value) : IComparable<HlcTimestamp>
 {
-    /// <summary>Largest representable wall-clock part (2^48 - 1 ms, about year 10889).</summary>
-    public const long MaxMilliseconds = (1L << 48) - 1;
+    /// <summary>
+    /// Largest wall-clock part: 2^47 - 1 ms (about year 6429), so the packed value stays non-negative
+    /// and orders correctly as a signed <see cref="long"/> (and as a Postgres bigint).
+    /// </summary>
+    public const long MaxMilliseconds = (1L << 47) - 1;
 
     /// <summary>Largest logical counter before the clock borrows the next millisecond.</summary>
     public const int MaxCounter = ushort.MaxValue;
