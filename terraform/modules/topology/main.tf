@@ -1,8 +1,20 @@
 locals {
   services = ["edge", "api", "directory", "replicator"]
-  local    = var.addressing.mode == "local"
-  ports    = var.addressing.ports
-  pg_user  = coalesce(var.addressing.postgres_user, local.local ? "postgres" : "geo")
+
+  # How each service runs in a container (src/<folder>/Dockerfile): HTTP/1.1 on 8080 for health,
+  # metrics and REST; the gRPC services also take HTTP/2 cleartext on 8081, since Kestrel cannot
+  # offer both protocols on one cleartext port.
+  containers = {
+    edge       = { folder = "EdgeRouter", grpc = false }
+    api        = { folder = "RegionService", grpc = false }
+    directory  = { folder = "ShardDirectory", grpc = true }
+    replicator = { folder = "Replicator", grpc = true }
+  }
+  # TLS ports of the managed caches: ElastiCache, Memorystore, Azure Cache for Redis.
+  redis_tls_port = { aws = 6379, gcp = 6378, azure = 6380 }
+  local          = var.addressing.mode == "local"
+  ports          = var.addressing.ports
+  pg_user        = coalesce(var.addressing.postgres_user, local.local ? "postgres" : "geo")
 
   residencies = coalesce(var.residencies, concat(var.jurisdictions, ["global"]))
 
@@ -64,7 +76,7 @@ locals {
       api        = ["https://${r.hostnames.api}"]
       directory  = "https://${r.hostnames.directory}"
       replicator = "https://${r.hostnames.replicator}"
-      redis      = "${r.redis_host}:6380,ssl=true,abortConnect=false"
+      redis      = "${r.redis_host}:${local.redis_tls_port[r.cloud]},ssl=true,abortConnect=false"
     }
   }
 

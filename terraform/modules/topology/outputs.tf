@@ -38,6 +38,30 @@ output "regions" {
       private_zone = r.private_zone
       redis_host   = r.redis_host
       peers        = sort(distinct(flatten(values(local.replication_peers[r.name]))))
+      services = {
+        for name, c in local.containers : name => {
+          folder      = c.folder
+          instances   = r.instances[name]
+          hostname    = lookup(r.hostnames, name, null)
+          port        = c.grpc ? 8081 : 8080
+          protocol    = c.grpc ? "http2" : "http1"
+          health_port = 8080
+          health_path = "/healthz/ready"
+          # Read by the image's entrypoint (GEO_TOPOLOGY_JSON) and by ASP.NET Core configuration.
+          environment = merge(
+            {
+              GEO_TOPOLOGY_JSON                   = jsonencode(local.topology)
+              Geo__Region                         = r.name
+              Kestrel__Endpoints__Http__Url       = "http://+:8080"
+              Kestrel__Endpoints__Http__Protocols = "Http1"
+            },
+            c.grpc ? {
+              Kestrel__Endpoints__Grpc__Url       = "http://+:8081"
+              Kestrel__Endpoints__Grpc__Protocols = "Http2"
+            } : {},
+          )
+        }
+      }
     }
   }
 }

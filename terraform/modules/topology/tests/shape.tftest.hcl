@@ -83,6 +83,25 @@ run "region_plans_for_cloud_modules" {
   }
 }
 
+run "containers_and_caches" {
+  command = plan
+
+  assert {
+    condition     = output.regions["us-east"].services.replicator.port == 8081 && output.regions["us-east"].services.replicator.protocol == "http2" && output.regions["us-east"].services.api.port == 8080
+    error_message = "gRPC services take h2c on 8081, HTTP services 8080."
+  }
+
+  assert {
+    condition     = alltrue([for s in values(output.regions["eu-west"].services) : s.health_port == 8080 && s.health_path == "/healthz/ready" && jsondecode(s.environment.GEO_TOPOLOGY_JSON) == jsondecode(output.topology_json)])
+    error_message = "Every container is probed on 8080 /healthz/ready and gets the whole topology."
+  }
+
+  assert {
+    condition     = [for n in ["us-east", "eu-west", "eu-central"] : output.topology.regions[n].redis] == ["redis.us-east.geo.internal:6379,ssl=true,abortConnect=false", "redis.eu-west.geo.internal:6378,ssl=true,abortConnect=false", "redis.eu-central.geo.internal:6380,ssl=true,abortConnect=false"]
+    error_message = "Each cloud's cache is reached on its TLS port."
+  }
+}
+
 run "geo_dns_records" {
   command = plan
 

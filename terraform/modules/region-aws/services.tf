@@ -1,0 +1,218 @@
+# The four services on ECS Fargate behind one HTTPS load balancer, one host name each.
+
+resource "aws_ecs_cluster" "this" {
+  name = local.name
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = "/geo/${var.region.name}"
+  retention_in_days = 30
+  tags              = local.tags
+}
+
+data "aws_iam_policy_document" "ecs_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "execution" {
+  name               = "${local.name}-execution"
+  assume_role_policy = data.aws_iam_policy_document.ecs_assume.json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy_attachment" "execution" {
+  role       = aws_iam_role.execution.name
+  policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+}
+
+resource "aws_iam_role_policy" "read_secrets" {
+  name = "read-geo-secrets"
+  role = aws_iam_role.execution.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["secretsmanager:GetSecretValue"]
+      Resource = [for s in aws_secretsmanager_secret.this : s.arn]
+    }]
+  })
+}
+
+resource "aws_iam_role" "task" {
+  name               = "${local.name}-task"
+  assume_role_policy = data.aws_iam_policy_document.ecs_assume.json
+  tags               = local.tags
+}
+
+resource "aws_ecs_task_definition" "this" {
+  for_each = var.region.services
+
+  family                   = "${local.name}-${each.key}"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = 512
+  memory                   = 1024
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  container_definitions = jsonencode([{
+    name         = each.key
+    image        = var.images[each.key]
+    essential    = true
+    portMappings = [for p in distinct([each.value.health_port, each.value.port]) : { containerPort = p, protocol = "tcp" }]
+    environment  = [for k, v in each.value.environment : { name = k, value = v }]
+    secrets      = [for env, s in local.secret_env : { name = env, valueFrom = aws_secretsmanager_secret.this[s].arn }]
+    # The image's own check (HEALTHCHECK in src/<Folder>/Dockerfile): GET /healthz/ready on 8080.
+    healthCheck = {
+      command     = ["CMD", "/usr/local/bin/geo-healthcheck"]
+      interval    = 15
+      timeout     = 5
+      retries     = 3
+      startPeriod = 30
+    }
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.this.name
+        awslogs-region        = var.region.cloud_region
+        awslogs-stream-prefix = each.key
+      }
+    }
+  }])
+  tags = local.tags
+}
+
+resource "aws_lb" "this" {
+  name               = local.name
+  load_balancer_type = "application"
+  security_groups    = [aws_security_group.alb.id]
+  subnets            = aws_subnet.public[*].id
+  tags               = local.tags
+}
+
+resource "aws_lb_target_group" "this" {
+  for_each = var.region.services
+
+  name             = "${local.name}-${each.key}"
+  vpc_id           = aws_vpc.this.id
+  target_type      = "ip"
+  port             = each.value.port
+  protocol         = "HTTP"
+  protocol_version = each.value.protocol == "http2" ? "GRPC" : "HTTP1"
+
+  # gRPC target groups can only be probed with gRPC; readiness of those tasks is the container
+  # health check above, which ECS uses to replace unhealthy tasks.
+  health_check {
+    path     = each.value.protocol == "http2" ? "/grpc.health.v1.Health/Check" : each.value.health_path
+    port     = each.value.protocol == "http2" ? "traffic-port" : tostring(each.value.health_port)
+    matcher  = each.value.protocol == "http2" ? "0-99" : "200"
+    interval = 15
+  }
+  tags = local.tags
+}
+
+resource "aws_acm_certificate" "this" {
+  domain_name               = var.region.hostnames.edge
+  subject_alternative_names = [for s, h in var.region.hostnames : h if s != "edge"]
+  validation_method         = "DNS"
+  tags                      = local.tags
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "terraform_data" "dns_ready" {
+  input = var.dns_ready
+}
+
+resource "aws_acm_certificate_validation" "this" {
+  certificate_arn         = aws_acm_certificate.this.arn
+  validation_record_fqdns = [for o in aws_acm_certificate.this.domain_validation_options : o.resource_record_name]
+  depends_on              = [terraform_data.dns_ready]
+}
+
+resource "aws_lb_listener" "https" {
+  load_balancer_arn = aws_lb.this.arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  certificate_arn   = aws_acm_certificate_validation.this.certificate_arn
+  default_action {
+    type = "fixed-response"
+    fixed_response {
+      content_type = "text/plain"
+      message_body = "unknown host"
+      status_code  = "404"
+    }
+  }
+}
+
+resource "aws_lb_listener" "http" {
+  load_balancer_arn = aws_lb.this.arn
+  port              = 80
+  protocol          = "HTTP"
+  default_action {
+    type = "redirect"
+    redirect {
+      port        = "443"
+      protocol    = "HTTPS"
+      status_code = "HTTP_301"
+    }
+  }
+}
+
+resource "aws_lb_listener_rule" "this" {
+  for_each     = var.region.services
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 10 + index(keys(var.region.services), each.key)
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.this[each.key].arn
+  }
+  condition {
+    host_header {
+      values = [each.value.hostname]
+    }
+  }
+}
+
+resource "aws_ecs_service" "this" {
+  for_each = var.region.services
+
+  name                              = each.key
+  cluster                           = aws_ecs_cluster.this.id
+  task_definition                   = aws_ecs_task_definition.this[each.key].arn
+  desired_count                     = each.value.instances
+  launch_type                       = "FARGATE"
+  health_check_grace_period_seconds = 60
+  network_configuration {
+    subnets         = aws_subnet.private[*].id
+    security_groups = [aws_security_group.tasks.id]
+  }
+  load_balancer {
+    target_group_arn = aws_lb_target_group.this[each.key].arn
+    container_name   = each.key
+    container_port   = each.value.port
+  }
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+  depends_on = [aws_lb_listener_rule.this]
+  tags       = local.tags
+}

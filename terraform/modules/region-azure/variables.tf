@@ -1,0 +1,1 @@
+../region-aws/variables.tf

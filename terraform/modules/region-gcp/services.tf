@@ -1,0 +1,153 @@
+# The four services on Cloud Run, reachable only through one global HTTPS load balancer.
+
+resource "google_service_account" "run" {
+  account_id   = "${local.name}-run"
+  display_name = "Geo services in ${var.region.name}"
+}
+
+resource "google_secret_manager_secret_iam_member" "run" {
+  for_each  = google_secret_manager_secret.this
+  secret_id = each.value.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.run.email}"
+}
+
+resource "google_cloud_run_v2_service" "this" {
+  for_each = var.region.services
+
+  name                = "${local.name}-${each.key}"
+  location            = var.region.cloud_region
+  ingress             = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+  deletion_protection = false
+  labels              = local.labels
+  depends_on          = [google_secret_manager_secret_iam_member.run, google_secret_manager_secret_version.this]
+
+  template {
+    service_account = google_service_account.run.email
+    scaling {
+      min_instance_count = each.value.instances
+    }
+    vpc_access {
+      egress = "PRIVATE_RANGES_ONLY"
+      network_interfaces {
+        network    = google_compute_network.this.id
+        subnetwork = google_compute_subnetwork.this.id
+      }
+    }
+    containers {
+      image = var.images[each.key]
+      ports {
+        # h2c end to end for the gRPC services.
+        name           = each.value.protocol == "http2" ? "h2c" : "http1"
+        container_port = each.value.port
+      }
+      dynamic "env" {
+        for_each = each.value.environment
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+      dynamic "env" {
+        for_each = local.secret_env
+        content {
+          name = env.key
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.this[env.value].secret_id
+              version = "latest"
+            }
+          }
+        }
+      }
+      startup_probe {
+        period_seconds    = 5
+        failure_threshold = 24
+        http_get {
+          path = each.value.health_path
+          port = each.value.health_port
+        }
+      }
+      liveness_probe {
+        period_seconds = 15
+        http_get {
+          path = each.value.health_path
+          port = each.value.health_port
+        }
+      }
+    }
+  }
+}
+
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = google_cloud_run_v2_service.this
+  name     = each.value.name
+  location = each.value.location
+  role     = "roles/run.invoker"
+  member   = "allUsers" # callers are authenticated by Geo's peer/admin tokens; ingress is LB-only.
+}
+
+resource "google_compute_region_network_endpoint_group" "this" {
+  for_each              = var.region.services
+  name                  = "${local.name}-${each.key}"
+  region                = var.region.cloud_region
+  network_endpoint_type = "SERVERLESS"
+  cloud_run {
+    service = google_cloud_run_v2_service.this[each.key].name
+  }
+}
+
+resource "google_compute_backend_service" "this" {
+  for_each              = var.region.services
+  name                  = "${local.name}-${each.key}"
+  protocol              = each.value.protocol == "http2" ? "HTTP2" : "HTTPS"
+  load_balancing_scheme = "EXTERNAL_MANAGED"
+  backend {
+    group = google_compute_region_network_endpoint_group.this[each.key].id
+  }
+}
+
+resource "google_compute_url_map" "this" {
+  name            = local.name
+  default_service = google_compute_backend_service.this["edge"].id
+
+  dynamic "host_rule" {
+    for_each = var.region.services
+    content {
+      hosts        = [host_rule.value.hostname]
+      path_matcher = host_rule.key
+    }
+  }
+  dynamic "path_matcher" {
+    for_each = var.region.services
+    content {
+      name            = path_matcher.key
+      default_service = google_compute_backend_service.this[path_matcher.key].id
+    }
+  }
+}
+
+resource "google_compute_managed_ssl_certificate" "this" {
+  name = local.name
+  managed {
+    domains = values(var.region.hostnames)
+  }
+}
+
+resource "google_compute_target_https_proxy" "this" {
+  name             = local.name
+  url_map          = google_compute_url_map.this.id
+  ssl_certificates = [google_compute_managed_ssl_certificate.this.id]
+}
+
+resource "google_compute_global_address" "lb" {
+  name = "${local.name}-lb"
+}
+
+resource "google_compute_global_forwarding_rule" "https" {
+  name                  = local.name
+  target                = google_compute_target_https_proxy.this.id
+  ip_address            = google_compute_global_address.lb.address
+  port_range            = "443"
+  load_balancing_scheme = "EXTERNAL_MANAGED"
+}
