@@ -1,0 +1,105 @@
+using Dapper;
+using Geo.Core.Placement;
+using Geo.Core.Versioning;
+using Npgsql;
+
+namespace Geo.Storage;
+
+public sealed partial class ShardStore
+{
+    private const string SelectComponentForUpdateSql = """
+        SELECT incr AS Increments, decr AS Decrements, version_hlc AS VersionHlc, version_origin AS VersionOrigin
+        FROM counters WHERE user_id = @UserId AND name = @Name AND region = @Region
+        FOR UPDATE
+        """;
+
+    private const string InsertComponentSql = """
+        INSERT INTO counters (user_id, name, region, bucket, incr, decr, version_hlc, version_origin, updated_at)
+        VALUES (@UserId, @Name, @Region, @Bucket, @Increments, @Decrements, @VersionHlc, @VersionOrigin, @Now)
+        ON CONFLICT (user_id, name, region) DO NOTHING
+        """;
+
+    private const string UpdateComponentSql = """
+        UPDATE counters SET incr = @Increments, decr = @Decrements, version_hlc = @VersionHlc, version_origin = @VersionOrigin, updated_at = @Now
+        WHERE user_id = @UserId AND name = @Name AND region = @Region
+        """;
+
+    private const string CounterValueSql = "SELECT coalesce(sum(incr) - sum(decr), 0)::bigint FROM counters WHERE user_id = @UserId AND name = @Name";
+
+    /// <summary>Adds <paramref name="delta"/> (negative to subtract) to this region's component of a counter; returns the counter's value.</summary>
+    /// <param name="userId">Owner.</param>
+    /// <param name="name">Counter name.</param>
+    /// <param name="delta">Amount to add; any value but <see cref="long.MinValue"/>.</param>
+    /// <param name="idempotency">When set, the response is stored with the write, atomically.</param>
+    /// <param name="ct">Cancellation.</param>
+    public async Task<long> IncrementCounterAsync(string userId, string name, long delta, IdempotencyContext<long>? idempotency = null, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(userId);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentOutOfRangeException.ThrowIfEqual(delta, long.MinValue);
+        await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        await LockUserAsync(connection, tx, userId, exclusive: false, ct);
+        var epoch = await EraseMarkerAsync(connection, tx, userId, ct);
+        while (true)
+        {
+            var current = await LockComponentAsync(connection, tx, userId, name, RegionId, ct);
+            var version = NextVersion(current?.Version);
+            var component = new CounterComponent(
+                checked((current?.Increments ?? 0) + Math.Max(delta, 0)),
+                checked((current?.Decrements ?? 0) + Math.Max(-delta, 0)),
+                version.Hlc.Value,
+                version.Origin);
+            if (!await WriteComponentAsync(connection, tx, userId, name, RegionId, component, insert: current is null, ct))
+            {
+                continue; // A concurrent increment created the component first; lock it and add again.
+            }
+
+            await AppendChangesAsync(connection, tx, [LocalChange(ChangeKind.Counter, userId, version) with
+            {
+                CounterName = name,
+                CounterRegion = RegionId,
+                Increments = component.Increments,
+                Decrements = component.Decrements,
+                EraseEpoch = epoch == DataVersion.None ? null : epoch,
+            }], ct);
+            var value = await connection.ExecuteScalarAsync<long>(new CommandDefinition(CounterValueSql, new { UserId = userId, Name = name }, tx, cancellationToken: ct));
+            await CompleteIdempotencyAsync(connection, tx, userId, idempotency, value, ct);
+            await tx.CommitAsync(ct);
+            return value;
+        }
+    }
+
+    /// <summary>The counter's value: the sum of every region's increments minus decrements; 0 for an unknown counter.</summary>
+    public async Task<long> GetCounterAsync(string userId, string name, CancellationToken ct = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(CounterValueSql, new { UserId = userId, Name = name }, cancellationToken: ct));
+    }
+
+    private static Task<CounterComponent?> LockComponentAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string userId, string name, string region, CancellationToken ct) =>
+        connection.QuerySingleOrDefaultAsync<CounterComponent?>(new CommandDefinition(SelectComponentForUpdateSql, new { UserId = userId, Name = name, Region = region }, tx, cancellationToken: ct));
+
+    /// <summary>Inserts or updates one component; false when an insert lost a race to a concurrent insert.</summary>
+    private async Task<bool> WriteComponentAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string userId, string name, string region, CounterComponent component, bool insert, CancellationToken ct)
+    {
+        var written = await connection.ExecuteAsync(new CommandDefinition(insert ? InsertComponentSql : UpdateComponentSql, new
+        {
+            UserId = userId,
+            Name = name,
+            Region = region,
+            Bucket = Buckets.Of(userId),
+            component.Increments,
+            component.Decrements,
+            component.VersionHlc,
+            component.VersionOrigin,
+            Now = _time.GetUtcNow(),
+        }, tx, cancellationToken: ct));
+        return written == 1;
+    }
+
+    private sealed record CounterComponent(long Increments, long Decrements, long VersionHlc, string VersionOrigin)
+    {
+        public DataVersion Version => new(new Core.Clock.HlcTimestamp(VersionHlc), VersionOrigin);
+    }
+}

@@ -1,0 +1,12 @@
+namespace Geo.Storage;
+
+/// <summary>Event ids of Geo.Storage log messages (range 2000–2099).</summary>
+internal static class EventIds
+{
+    public const int MigrationApplied = 2000;
+    public const int MigrationsUpToDate = 2001;
+    public const int RemoteChangeQuarantined = 2010;
+    public const int ConflictRecorded = 2011;
+    public const int UserErased = 2020;
+    public const int ChangeLogPruned = 2030;
+}

@@ -1,0 +1,313 @@
+using Dapper;
+using Geo.Core.Clock;
+using Geo.Core.Placement;
+using Geo.Core.Versioning;
+using Npgsql;
+
+namespace Geo.Storage;
+
+public sealed partial class ShardStore
+{
+    private const string ReadChangesSql = """
+        SELECT seq AS Seq, bucket AS Bucket, user_id AS UserId, kind AS Kind, collection AS Collection, key AS Key,
+               counter_name AS CounterName, counter_region AS CounterRegion, body::text AS Body, deleted AS Deleted,
+               incr AS Increments, decr AS Decrements, version_hlc AS VersionHlc, version_origin AS VersionOrigin,
+               prev_version_hlc AS PrevHlc, prev_version_origin AS PrevOrigin, erase_hlc AS EraseHlc, erase_origin AS EraseOrigin,
+               origin AS Origin, created_at AS CreatedAt
+        FROM change_log
+        WHERE seq > @AfterSeq AND (@Origin::text IS NULL OR origin = @Origin::text) AND (@Buckets::int[] IS NULL OR bucket = ANY(@Buckets::int[]))
+        ORDER BY seq
+        LIMIT @Limit
+        """;
+
+    private const string InsertConflictSql = """
+        INSERT INTO conflicts (bucket, user_id, collection, key, winner_version_hlc, winner_origin, loser_version_hlc, loser_origin,
+                               winner_body, loser_body, winner_deleted, loser_deleted, detected_at)
+        VALUES (@Bucket, @UserId, @Collection, @Key, @WinnerHlc, @WinnerOrigin, @LoserHlc, @LoserOrigin,
+                @WinnerBody::jsonb, @LoserBody::jsonb, @WinnerDeleted, @LoserDeleted, @Now)
+        ON CONFLICT DO NOTHING
+        """;
+
+    private const string ReadConflictsSql = """
+        SELECT id AS Id, user_id AS UserId, collection AS Collection, key AS Key,
+               winner_version_hlc AS WinnerHlc, winner_origin AS WinnerOrigin, loser_version_hlc AS LoserHlc, loser_origin AS LoserOrigin,
+               winner_body::text AS WinnerBody, loser_body::text AS LoserBody, winner_deleted AS WinnerDeleted, loser_deleted AS LoserDeleted,
+               detected_at AS DetectedAt
+        FROM conflicts WHERE id > @AfterId ORDER BY id LIMIT @Limit
+        """;
+
+    private const string GetCheckpointSql = "SELECT last_seq FROM replication_checkpoints WHERE peer = @Peer AND stream = @Stream";
+
+    // Checkpoints only move forward: a late, smaller acknowledgement must not rewind them.
+    private const string SetCheckpointSql = """
+        INSERT INTO replication_checkpoints AS c (peer, stream, last_seq, updated_at) VALUES (@Peer, @Stream, @LastSeq, @Now)
+        ON CONFLICT (peer, stream) DO UPDATE SET last_seq = greatest(c.last_seq, excluded.last_seq), updated_at = excluded.updated_at
+        """;
+
+    private const string PruneSql = "DELETE FROM change_log WHERE seq <= @UptoSeq";
+
+    /// <summary>Change-log entries after <paramref name="afterSeq"/> in sequence (= commit) order.</summary>
+    /// <param name="afterSeq">Exclusive lower bound, e.g. a peer's checkpoint.</param>
+    /// <param name="limit">Most entries to return.</param>
+    /// <param name="origin">Only entries that originated in this region (a sender passes its own region); null for all.</param>
+    /// <param name="buckets">Only entries of these buckets (online moves); null for all.</param>
+    /// <param name="ct">Cancellation.</param>
+    public async Task<IReadOnlyList<ShardChange>> ReadChangesAsync(long afterSeq, int limit, string? origin = null, IReadOnlyCollection<int>? buckets = null, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        var rows = await connection.QueryAsync<ChangeRow>(new CommandDefinition(ReadChangesSql,
+            new { AfterSeq = afterSeq, Origin = origin, Buckets = buckets?.ToArray(), Limit = limit }, cancellationToken: ct));
+        return [.. rows.Select(row => row.ToChange())];
+    }
+
+    /// <summary>
+    /// Applies changes from another region in one transaction (and advances <paramref name="checkpoint"/> in it, when
+    /// given). Documents apply only when newer (last writer wins); counter components merge by max; erasures apply
+    /// when newer than the user's last erase. Concurrent values that lose are written to the conflict log. Applied
+    /// changes are appended to the change log with their remote origin, so they are never shipped again but do
+    /// travel with online moves. Idempotent: a second apply of the same changes changes nothing.
+    /// </summary>
+    public async Task<IReadOnlyList<ApplyOutcome>> ApplyRemoteAsync(IReadOnlyList<ShardChange> changes, ReplicationCheckpoint? checkpoint = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        await LockUsersAsync(connection, tx, changes.Select(c => c.UserId), ct);
+        var outcomes = new ApplyOutcome[changes.Count];
+        var applied = new List<ShardChange>();
+        for (var i = 0; i < changes.Count; i++)
+        {
+            var change = changes[i];
+            if (_clock.IsBeyondSkew(change.Version.Hlc) || (change.EraseEpoch is { } epoch && _clock.IsBeyondSkew(epoch.Hlc)))
+            {
+                LogQuarantined(change.Origin, change.UserId, ShardId, change.Version.ToString());
+                outcomes[i] = ApplyOutcome.Quarantined;
+                continue;
+            }
+
+            _clock.TryObserve(change.Version.Hlc);
+            var done = change.Kind switch
+            {
+                ChangeKind.Document => await ApplyDocumentAsync(connection, tx, change, ct),
+                ChangeKind.Counter => await ApplyCounterAsync(connection, tx, change, ct),
+                ChangeKind.UserErase => await ApplyRemoteEraseAsync(connection, tx, change.UserId, change.Version, ct),
+                _ => throw new ArgumentOutOfRangeException(nameof(changes), change.Kind, "unknown change kind"),
+            };
+            outcomes[i] = done ? ApplyOutcome.Applied : ApplyOutcome.Skipped;
+            if (done)
+            {
+                applied.Add(change);
+            }
+        }
+
+        if (checkpoint is not null)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(SetCheckpointSql, CheckpointArgs(checkpoint), tx, cancellationToken: ct));
+        }
+
+        await AppendChangesAsync(connection, tx, applied, ct);
+        await tx.CommitAsync(ct);
+        return outcomes;
+    }
+
+    /// <summary>The last sequence recorded for (<paramref name="peer"/>, <paramref name="stream"/>); 0 when none.</summary>
+    public async Task<long> GetCheckpointAsync(string peer, string stream, CancellationToken ct = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(GetCheckpointSql, new { Peer = peer, Stream = stream }, cancellationToken: ct)) ?? 0;
+    }
+
+    /// <summary>Records a checkpoint; never moves an existing one backwards.</summary>
+    public async Task SetCheckpointAsync(ReplicationCheckpoint checkpoint, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition(SetCheckpointSql, CheckpointArgs(checkpoint), cancellationToken: ct));
+    }
+
+    /// <summary>Deletes change-log entries up to and including <paramref name="uptoSeq"/> (once every peer acknowledged them); returns how many.</summary>
+    public async Task<int> PruneChangeLogAsync(long uptoSeq, CancellationToken ct = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        var count = await connection.ExecuteAsync(new CommandDefinition(PruneSql, new { UptoSeq = uptoSeq }, cancellationToken: ct));
+        LogPruned(count, uptoSeq, ShardId);
+        return count;
+    }
+
+    /// <summary>Conflict-log entries with id greater than <paramref name="afterId"/>, oldest first.</summary>
+    public async Task<IReadOnlyList<ConflictRecord>> ReadConflictsAsync(long afterId = 0, int limit = 100, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        var rows = await connection.QueryAsync<ConflictRow>(new CommandDefinition(ReadConflictsSql, new { AfterId = afterId, Limit = limit }, cancellationToken: ct));
+        return [.. rows.Select(row => row.ToRecord())];
+    }
+
+    private object CheckpointArgs(ReplicationCheckpoint checkpoint) =>
+        new { checkpoint.Peer, checkpoint.Stream, checkpoint.LastSeq, Now = _time.GetUtcNow() };
+
+    private async Task<bool> ApplyDocumentAsync(NpgsqlConnection connection, NpgsqlTransaction tx, ShardChange change, CancellationToken ct)
+    {
+        if (change.Version <= await EraseMarkerAsync(connection, tx, change.UserId, ct))
+        {
+            return false; // Written before the user was erased: the erase wins.
+        }
+
+        var incoming = change.Version;
+        var args = new { change.UserId, change.Collection, change.Key };
+        while (true)
+        {
+            var local = await connection.QuerySingleOrDefaultAsync<LockedDocumentRow>(new CommandDefinition(SelectDocumentForUpdateSql, args, tx, cancellationToken: ct));
+            if (local is not null && incoming <= local.Version)
+            {
+                // Older (or the same) value. A conflict only when it was concurrent: another region's write that
+                // the local value did not knowingly replace.
+                if (incoming != local.Version && local.VersionOrigin != change.Origin && local.Previous != incoming)
+                {
+                    await RecordConflictAsync(connection, tx, change, winner: (local.Version, local.Body), loser: (incoming, change.Body), ct);
+                }
+
+                return false;
+            }
+
+            var row = new
+            {
+                change.UserId,
+                change.Collection,
+                change.Key,
+                Bucket = Buckets.Of(change.UserId),
+                Body = change.Deleted ? null : change.Body,
+                change.Deleted,
+                VersionHlc = incoming.Hlc.Value,
+                VersionOrigin = incoming.Origin,
+                PrevHlc = change.PreviousVersion?.Hlc.Value,
+                PrevOrigin = change.PreviousVersion?.Origin,
+                Now = _time.GetUtcNow(),
+            };
+            if (await connection.ExecuteAsync(new CommandDefinition(local is null ? InsertDocumentSql : UpdateDocumentSql, row, tx, cancellationToken: ct)) == 0)
+            {
+                continue; // A local writer inserted the key meanwhile; compare with its value.
+            }
+
+            if (local is not null && local.VersionOrigin != incoming.Origin && change.PreviousVersion != local.Version)
+            {
+                await RecordConflictAsync(connection, tx, change, winner: (incoming, row.Body), loser: (local.Version, local.Body), ct);
+            }
+
+            return true;
+        }
+    }
+
+    private async Task<bool> ApplyCounterAsync(NpgsqlConnection connection, NpgsqlTransaction tx, ShardChange change, CancellationToken ct)
+    {
+        var name = change.CounterName ?? throw new ArgumentException("A counter change needs CounterName.", nameof(change));
+        var region = change.CounterRegion ?? throw new ArgumentException("A counter change needs CounterRegion.", nameof(change));
+        var marker = await EraseMarkerAsync(connection, tx, change.UserId, ct);
+        var epoch = change.EraseEpoch ?? DataVersion.None;
+        if (epoch < marker)
+        {
+            return false; // Counts from before an erase this shard already applied.
+        }
+
+        if (epoch > marker)
+        {
+            // The sender saw an erase that has not arrived here yet: apply it first (it is deterministic).
+            await ApplyEraseAsync(connection, tx, change.UserId, epoch, ct);
+        }
+
+        while (true)
+        {
+            var local = await LockComponentAsync(connection, tx, change.UserId, name, region, ct);
+            if (local is not null && change.Increments <= local.Increments && change.Decrements <= local.Decrements)
+            {
+                return false;
+            }
+
+            var merged = new CounterComponent(
+                Math.Max(change.Increments, local?.Increments ?? 0),
+                Math.Max(change.Decrements, local?.Decrements ?? 0),
+                local is null ? change.Version.Hlc.Value : DataVersion.Max(local.Version, change.Version).Hlc.Value,
+                local is null ? change.Version.Origin : DataVersion.Max(local.Version, change.Version).Origin);
+            if (await WriteComponentAsync(connection, tx, change.UserId, name, region, merged, insert: local is null, ct))
+            {
+                return true;
+            }
+        }
+    }
+
+    private async Task<bool> ApplyRemoteEraseAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string userId, DataVersion erase, CancellationToken ct)
+    {
+        if (erase <= await EraseMarkerAsync(connection, tx, userId, ct))
+        {
+            return false;
+        }
+
+        await ApplyEraseAsync(connection, tx, userId, erase, ct);
+        LogUserErased(userId, ShardId, erase.ToString());
+        return true;
+    }
+
+    private async Task RecordConflictAsync(NpgsqlConnection connection, NpgsqlTransaction tx, ShardChange change,
+        (DataVersion Version, string? Body) winner, (DataVersion Version, string? Body) loser, CancellationToken ct)
+    {
+        await connection.ExecuteAsync(new CommandDefinition(InsertConflictSql, new
+        {
+            Bucket = Buckets.Of(change.UserId),
+            change.UserId,
+            change.Collection,
+            change.Key,
+            WinnerHlc = winner.Version.Hlc.Value,
+            WinnerOrigin = winner.Version.Origin,
+            LoserHlc = loser.Version.Hlc.Value,
+            LoserOrigin = loser.Version.Origin,
+            WinnerBody = winner.Body,
+            LoserBody = loser.Body,
+            WinnerDeleted = winner.Body is null,
+            LoserDeleted = loser.Body is null,
+            Now = _time.GetUtcNow(),
+        }, tx, cancellationToken: ct));
+        LogConflict(ShardId, change.UserId, winner.Version.ToString(), loser.Version.ToString());
+    }
+
+    private sealed record ChangeRow(long Seq, int Bucket, string UserId, string Kind, string? Collection, string? Key, string? CounterName, string? CounterRegion,
+        string? Body, bool Deleted, long? Increments, long? Decrements, long VersionHlc, string VersionOrigin, long? PrevHlc, string? PrevOrigin,
+        long? EraseHlc, string? EraseOrigin, string Origin, DateTime CreatedAt)
+    {
+        public ShardChange ToChange() => new()
+        {
+            Seq = Seq,
+            Kind = ChangeKinds.Parse(Kind),
+            Bucket = Bucket,
+            UserId = UserId,
+            Collection = Collection,
+            Key = Key,
+            CounterName = CounterName,
+            CounterRegion = CounterRegion,
+            Body = Body,
+            Deleted = Deleted,
+            Increments = Increments ?? 0,
+            Decrements = Decrements ?? 0,
+            Version = new DataVersion(new HlcTimestamp(VersionHlc), VersionOrigin),
+            PreviousVersion = PrevHlc is { } prev ? new DataVersion(new HlcTimestamp(prev), PrevOrigin ?? string.Empty) : null,
+            EraseEpoch = EraseHlc is { } erase ? new DataVersion(new HlcTimestamp(erase), EraseOrigin ?? string.Empty) : null,
+            Origin = Origin,
+            CreatedAt = new DateTimeOffset(DateTime.SpecifyKind(CreatedAt, DateTimeKind.Utc)),
+        };
+    }
+
+    private sealed record ConflictRow(long Id, string UserId, string Collection, string Key, long WinnerHlc, string WinnerOrigin, long LoserHlc, string LoserOrigin,
+        string? WinnerBody, string? LoserBody, bool WinnerDeleted, bool LoserDeleted, DateTime DetectedAt)
+    {
+        public ConflictRecord ToRecord() => new(Id, UserId, Collection, Key,
+            new DataVersion(new HlcTimestamp(WinnerHlc), WinnerOrigin), WinnerBody, WinnerDeleted,
+            new DataVersion(new HlcTimestamp(LoserHlc), LoserOrigin), LoserBody, LoserDeleted,
+            new DateTimeOffset(DateTime.SpecifyKind(DetectedAt, DateTimeKind.Utc)));
+    }
+}
+
+/// <summary>A conflict-log entry: two concurrent values of one document and which won.</summary>
+public sealed record ConflictRecord(long Id, string UserId, string Collection, string Key,
+    DataVersion Winner, string? WinnerBody, bool WinnerDeleted,
+    DataVersion Loser, string? LoserBody, bool LoserDeleted,
+    DateTimeOffset DetectedAt);

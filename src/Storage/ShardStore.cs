@@ -1,0 +1,178 @@
+using Dapper;
+using Geo.Core.Clock;
+using Geo.Core.Placement;
+using Geo.Core.Versioning;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Geo.Storage;
+
+/// <summary>
+/// Data access for one shard database of one region: documents, counters, idempotency records, the change
+/// log (transactional outbox), replicated applies with conflict logging, user erasure and bucket digests.
+/// Every write commits its row, its change-log entry and its idempotency record in one transaction.
+/// Thread-safe; create one per shard and share it.
+/// </summary>
+public sealed partial class ShardStore
+{
+    // Advisory lock serializing change-log appends until commit, so seq order is commit order (see 0001_initial.sql).
+    private const long ChangeLogLockKey = 0x6765_6F5F_6C6F_67; // "geo_log"
+
+    // Class id of the per-user advisory locks (two-int form, a separate key space from the bigint locks above).
+    private const int UserLockClass = 0x6765;
+
+    private const string LockChangeLogSql = "SELECT pg_advisory_xact_lock(@ChangeLogLockKey)";
+
+    private const string LockUserSharedSql = "SELECT pg_advisory_xact_lock_shared(@UserLockClass, hashtext(@UserId))";
+
+    private const string LockUserExclusiveSql = "SELECT pg_advisory_xact_lock(@UserLockClass, hashtext(@UserId))";
+
+    // Locks every user of a replicated batch in one statement, in lock-id order, so concurrent batches cannot deadlock.
+    private const string LockUsersExclusiveSql = """
+        SELECT pg_advisory_xact_lock(@UserLockClass, h) FROM (SELECT DISTINCT hashtext(u) AS h FROM unnest(@UserIds::text[]) AS u ORDER BY 1) AS t
+        """;
+
+    private const string EraseMarkerSql = "SELECT version_hlc, version_origin FROM erased_users WHERE user_id = @UserId";
+
+    private const string AppendChangeSql = """
+        INSERT INTO change_log (bucket, user_id, kind, collection, key, counter_name, counter_region, body, deleted, incr, decr,
+                                version_hlc, version_origin, prev_version_hlc, prev_version_origin, erase_hlc, erase_origin, origin, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+        RETURNING seq
+        """;
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly HybridLogicalClock _clock;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    /// <param name="shardId">The shard this store serves, e.g. <c>eu-west-0</c> (for logs).</param>
+    /// <param name="regionId">The local region: origin of every version this store creates.</param>
+    /// <param name="dataSource">The shard's data source (one per shard per process).</param>
+    /// <param name="clock">The region's hybrid logical clock.</param>
+    /// <param name="time">Wall clock for timestamps and expiry; <see cref="TimeProvider.System"/> when null.</param>
+    /// <param name="logger">Logger; none when null.</param>
+    public ShardStore(string shardId, string regionId, NpgsqlDataSource dataSource, HybridLogicalClock clock, TimeProvider? time = null, ILogger<ShardStore>? logger = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(shardId);
+        ArgumentException.ThrowIfNullOrWhiteSpace(regionId);
+        ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(clock);
+        ShardId = shardId;
+        RegionId = regionId;
+        _dataSource = dataSource;
+        _clock = clock;
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+    }
+
+    /// <summary>The shard this store serves.</summary>
+    public string ShardId { get; }
+
+    /// <summary>The local region (origin of local versions).</summary>
+    public string RegionId { get; }
+
+    // Per-user advisory locks order erasure against writes: local writes take the user's lock shared, an erase
+    // (and a replicated batch) exclusively, so no write can slip between an erase's check and its tombstoning.
+
+    /// <summary>A version for a local write that is greater than <paramref name="stored"/> (and every earlier reading).</summary>
+    private DataVersion NextVersion(DataVersion? stored)
+    {
+        var hlc = _clock.Now();
+        if (stored is { } s && hlc <= s.Hlc)
+        {
+            // The stored version came from a clock ahead of ours; catch up so versions per key strictly increase.
+            if (!_clock.TryObserve(s.Hlc))
+            {
+                throw new InvalidOperationException($"Stored version {s} on shard {ShardId} is beyond the clock skew bound; refusing to write.");
+            }
+
+            hlc = _clock.Now();
+        }
+
+        return new DataVersion(hlc, RegionId);
+    }
+
+    private static Task LockUserAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string userId, bool exclusive, CancellationToken ct) =>
+        connection.ExecuteAsync(new CommandDefinition(exclusive ? LockUserExclusiveSql : LockUserSharedSql, new { UserLockClass, UserId = userId }, tx, cancellationToken: ct));
+
+    private static Task LockUsersAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IEnumerable<string> userIds, CancellationToken ct) =>
+        connection.ExecuteAsync(new CommandDefinition(LockUsersExclusiveSql, new { UserLockClass, UserIds = userIds.Distinct(StringComparer.Ordinal).ToArray() }, tx, cancellationToken: ct));
+
+    private static async Task<DataVersion> EraseMarkerAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string userId, CancellationToken ct)
+    {
+        var row = await connection.QuerySingleOrDefaultAsync<VersionRow>(new CommandDefinition(EraseMarkerSql, new { UserId = userId }, tx, cancellationToken: ct));
+        return row?.Version ?? DataVersion.None;
+    }
+
+    /// <summary>
+    /// Appends entries to the change log as the last step before commit: takes the shard's append lock (held until
+    /// commit) and inserts every entry in one round trip. Returns the assigned sequence numbers.
+    /// </summary>
+    private async Task<long[]> AppendChangesAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyList<ShardChange> changes, CancellationToken ct)
+    {
+        if (changes.Count == 0)
+        {
+            return [];
+        }
+
+        await connection.ExecuteAsync(new CommandDefinition(LockChangeLogSql, new { ChangeLogLockKey }, tx, cancellationToken: ct));
+        var now = _time.GetUtcNow();
+        await using var batch = new NpgsqlBatch(connection, tx);
+        foreach (var change in changes)
+        {
+            var command = new NpgsqlBatchCommand(AppendChangeSql);
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = change.Bucket });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = change.UserId });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = ChangeKinds.ToText(change.Kind) });
+            command.Parameters.Add(Text(change.Collection));
+            command.Parameters.Add(Text(change.Key));
+            command.Parameters.Add(Text(change.CounterName));
+            command.Parameters.Add(Text(change.CounterRegion));
+            command.Parameters.Add(Text(change.Body));
+            command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = change.Deleted });
+            command.Parameters.Add(BigInt(change.Kind == ChangeKind.Counter ? change.Increments : null));
+            command.Parameters.Add(BigInt(change.Kind == ChangeKind.Counter ? change.Decrements : null));
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = change.Version.Hlc.Value });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = change.Version.Origin });
+            command.Parameters.Add(BigInt(change.PreviousVersion?.Hlc.Value));
+            command.Parameters.Add(Text(change.PreviousVersion?.Origin));
+            command.Parameters.Add(BigInt(change.EraseEpoch?.Hlc.Value));
+            command.Parameters.Add(Text(change.EraseEpoch?.Origin));
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = change.Origin });
+            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = now });
+            batch.BatchCommands.Add(command);
+        }
+
+        var seqs = new long[changes.Count];
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        for (var i = 0; i < seqs.Length; i++)
+        {
+            await reader.ReadAsync(ct);
+            seqs[i] = reader.GetInt64(0);
+            await reader.NextResultAsync(ct);
+        }
+
+        return seqs;
+
+        static NpgsqlParameter Text(string? value) => new() { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)value ?? DBNull.Value };
+        static NpgsqlParameter BigInt(long? value) => new() { NpgsqlDbType = NpgsqlDbType.Bigint, Value = (object?)value ?? DBNull.Value };
+    }
+
+    private ShardChange LocalChange(ChangeKind kind, string userId, DataVersion version) => new()
+    {
+        Kind = kind,
+        Bucket = Buckets.Of(userId),
+        UserId = userId,
+        Version = version,
+        Origin = RegionId,
+    };
+
+    /// <summary>A (hlc, origin) pair as Dapper reads it.</summary>
+    private sealed record VersionRow(long VersionHlc, string VersionOrigin)
+    {
+        public DataVersion Version => new(new HlcTimestamp(VersionHlc), VersionOrigin);
+    }
+}
