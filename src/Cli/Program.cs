@@ -1,4 +1,4 @@
-using System.CommandLine;
+using Geo.Cli;
+using Geo.Cli.CommandLine;
 
-var root = new RootCommand("geoctl: administer a Geo deployment (shards, replication, users, capacity).");
-return root.Parse(args).Invoke();
+return await GeoCtl.RunAsync(args, CliHost.FromProcess());

@@ -1,0 +1,34 @@
+namespace Geo.Cli.CommandLine;
+
+/// <summary>The one exception geoctl commands throw to stop with a message and an <see cref="ExitCodes">exit code</see>.</summary>
+internal sealed class GeoCliException : Exception
+{
+    public GeoCliException(int exitCode, string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+        ExitCode = exitCode;
+    }
+
+    public GeoCliException()
+        : this(ExitCodes.Unexpected, "geoctl failed.")
+    {
+    }
+
+    public GeoCliException(string message)
+        : this(ExitCodes.Unexpected, message)
+    {
+    }
+
+    public GeoCliException(string message, Exception innerException)
+        : this(ExitCodes.Unexpected, message, innerException)
+    {
+    }
+
+    public int ExitCode { get; }
+
+    public static GeoCliException Usage(string message) => new(ExitCodes.Usage, message);
+
+    public static GeoCliException NotFound(string message) => new(ExitCodes.NotFound, message);
+
+    public static GeoCliException Refused(string message) => new(ExitCodes.Refused, message);
+}

@@ -1,0 +1,75 @@
+using System.CommandLine;
+using Geo.Cli.Capacity;
+using Geo.Cli.CommandLine;
+using Geo.Cli.Migrations;
+using Geo.Cli.Topology;
+
+namespace Geo.Cli;
+
+/// <summary>The geoctl command tree and the one place where failures become exit codes.</summary>
+internal static class GeoCtl
+{
+    public static RootCommand CreateRootCommand(CliHost host)
+    {
+        var globals = new GlobalOptions();
+        var root = new RootCommand("geoctl: administer a Geo deployment (capacity, topology, shard migrations).");
+        globals.AddTo(root);
+        root.Add(CapacityCommand.Create(host, globals));
+        root.Add(TopologyCommands.Create(host, globals));
+        root.Add(MigrateCommand.Create(host, globals));
+        return root;
+    }
+
+    public static async Task<int> RunAsync(string[] args, CliHost host, CancellationToken ct = default)
+    {
+        var parse = CreateRootCommand(host).Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors)
+            {
+                await host.Error.WriteLineAsync($"error: {error.Message}");
+            }
+
+            var command = string.Join(' ', CommandPath(parse.CommandResult));
+            await host.Error.WriteLineAsync($"Run '{command} --help' for usage.");
+            return ExitCodes.Usage;
+        }
+
+        var configuration = new InvocationConfiguration { Output = host.Out, Error = host.Error, EnableDefaultExceptionHandler = false };
+        try
+        {
+            return await parse.InvokeAsync(configuration, ct);
+        }
+        catch (GeoCliException e)
+        {
+            await host.Error.WriteLineAsync($"error: {e.Message}");
+            return e.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            await host.Error.WriteLineAsync("Cancelled.");
+            return ExitCodes.Cancelled;
+        }
+#pragma warning disable CA1031 // The boundary: anything unforeseen is reported once, with its stack, as exit code 1.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            await host.Error.WriteLineAsync($"error: unexpected failure, please report it: {e}");
+            return ExitCodes.Unexpected;
+        }
+    }
+
+    private static IEnumerable<string> CommandPath(System.CommandLine.Parsing.SymbolResult? result)
+    {
+        var names = new Stack<string>();
+        for (var r = result; r is not null; r = r.Parent)
+        {
+            if (r is System.CommandLine.Parsing.CommandResult c)
+            {
+                names.Push(c.Command is RootCommand ? "geoctl" : c.Command.Name);
+            }
+        }
+
+        return names;
+    }
+}

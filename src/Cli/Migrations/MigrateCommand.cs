@@ -1,0 +1,197 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Sockets;
+using Geo.Cli.CommandLine;
+using Geo.Core.Topology;
+using Geo.Storage.Migrations;
+using Npgsql;
+using Spectre.Console;
+
+namespace Geo.Cli.Migrations;
+
+/// <summary><c>geoctl migrate</c>: applies the embedded per-shard schema migrations to every shard of the topology, or the chosen ones.</summary>
+internal static class MigrateCommand
+{
+    // Documented by ShardMigrator: the journal of applied migration ids; read here only to report what --dry-run would apply.
+    private const string JournalExistsSql = "SELECT to_regclass('geo_schema_journal') IS NOT NULL";
+    private const string JournalSql = "SELECT id FROM geo_schema_journal";
+
+    public static Command Create(CliHost host, GlobalOptions globals)
+    {
+        var region = new Option<string?>("--region") { Description = "Only the shards of this region.", HelpName = "region" };
+        var shard = new Option<string?>("--shard") { Description = "Only this shard.", HelpName = "shard" };
+        var command = new Command("migrate", "Apply the per-shard schema migrations (forward-only, safe to rerun) to every shard of the topology, or the chosen ones.")
+        {
+            region, shard,
+        };
+        command.SetAction((parse, ct) => RunAsync(new CommandContext(parse, host, globals), parse.GetValue(region), parse.GetValue(shard), ct));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(CommandContext context, string? regionId, string? shardId, CancellationToken ct)
+    {
+        var targets = SelectTargets(context.LoadTopology(), regionId, shardId);
+        if (!context.DryRun)
+        {
+            context.RequireAdminToken("migrate shards");
+            await context.ConfirmAsync(
+                $"Apply up to {ShardMigrator.Embedded.Count} migration(s) to {targets.Count} shard(s): {string.Join(", ", targets.Select(t => t.Shard))}?", ct);
+        }
+
+        var outcomes = new List<MigrationOutcome>();
+        await context.Stderr.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+            .StartAsync(async progress =>
+            {
+                var tasks = targets.Select(t => progress.AddTask(t.Shard, autoStart: false, maxValue: 1)).ToList();
+                for (var i = 0; i < targets.Count; i++)
+                {
+                    tasks[i].StartTask();
+                    var outcome = await RunOneAsync(targets[i], context.DryRun, ct);
+                    outcomes.Add(outcome);
+                    tasks[i].Description = $"{Markup.Escape(targets[i].Shard)} [grey]{Describe(outcome)}[/]";
+                    tasks[i].Increment(1);
+                    tasks[i].StopTask();
+                }
+            });
+
+        if (context.Json)
+        {
+            context.WriteJson(new MigrationReport(context.DryRun, ShardMigrator.Embedded.Select(m => m.Id).ToArray(), outcomes));
+        }
+        else
+        {
+            Render(context.Stdout, context.DryRun, outcomes);
+        }
+
+        return outcomes.Any(o => o.Status == MigrationStatus.Failed) ? ExitCodes.Failed
+            : outcomes.Any(o => o.Status == MigrationStatus.Unavailable) ? ExitCodes.Unavailable
+            : ExitCodes.Ok;
+    }
+
+    private static List<MigrationTarget> SelectTargets(GeoTopology topology, string? regionId, string? shardId)
+    {
+        if (regionId is not null && !topology.Regions.ContainsKey(regionId))
+        {
+            throw GeoCliException.NotFound($"--region: unknown region '{regionId}'; the topology has: {string.Join(", ", topology.Regions.Keys)}.");
+        }
+
+        var targets = topology.Regions.Values
+            .Where(r => regionId is null || r.Id == regionId)
+            .SelectMany(r => r.Shards.Select(s => new MigrationTarget(r.Id, s.Key, s.Value)))
+            .ToList();
+        if (shardId is null)
+        {
+            return targets;
+        }
+
+        var chosen = targets.Where(t => t.Shard == shardId).ToList();
+        return chosen.Count > 0
+            ? chosen
+            : throw GeoCliException.NotFound(topology.RegionOfShard(shardId) is { } owner
+                ? $"--shard: shard '{shardId}' belongs to region '{owner.Id}', not '{regionId}'."
+                : $"--shard: unknown shard '{shardId}'; the topology has: {string.Join(", ", targets.Select(t => t.Shard))}.");
+    }
+
+    private static async Task<MigrationOutcome> RunOneAsync(MigrationTarget target, bool dryRun, CancellationToken ct)
+    {
+        var database = new NpgsqlConnectionStringBuilder(target.ConnectionString).Database ?? "";
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await using var dataSource = NpgsqlDataSource.Create(target.ConnectionString);
+            var migrations = dryRun ? await PendingAsync(dataSource, ct) : await ShardMigrator.MigrateAsync(dataSource, ct);
+            var status = migrations.Count == 0 ? MigrationStatus.UpToDate : dryRun ? MigrationStatus.Pending : MigrationStatus.Migrated;
+            return new MigrationOutcome(target.Region, target.Shard, database, status, migrations, null, Elapsed(started));
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException or SocketException)
+        {
+            var status = IsUnavailable(e) ? MigrationStatus.Unavailable : MigrationStatus.Failed;
+            return new MigrationOutcome(target.Region, target.Shard, database, status, [], e.Message, Elapsed(started));
+        }
+    }
+
+    private static async Task<IReadOnlyList<string>> PendingAsync(NpgsqlDataSource dataSource, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        var applied = new HashSet<string>(StringComparer.Ordinal);
+        await using (var exists = new NpgsqlCommand(JournalExistsSql, connection))
+        {
+            if (await exists.ExecuteScalarAsync(ct) is true)
+            {
+                await using var read = new NpgsqlCommand(JournalSql, connection);
+                await using var reader = await read.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
+                {
+                    applied.Add(reader.GetString(0));
+                }
+            }
+        }
+
+        return [.. ShardMigrator.Embedded.Select(m => m.Id).Where(id => !applied.Contains(id))];
+    }
+
+    // Could not connect, no such database, login refused, server starting: the shard is unavailable rather than the migration broken.
+    private static bool IsUnavailable(Exception e) => e switch
+    {
+        PostgresException pg => pg.SqlState is PostgresErrorCodes.InvalidCatalogName or PostgresErrorCodes.InvalidPassword
+            or PostgresErrorCodes.InvalidAuthorizationSpecification or PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.TooManyConnections,
+        NpgsqlException or TimeoutException or SocketException => true,
+        _ => false,
+    };
+
+    private static long Elapsed(long started) => (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+
+    private static string Describe(MigrationOutcome o) => o.Status switch
+    {
+        MigrationStatus.Migrated => $"applied {string.Join(", ", o.Migrations)}",
+        MigrationStatus.Pending => $"would apply {string.Join(", ", o.Migrations)}",
+        MigrationStatus.UpToDate => "up to date",
+        MigrationStatus.Unavailable => "unavailable",
+        _ => "failed",
+    };
+
+    private static void Render(IAnsiConsole console, bool dryRun, List<MigrationOutcome> outcomes)
+    {
+        var table = new Table { Title = new TableTitle(dryRun ? "Migrations (dry run: nothing applied)" : "Migrations") }
+            .AddColumns("Region", "Shard", "Database", "Status", dryRun ? "Would apply" : "Applied", "ms", "Error");
+        foreach (var o in outcomes)
+        {
+            var status = o.Status switch
+            {
+                MigrationStatus.Failed => "[red]failed[/]",
+                MigrationStatus.Unavailable => "[red]unavailable[/]",
+                MigrationStatus.Migrated => "[green]migrated[/]",
+                MigrationStatus.Pending => "[yellow]pending[/]",
+                _ => "up to date",
+            };
+            table.AddRow(
+                Markup.Escape(o.Region),
+                Markup.Escape(o.Shard),
+                Markup.Escape(o.Database),
+                status,
+                Markup.Escape(o.Migrations.Count == 0 ? "-" : string.Join(", ", o.Migrations)),
+                o.ElapsedMs.ToString(CultureInfo.InvariantCulture),
+                Markup.Escape(o.Error ?? ""));
+        }
+
+        console.Write(table);
+    }
+
+    private sealed record MigrationTarget(string Region, string Shard, string ConnectionString);
+
+    private sealed record MigrationReport(bool DryRun, IReadOnlyList<string> Embedded, IReadOnlyList<MigrationOutcome> Shards);
+
+    internal sealed record MigrationOutcome(string Region, string Shard, string Database, MigrationStatus Status, IReadOnlyList<string> Migrations, string? Error, long ElapsedMs);
+
+    internal enum MigrationStatus
+    {
+        UpToDate,
+        Pending,
+        Migrated,
+        Unavailable,
+        Failed,
+    }
+}
