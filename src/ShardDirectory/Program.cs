@@ -1,8 +1,11 @@
 using Geo.ServiceDefaults;
+using Geo.ShardDirectory;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+builder.AddShardDirectory();
 
 var app = builder.Build();
+app.MapShardDirectory();
 app.MapDefaultEndpoints();
 app.Run();

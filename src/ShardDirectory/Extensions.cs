@@ -1,0 +1,70 @@
+using Geo.Core.Clock;
+using Geo.ShardDirectory.Grpc;
+using Geo.ShardDirectory.Hosting;
+using Geo.ShardDirectory.ShardMaps;
+using Geo.ShardDirectory.Storage;
+using Geo.ShardDirectory.Users;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Geo.ShardDirectory;
+
+internal static class Extensions
+{
+    /// <summary>
+    /// Topology and region (validated at start), the directory database (migrated before the server listens), the
+    /// gRPC service, the change listener and the readiness check. Kestrel speaks HTTP/1.1 and cleartext HTTP/2
+    /// (prior knowledge) on the same port, so gRPC, curl and Prometheus all reach it.
+    /// </summary>
+    public static WebApplicationBuilder AddShardDirectory(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<GeoSiteOptions>().BindConfiguration(GeoSiteOptions.SectionName).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<GeoSiteOptions>, GeoSiteOptionsValidator>();
+        services.AddOptions<DirectoryOptions>().BindConfiguration(DirectoryOptions.SectionName).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<DirectoryOptions>, DirectoryOptionsValidator>();
+        services.AddSingleton(sp => DirectorySite.Resolve(sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value));
+
+        services.AddSingleton(sp => new NpgsqlDataSourceBuilder(sp.GetRequiredService<DirectorySite>().DirectoryDatabase)
+            .UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>())
+            .Build());
+        services.AddSingleton(sp => new HybridLogicalClock(
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<DirectoryOptions>>().Value.MaxClockSkew));
+        services.AddSingleton<DirectoryReadiness>();
+        services.AddSingleton<UserStore>();
+        services.AddSingleton<UserCache>();
+        services.AddSingleton<ShardMapHub>();
+        services.AddSingleton<ShardMapStore>();
+
+        // Order matters: start-up migrates before the listener runs and before Kestrel accepts calls.
+        services.AddHostedService<DirectoryStartup>();
+        services.AddHostedService<ShardMapListener>();
+        services.AddHealthChecks().AddCheck<DirectoryDatabaseHealthCheck>("directory-database", tags: [Extensions.ReadyTagName]);
+
+        services.AddGrpc(o => o.Interceptors.Add<StorageFailureInterceptor>());
+        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(l => l.Protocols = HttpProtocols.Http1AndHttp2));
+        if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]) && DefaultUrl(builder.Configuration) is { } url)
+        {
+            builder.WebHost.UseUrls(url);
+        }
+
+        return builder;
+    }
+
+    public static WebApplication MapShardDirectory(this WebApplication app)
+    {
+        app.MapGrpcService<DirectoryService>();
+        return app;
+    }
+
+    private const string ReadyTagName = ServiceDefaults.Extensions.ReadyTag;
+
+    // The topology's directory URL for this region when it can be read; a broken topology is reported by validation at start.
+    private static string? DefaultUrl(IConfiguration configuration)
+    {
+        var options = configuration.GetSection(GeoSiteOptions.SectionName).Get<GeoSiteOptions>() ?? new GeoSiteOptions();
+        var (site, _) = DirectorySite.TryResolve(options);
+        return site?.Region.Directory.GetLeftPart(UriPartial.Authority);
+    }
+}

@@ -1,0 +1,154 @@
+using Geo.Contracts.Directory;
+using Geo.Core.Clock;
+using Geo.Core.Versioning;
+using Geo.ShardDirectory.Users;
+using Grpc.Core;
+
+namespace Geo.ShardDirectory.Grpc;
+
+internal sealed partial class DirectoryService
+{
+    private const int DefaultPageSize = 100;
+    private const int MaxPageSize = 1000;
+
+    public override async Task<UserEntry> CreateUser(CreateUserRequest request, ServerCallContext context)
+    {
+        UserRules.RequireUserId(request.UserId);
+        UserRules.RequirePlacement(site.Topology, request.Residency, request.HomeRegion);
+        var (row, created) = await users.CreateAsync(request.UserId, request.Residency, request.HomeRegion, context.CancellationToken);
+        if (!created && (row.Deleted || row.Residency != request.Residency || row.HomeRegion != request.HomeRegion))
+        {
+            RpcErrors.AlreadyExists(row.Deleted
+                ? $"user '{request.UserId}' was erased; erased ids are never reused, generate a new one."
+                : $"user '{request.UserId}' exists with residency '{row.Residency}' and home region '{row.HomeRegion}'; generate a new id.");
+        }
+
+        return row.ToEntry();
+    }
+
+    public override async Task<UserEntry> GetUser(GetUserRequest request, ServerCallContext context)
+    {
+        UserRules.RequireUserId(request.UserId);
+        if (cache.TryGet(request.UserId, out var cached))
+        {
+            return cached;
+        }
+
+        var generation = cache.Generation;
+        var row = await users.GetAsync(request.UserId, context.CancellationToken);
+        if (row is null || row.Deleted)
+        {
+            RpcErrors.NotFound($"user '{request.UserId}' is unknown or erased.");
+        }
+
+        var entry = row.ToEntry();
+        cache.Set(entry, generation);
+        return entry;
+    }
+
+    public override async Task<ListUsersResponse> ListUsers(ListUsersRequest request, ServerCallContext context)
+    {
+        var size = PageSize(request.PageSize, "page_size");
+        var rows = await users.ListAsync(request.PageToken, size + 1, request.IncludeErased, context.CancellationToken);
+        var response = new ListUsersResponse();
+        response.Users.Add(rows.Take(size).Select(r => r.ToEntry()));
+        response.NextPageToken = rows.Count > size ? rows[size - 1].UserId : string.Empty;
+        return response;
+    }
+
+    public override async Task<UserEntry> EraseUser(EraseUserRequest request, ServerCallContext context)
+    {
+        UserRules.RequireUserId(request.UserId);
+        var result = await users.EraseAsync(request.UserId, context.CancellationToken);
+        if (result is null)
+        {
+            RpcErrors.NotFound($"user '{request.UserId}' is unknown.");
+        }
+
+        cache.Invalidate(request.UserId);
+        if (result.Value.Erased)
+        {
+            LogUserErased(logger, request.UserId);
+        }
+
+        return result.Value.Row.ToEntry();
+    }
+
+    public override async Task<ApplyUserEntriesResponse> ApplyUserEntries(ApplyUserEntriesRequest request, ServerCallContext context)
+    {
+        if (request.Entries.Count > MaxPageSize)
+        {
+            RpcErrors.InvalidArgument($"entries: {request.Entries.Count} entries; send at most {MaxPageSize} per call.");
+        }
+
+        for (var i = 0; i < request.Entries.Count; i++)
+        {
+            UserRules.RequireReplicable(site.Topology, request.Entries[i], i);
+        }
+
+        // Entries too far in the future are quarantined; of several entries for one id, only the greatest competes.
+        var response = new ApplyUserEntriesResponse();
+        var candidates = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < request.Entries.Count; i++)
+        {
+            var entry = request.Entries[i];
+            if (!clock.TryObserve(new HlcTimestamp(entry.Version.Hlc)))
+            {
+                response.Quarantined.Add(i);
+                LogEntryQuarantined(logger, entry.UserId, entry.Version.Origin, entry.Version.Hlc);
+                continue;
+            }
+
+            if (!candidates.TryGetValue(entry.UserId, out var best) || Version(entry.Version) > Version(request.Entries[best].Version))
+            {
+                candidates[entry.UserId] = i;
+            }
+        }
+
+        var applied = await users.ApplyAsync([.. candidates.Values.Select(i => request.Entries[i])], context.CancellationToken);
+        foreach (var id in applied)
+        {
+            cache.Invalidate(id);
+        }
+
+        for (var i = 0; i < request.Entries.Count; i++)
+        {
+            var entry = request.Entries[i];
+            response.Applied.Add(candidates.TryGetValue(entry.UserId, out var winner) && winner == i && applied.Contains(entry.UserId));
+        }
+
+        return response;
+    }
+
+    public override async Task<ReadUserChangesResponse> ReadUserChanges(ReadUserChangesRequest request, ServerCallContext context)
+    {
+        if (request.AfterSeq < 0)
+        {
+            RpcErrors.InvalidArgument($"after_seq: {request.AfterSeq} is negative; pass 0 or the previous next_after_seq.");
+        }
+
+        var limit = PageSize(request.Limit, "limit");
+        var (rows, next) = await users.ReadChangesAsync(request.AfterSeq, limit, request.Origin, context.CancellationToken);
+        var response = new ReadUserChangesResponse { NextAfterSeq = next };
+        response.Changes.Add(rows.Select(r => new UserChange { Seq = r.ChangeSeq, Entry = r.ToEntry() }));
+        return response;
+    }
+
+    private static int PageSize(int requested, string field)
+    {
+        if (requested is < 0 or > MaxPageSize)
+        {
+            RpcErrors.InvalidArgument($"{field}: {requested} is out of range; use 1 to {MaxPageSize} (0 means {DefaultPageSize}).");
+        }
+
+        return requested == 0 ? DefaultPageSize : requested;
+    }
+
+    private static DataVersion Version(EntryVersion version) => new(new HlcTimestamp(version.Hlc), version.Origin);
+
+    [LoggerMessage(EventId = EventIds.UserErased, Level = LogLevel.Information, Message = "Erased directory entry of {UserId}")]
+    private static partial void LogUserErased(ILogger logger, string userId);
+
+    [LoggerMessage(EventId = EventIds.EntryQuarantined, Level = LogLevel.Warning, Message = "Quarantined the entry of {UserId} from {OriginRegion}: hlc {Hlc} is beyond the clock-skew bound")]
+    private static partial void LogEntryQuarantined(ILogger logger, string userId, string originRegion, long hlc);
+}

@@ -1,0 +1,200 @@
+using System.Data;
+using Dapper;
+using Geo.Contracts.Directory;
+using Geo.Core.Clock;
+using Geo.ShardDirectory.Hosting;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Geo.ShardDirectory.Users;
+
+/// <summary>One row of <c>directory_users</c>.</summary>
+internal sealed record UserRow(string UserId, string Residency, string HomeRegion, long VersionHlc, string VersionOrigin, bool Deleted, long ChangeSeq)
+{
+    public UserEntry ToEntry() => new()
+    {
+        UserId = UserId,
+        Residency = Residency,
+        HomeRegion = HomeRegion,
+        Version = new EntryVersion { Hlc = VersionHlc, Origin = VersionOrigin },
+        Deleted = Deleted,
+    };
+}
+
+/// <summary>
+/// Directory entries in the region's directory database. Every change takes one advisory lock until commit and
+/// draws a new <c>change_seq</c>, so sequence order is commit order and a reader of <c>change_seq &gt; N</c> misses nothing.
+/// Changed ids are announced with NOTIFY so every directory process drops them from its cache.
+/// </summary>
+internal sealed class UserStore(NpgsqlDataSource dataSource, HybridLogicalClock clock, DirectorySite site, TimeProvider time, IOptions<DirectoryOptions> options)
+{
+    public const string ChangeChannel = "geo_directory_user";
+
+    // "geo_usr": serializes entry changes until commit.
+    private const long ChangeLockKey = 0x6765_6F5F_7573_72;
+
+    private const string Columns = """
+        user_id AS UserId, residency AS Residency, home_region AS HomeRegion, version_hlc AS VersionHlc,
+        version_origin AS VersionOrigin, deleted AS Deleted, change_seq AS ChangeSeq
+        """;
+
+    private const string LockSql = "SELECT pg_advisory_xact_lock(@ChangeLockKey)";
+
+    private const string GetSql = $"SELECT {Columns} FROM directory_users WHERE user_id = @UserId";
+
+    private const string InsertSql = $"""
+        INSERT INTO directory_users (user_id, residency, home_region, version_hlc, version_origin, deleted, change_seq, updated_at)
+        VALUES (@UserId, @Residency, @HomeRegion, @VersionHlc, @VersionOrigin, false, nextval('directory_user_change_seq'), @Now)
+        ON CONFLICT (user_id) DO NOTHING
+        RETURNING {Columns}
+        """;
+
+    private const string EraseSql = $"""
+        UPDATE directory_users
+        SET deleted = true, version_hlc = @VersionHlc, version_origin = @VersionOrigin,
+            change_seq = nextval('directory_user_change_seq'), updated_at = @Now
+        WHERE user_id = @UserId
+        RETURNING {Columns}
+        """;
+
+    // Last writer wins on (hlc, origin); origin compares bytewise (COLLATE "C"), as DataVersion does.
+    private const string ApplySql = """
+        INSERT INTO directory_users AS u (user_id, residency, home_region, version_hlc, version_origin, deleted, change_seq, updated_at)
+        SELECT e.user_id, e.residency, e.home_region, e.version_hlc, e.version_origin, e.deleted, nextval('directory_user_change_seq'), @Now
+        FROM unnest(@UserIds, @Residencies, @HomeRegions, @Hlcs, @Origins, @Deleted)
+             AS e(user_id, residency, home_region, version_hlc, version_origin, deleted)
+        ON CONFLICT (user_id) DO UPDATE
+        SET residency = EXCLUDED.residency, home_region = EXCLUDED.home_region, version_hlc = EXCLUDED.version_hlc,
+            version_origin = EXCLUDED.version_origin, deleted = EXCLUDED.deleted, change_seq = EXCLUDED.change_seq,
+            updated_at = EXCLUDED.updated_at
+        WHERE (u.version_hlc, u.version_origin) < (EXCLUDED.version_hlc, EXCLUDED.version_origin)
+        RETURNING user_id
+        """;
+
+    private const string NotifySql = $"SELECT pg_notify('{ChangeChannel}', id) FROM unnest(@Ids) AS t(id)";
+
+    private const string ListSql = $"""
+        SELECT {Columns} FROM directory_users
+        WHERE user_id > @After AND (@IncludeErased OR NOT deleted)
+        ORDER BY user_id
+        LIMIT @Limit
+        """;
+
+    private const string ChangesSql = $"""
+        SELECT {Columns} FROM directory_users
+        WHERE change_seq > @After AND (@Origin = '' OR version_origin = @Origin)
+        ORDER BY change_seq
+        LIMIT @Limit
+        """;
+
+    private const string MaxSeqSql = "SELECT coalesce(max(change_seq), 0) FROM directory_users";
+
+    private readonly int _timeoutSeconds = (int)Math.Ceiling(options.Value.CommandTimeout.TotalSeconds);
+
+    public async Task<UserRow?> GetAsync(string userId, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<UserRow>(Command(GetSql, new { UserId = userId }, null, ct));
+    }
+
+    /// <summary>Inserts the entry with a fresh local version unless the id exists; returns the stored row and whether it was created.</summary>
+    public async Task<(UserRow Row, bool Created)> CreateAsync(string userId, string residency, string homeRegion, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        await connection.ExecuteAsync(Command(LockSql, new { ChangeLockKey }, tx, ct));
+        var created = await connection.QuerySingleOrDefaultAsync<UserRow>(Command(InsertSql, new
+        {
+            UserId = userId,
+            Residency = residency,
+            HomeRegion = homeRegion,
+            VersionHlc = clock.Now().Value,
+            VersionOrigin = site.RegionId,
+            Now = time.GetUtcNow(),
+        }, tx, ct));
+        var row = created ?? await connection.QuerySingleAsync<UserRow>(Command(GetSql, new { UserId = userId }, tx, ct));
+        await tx.CommitAsync(ct);
+        return (row, created is not null);
+    }
+
+    /// <summary>Tombstones the entry with a version greater than its current one; null when unknown.</summary>
+    public async Task<(UserRow Row, bool Erased)?> EraseAsync(string userId, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        await connection.ExecuteAsync(Command(LockSql, new { ChangeLockKey }, tx, ct));
+        var current = await connection.QuerySingleOrDefaultAsync<UserRow>(Command(GetSql + " FOR UPDATE", new { UserId = userId }, tx, ct));
+        if (current is null || current.Deleted)
+        {
+            return current is null ? null : (current, false);
+        }
+
+        // The tombstone must outrank the entry even when the entry's clock ran ahead of ours.
+        var hlc = Math.Max(clock.Now().Value, current.VersionHlc + 1);
+        var erased = await connection.QuerySingleAsync<UserRow>(Command(EraseSql, new
+        {
+            UserId = userId,
+            VersionHlc = hlc,
+            VersionOrigin = site.RegionId,
+            Now = time.GetUtcNow(),
+        }, tx, ct));
+        await connection.ExecuteAsync(Command(NotifySql, new { Ids = new[] { userId } }, tx, ct));
+        await tx.CommitAsync(ct);
+        return (erased, true);
+    }
+
+    /// <summary>Stores each entry whose version is greater than the stored one; returns the ids that were stored.</summary>
+    /// <remarks>Within one batch only the greatest version of an id competes; callers pass distinct ids.</remarks>
+    public async Task<IReadOnlySet<string>> ApplyAsync(IReadOnlyList<UserEntry> entries, CancellationToken ct)
+    {
+        if (entries.Count == 0)
+        {
+            return new HashSet<string>();
+        }
+
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        await connection.ExecuteAsync(Command(LockSql, new { ChangeLockKey }, tx, ct));
+        var applied = (await connection.QueryAsync<string>(Command(ApplySql, new
+        {
+            UserIds = entries.Select(e => e.UserId).ToArray(),
+            Residencies = entries.Select(e => e.Residency).ToArray(),
+            HomeRegions = entries.Select(e => e.HomeRegion).ToArray(),
+            Hlcs = entries.Select(e => e.Version.Hlc).ToArray(),
+            Origins = entries.Select(e => e.Version.Origin).ToArray(),
+            Deleted = entries.Select(e => e.Deleted).ToArray(),
+            Now = time.GetUtcNow(),
+        }, tx, ct))).ToArray();
+        if (applied.Length > 0)
+        {
+            await connection.ExecuteAsync(Command(NotifySql, new { Ids = applied }, tx, ct));
+        }
+
+        await tx.CommitAsync(ct);
+        return applied.ToHashSet(StringComparer.Ordinal);
+    }
+
+    public async Task<IReadOnlyList<UserRow>> ListAsync(string after, int limit, bool includeErased, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        return [.. await connection.QueryAsync<UserRow>(Command(ListSql, new { After = after, Limit = limit, IncludeErased = includeErased }, null, ct))];
+    }
+
+    /// <summary>Entries changed after <paramref name="after"/>, and the sequence to resume from (past the ones the filter skipped).</summary>
+    public async Task<(IReadOnlyList<UserRow> Rows, long Next)> ReadChangesAsync(long after, int limit, string origin, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct);
+        var rows = (await connection.QueryAsync<UserRow>(Command(ChangesSql, new { After = after, Limit = limit, Origin = origin }, tx, ct))).ToArray();
+
+        // A short page scanned everything this snapshot holds; a full one resumes after its last row.
+        var next = rows.Length == limit
+            ? rows[^1].ChangeSeq
+            : Math.Max(after, await connection.ExecuteScalarAsync<long>(Command(MaxSeqSql, null, tx, ct)));
+        await tx.CommitAsync(ct);
+        return (rows, next);
+    }
+
+    private CommandDefinition Command(string sql, object? parameters, NpgsqlTransaction? tx, CancellationToken ct)
+        => new(sql, parameters, tx, _timeoutSeconds, cancellationToken: ct);
+}
