@@ -34,7 +34,7 @@ public sealed partial class ShardStore
         SELECT pg_advisory_xact_lock(@UserLockClass, h) FROM (SELECT DISTINCT hashtext(u) AS h FROM unnest(@UserIds::text[]) AS u ORDER BY 1) AS t
         """;
 
-    private const string EraseMarkerSql = "SELECT version_hlc, version_origin FROM erased_users WHERE user_id = @UserId";
+    private const string EraseMarkerSql = "SELECT version_hlc AS VersionHlc, version_origin AS VersionOrigin FROM erased_users WHERE user_id = @UserId";
 
     private const string AppendChangeSql = """
         INSERT INTO change_log (bucket, user_id, kind, collection, key, counter_name, counter_region, body, deleted, incr, decr,

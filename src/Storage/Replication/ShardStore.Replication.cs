@@ -161,9 +161,9 @@ public sealed partial class ShardStore
             var local = await connection.QuerySingleOrDefaultAsync<LockedDocumentRow>(new CommandDefinition(SelectDocumentForUpdateSql, args, tx, cancellationToken: ct));
             if (local is not null && incoming <= local.Version)
             {
-                // Older (or the same) value. A conflict only when it was concurrent: another region's write that
-                // the local value did not knowingly replace.
-                if (incoming != local.Version && local.VersionOrigin != change.Origin && local.Previous != incoming)
+                // Older (or the same) value. A conflict only when it was concurrent: newer than what the local value
+                // replaced, so the local writer cannot have seen it.
+                if (incoming != local.Version && IsConcurrent(incoming, local.Version, local.Previous))
                 {
                     await RecordConflictAsync(connection, tx, change, winner: (local.Version, local.Body), loser: (incoming, change.Body), ct);
                 }
@@ -190,7 +190,7 @@ public sealed partial class ShardStore
                 continue; // A local writer inserted the key meanwhile; compare with its value.
             }
 
-            if (local is not null && local.VersionOrigin != incoming.Origin && change.PreviousVersion != local.Version)
+            if (local is not null && IsConcurrent(local.Version, incoming, change.PreviousVersion))
             {
                 await RecordConflictAsync(connection, tx, change, winner: (incoming, row.Body), loser: (local.Version, local.Body), ct);
             }
@@ -198,6 +198,15 @@ public sealed partial class ShardStore
             return true;
         }
     }
+
+    /// <summary>
+    /// Whether <paramref name="other"/> is concurrent with <paramref name="newer"/>, whose writer replaced
+    /// <paramref name="newerReplaced"/>: true unless both come from one region (its writes to a key are serialized) or
+    /// the writer had already seen <paramref name="other"/> or something newer. A heuristic (one version of history,
+    /// not a vector clock): a value lost without anyone seeing it is always reported; reordered history rarely is.
+    /// </summary>
+    private static bool IsConcurrent(DataVersion other, DataVersion newer, DataVersion? newerReplaced) =>
+        other.Origin != newer.Origin && (newerReplaced is not { } replaced || replaced < other);
 
     private async Task<bool> ApplyCounterAsync(NpgsqlConnection connection, NpgsqlTransaction tx, ShardChange change, CancellationToken ct)
     {

@@ -1,0 +1,173 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+
+namespace Geo.Testing.Services;
+
+/// <summary>
+/// One Geo service (EdgeRouter, RegionService, ShardDirectory, Replicator) as a real child process on a loopback port,
+/// started from its build output with settings as command-line configuration. Captures its JSON log lines so a test
+/// can fail on unexpected errors, and can be stopped (killed) and started again on the same port.
+/// </summary>
+public sealed class ServiceProcess : IAsyncDisposable
+{
+    private readonly string _project;
+    private readonly IReadOnlyDictionary<string, string> _settings;
+    private readonly bool _http2Only;
+    private readonly ConcurrentQueue<string> _logs = new();
+    private Process? _process;
+
+    private ServiceProcess(string project, int port, IReadOnlyDictionary<string, string> settings, bool http2Only)
+    {
+        _project = project;
+        Port = port;
+        _settings = settings;
+        _http2Only = http2Only;
+    }
+
+    /// <summary>The loopback port the service listens on.</summary>
+    public int Port { get; }
+
+    /// <summary><c>http://127.0.0.1:{Port}</c>.</summary>
+    public Uri BaseAddress => new($"http://127.0.0.1:{Port}");
+
+    /// <summary>Every line the process wrote to stdout or stderr, across restarts.</summary>
+    public IReadOnlyCollection<string> Logs => _logs;
+
+    /// <summary>Log lines at Error or Critical level (JSON console format).</summary>
+    public IEnumerable<string> ErrorLogs => _logs.Where(l => l.Contains("\"LogLevel\":\"Error\"", StringComparison.Ordinal) || l.Contains("\"LogLevel\":\"Critical\"", StringComparison.Ordinal));
+
+    /// <summary>True while the process runs.</summary>
+    public bool IsRunning => _process is { HasExited: false };
+
+    /// <summary>Starts <c>src/{project}</c>'s built assembly and waits until <c>/healthz/ready</c> answers 200.</summary>
+    public static async Task<ServiceProcess> StartAsync(string project, int port, IReadOnlyDictionary<string, string> settings,
+        bool http2Only = false, TimeSpan? readyTimeout = null, CancellationToken ct = default)
+    {
+        var service = new ServiceProcess(project, port, settings, http2Only);
+        await service.StartAsync(readyTimeout ?? TimeSpan.FromSeconds(60), ct);
+        return service;
+    }
+
+    /// <summary>Starts the process again (after <see cref="StopAsync"/>) and waits until ready.</summary>
+    public Task StartAsync(TimeSpan readyTimeout, CancellationToken ct = default)
+    {
+        if (IsRunning)
+        {
+            throw new InvalidOperationException($"{_project} is already running.");
+        }
+
+        var dll = AssemblyPath(_project);
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(dll);
+        info.ArgumentList.Add($"--urls=http://127.0.0.1:{Port}");
+        foreach (var (key, value) in _settings)
+        {
+            info.ArgumentList.Add($"--{key}={value}");
+        }
+
+        info.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) => Collect(e.Data);
+        process.ErrorDataReceived += (_, e) => Collect(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+        return WaitReadyAsync(readyTimeout, ct);
+    }
+
+    /// <summary>Kills the process (no graceful shutdown: like a crash or a lost machine).</summary>
+    public async Task StopAsync()
+    {
+        if (_process is { } process)
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            await process.WaitForExitAsync();
+            process.Dispose();
+            _process = null;
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+
+    /// <summary>Path of a service's built assembly, in the same configuration as the running tests.</summary>
+    public static string AssemblyPath(string project)
+    {
+        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Debug" : "Release";
+        var path = Path.Combine(RepositoryRoot(), "src", project, "bin", configuration, "net10.0", $"Geo.{project}.dll");
+        return File.Exists(path) ? path : throw new FileNotFoundException($"Build {project} first (dotnet build -c {configuration}); not found: {path}");
+    }
+
+    /// <summary>The folder holding Geo.sln.</summary>
+    public static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Geo.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException("Geo.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    private void Collect(string? line)
+    {
+        if (line is not null)
+        {
+            _logs.Enqueue($"[{_project}:{Port}] {line}");
+        }
+    }
+
+    private async Task WaitReadyAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (_process is null || _process.HasExited)
+            {
+                throw new InvalidOperationException($"{_project} exited during start-up:\n{string.Join('\n', _logs.TakeLast(40))}");
+            }
+
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(BaseAddress, "/healthz/ready"));
+                if (_http2Only)
+                {
+                    request.Version = HttpVersion.Version20;
+                    request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+                }
+
+                using var response = await http.SendAsync(request, ct);
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+            {
+            }
+
+            await Task.Delay(100, ct);
+        }
+
+        throw new TimeoutException($"{_project} not ready within {timeout}:\n{string.Join('\n', _logs.TakeLast(40))}");
+    }
+}
