@@ -27,6 +27,12 @@ public static class Extensions
             o.UseUtcTimestamp = true;
         });
 
+        // Per-command and per-request chatter drowns the service's own logs; configuration can still lower these.
+        builder.Logging.AddFilter("Npgsql", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+        builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
+
         builder.Services.AddProblemDetails();
         builder.Services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);

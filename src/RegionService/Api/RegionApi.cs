@@ -1,0 +1,455 @@
+using System.Security.Cryptography;
+using System.Text;
+using Geo.Core.Topology;
+using Geo.RegionService.Caching;
+using Geo.RegionService.Directory;
+using Geo.RegionService.Sharding;
+using Geo.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace Geo.RegionService.Api;
+
+/// <summary>The handlers of ARCHITECTURE.md §4; each validates, admits by residency, routes to the user's shard.</summary>
+internal sealed partial class RegionApi(
+    GeoTopology topology,
+    IOptions<RegionServiceOptions> options,
+    IUserDirectory directory,
+    ShardRouter router,
+    DocumentCache cache,
+    TimeProvider time,
+    ILogger<RegionApi> logger)
+{
+    public const string RegionHeader = "Geo-Region";
+    public const string HomeRegionHeader = "Geo-Home-Region";
+    public const string FailoverHeader = "Geo-Failover";
+    public const string EdgeRegionHeader = "Geo-Edge-Region";
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    private readonly RegionServiceOptions _options = options.Value;
+
+    private string Region => _options.Region;
+
+    // ---- users -------------------------------------------------------------------------------------------
+
+    public async Task<IResult> CreateUserAsync(HttpContext http, CancellationToken ct)
+    {
+        var (json, problem) = await RequestRules.ReadJsonBodyAsync(http.Request, _options.MaxBodyBytes, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        CreateUserRequest? request;
+        try
+        {
+            request = System.Text.Json.JsonSerializer.Deserialize<CreateUserRequest>(json!, System.Text.Json.JsonSerializerOptions.Web);
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            return RegionProblems.MalformedJson($"Expected {{\"residency\": \"...\", \"homeRegion\": \"...\"?}}: {ex.Message}");
+        }
+
+        if (request?.Residency is not { Length: > 0 } residency)
+        {
+            return RegionProblems.InvalidRequest("\"residency\" is required, e.g. {\"residency\": \"eu\"}.");
+        }
+
+        if (!topology.IsKnownResidency(residency))
+        {
+            return RegionProblems.UnknownResidency(residency, [GeoTopology.GlobalResidency, .. topology.Jurisdictions]);
+        }
+
+        if (!topology.IsAllowed(residency, Region))
+        {
+            return RegionProblems.RegionNotAllowed(Region, residency, topology.AllowedRegions(residency));
+        }
+
+        string home;
+        if (request.HomeRegion is { Length: > 0 } requested)
+        {
+            if (!topology.IsAllowed(residency, requested))
+            {
+                return RegionProblems.HomeRegionNotAllowed(requested, residency);
+            }
+
+            home = requested;
+        }
+        else
+        {
+            // The nearest allowed region to the edge that took the request (the edge says which; else this region).
+            var edge = http.Request.Headers[EdgeRegionHeader].ToString();
+            home = topology.PickHomeRegion(topology.Regions.ContainsKey(edge) ? edge : Region, residency);
+        }
+
+        var user = new UserRecord(Guid.CreateVersion7(time.GetUtcNow()).ToString(), residency, home);
+        try
+        {
+            user = await directory.CreateUserAsync(user, ct);
+        }
+        catch (DirectoryUnavailableException ex)
+        {
+            return DirectoryDown(ex);
+        }
+
+        SetUserHeaders(http, user);
+        return TypedResults.Created($"/v1/users/{user.UserId}", ToView(user));
+    }
+
+    public async Task<IResult> GetUserAsync(HttpContext http, string userId, CancellationToken ct)
+    {
+        var (user, problem) = await AdmitAsync(http, userId, ct);
+        return problem ?? TypedResults.Ok(ToView(user!));
+    }
+
+    public async Task<IResult> EraseUserAsync(HttpContext http, string userId, CancellationToken ct)
+    {
+        var (user, problem) = await AdmitAsync(http, userId, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        return await WriteAsync<Core.Versioning.DataVersion>(http, user!, body: null,
+            (store, idem) => store.EraseUserAsync(user!.UserId, idem, ct),
+            _ => StoredResult.Empty(StatusCodes.Status204NoContent),
+            async _ =>
+            {
+                await directory.EraseUserAsync(user!.UserId, ct);
+                await cache.ForgetUserAsync(user.UserId, ct);
+            },
+            ct);
+    }
+
+    // ---- documents ---------------------------------------------------------------------------------------
+
+    public async Task<IResult> PutDocumentAsync(HttpContext http, string userId, string collection, string key, CancellationToken ct)
+    {
+        if (CheckDocumentAddress(collection, key) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var (ifMatchPresent, ifMatch, ifMatchProblem) = RequestRules.ReadIfMatch(http.Request);
+        if (ifMatchProblem is not null)
+        {
+            return ifMatchProblem;
+        }
+
+        var (body, bodyProblem) = await RequestRules.ReadJsonBodyAsync(http.Request, _options.MaxBodyBytes, ct);
+        if (bodyProblem is not null)
+        {
+            return bodyProblem;
+        }
+
+        var (user, problem) = await AdmitAsync(http, userId, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        return await WriteAsync<DocumentWriteResult>(http, user!, body,
+            (store, idem) => store.PutDocumentAsync(userId, collection, key, body!, ifMatchPresent ? ifMatch : null, idem, ct),
+            result => result.Outcome switch
+            {
+                DocumentWriteOutcome.PreconditionFailed => StoredResult.Problem(RegionProblems.PreconditionFailed(result.Version?.ToETag())),
+                _ => StoredResult.Json(
+                    result.Outcome == DocumentWriteOutcome.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK,
+                    new DocumentWritten(collection, key, result.Version!.Value.ToETag()),
+                    new Dictionary<string, string> { ["ETag"] = result.Version!.Value.ToETag() }),
+            },
+            result => result.Version is { } v && result.Outcome != DocumentWriteOutcome.PreconditionFailed
+                ? cache.InvalidateAsync(userId, collection, key, v, ct)
+                : Task.CompletedTask,
+            ct);
+    }
+
+    public async Task<IResult> GetDocumentAsync(HttpContext http, string userId, string collection, string key, CancellationToken ct)
+    {
+        if (CheckDocumentAddress(collection, key) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var (_, problem) = await AdmitAsync(http, userId, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var (kind, document) = await cache.GetAsync(userId, collection, key, ct);
+        if (kind == CachedKind.Miss)
+        {
+            var store = router.ForRead(userId);
+            if (store is null)
+            {
+                return NoShardMap();
+            }
+
+            document = await store.GetDocumentAsync(userId, collection, key, ct);
+            await cache.PopulateAsync(userId, collection, key, document, ct);
+        }
+
+        if (document is null)
+        {
+            return RegionProblems.DocumentNotFound(collection, key);
+        }
+
+        http.Response.Headers.ETag = document.Version.ToETag();
+        return TypedResults.Text(document.Body, "application/json; charset=utf-8");
+    }
+
+    public async Task<IResult> DeleteDocumentAsync(HttpContext http, string userId, string collection, string key, CancellationToken ct)
+    {
+        if (CheckDocumentAddress(collection, key) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var (ifMatchPresent, ifMatch, ifMatchProblem) = RequestRules.ReadIfMatch(http.Request);
+        if (ifMatchProblem is not null)
+        {
+            return ifMatchProblem;
+        }
+
+        var (user, problem) = await AdmitAsync(http, userId, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        return await WriteAsync<DocumentWriteResult>(http, user!, body: null,
+            (store, idem) => store.DeleteDocumentAsync(userId, collection, key, ifMatchPresent ? ifMatch : null, idem, ct),
+            result => result.Outcome switch
+            {
+                DocumentWriteOutcome.PreconditionFailed => StoredResult.Problem(RegionProblems.PreconditionFailed(result.Version?.ToETag())),
+                DocumentWriteOutcome.NotFound => StoredResult.Problem(RegionProblems.DocumentNotFound(collection, key)),
+                _ => StoredResult.Empty(StatusCodes.Status204NoContent),
+            },
+            result => result.Version is { } v && result.Outcome != DocumentWriteOutcome.PreconditionFailed
+                ? cache.InvalidateAsync(userId, collection, key, v, ct)
+                : Task.CompletedTask,
+            ct);
+    }
+
+    public async Task<IResult> ListDocumentsAsync(HttpContext http, string userId, string collection, int? limit, string? after, CancellationToken ct)
+    {
+        if (RequestRules.CheckName("collection", collection) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var take = limit ?? 100;
+        if (take < 1 || take > _options.MaxPageSize)
+        {
+            return RegionProblems.InvalidRequest($"limit must be between 1 and {_options.MaxPageSize}.");
+        }
+
+        if (after is not null && RequestRules.CheckKey(after) is { } badAfter)
+        {
+            return badAfter;
+        }
+
+        var (_, problem) = await AdmitAsync(http, userId, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var store = router.ForRead(userId);
+        if (store is null)
+        {
+            return NoShardMap();
+        }
+
+        var page = await store.ListDocumentsAsync(userId, collection, take, after, ct);
+        return TypedResults.Ok(new DocumentListView(
+            page.Items.Select(d => new DocumentItemView(d.Key, d.Version.ToETag(), System.Text.Json.JsonDocument.Parse(d.Body).RootElement)).ToArray(),
+            page.Next));
+    }
+
+    // ---- counters ----------------------------------------------------------------------------------------
+
+    public async Task<IResult> IncrementCounterAsync(HttpContext http, string userId, string name, CancellationToken ct)
+    {
+        if (RequestRules.CheckName("counter name", name) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var (json, bodyProblem) = await RequestRules.ReadJsonBodyAsync(http.Request, _options.MaxBodyBytes, ct);
+        if (bodyProblem is not null)
+        {
+            return bodyProblem;
+        }
+
+        long delta;
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(json!);
+            if (document.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object
+                || !document.RootElement.TryGetProperty("delta", out var d)
+                || d.ValueKind != System.Text.Json.JsonValueKind.Number
+                || !d.TryGetInt64(out delta)
+                || delta == long.MinValue)
+            {
+                return RegionProblems.InvalidRequest("Expected {\"delta\": N} with N a whole number (64-bit).");
+            }
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            return RegionProblems.MalformedJson(ex.Message);
+        }
+
+        var (user, problem) = await AdmitAsync(http, userId, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        return await WriteAsync<long>(http, user!, json,
+            (store, idem) => store.IncrementCounterAsync(userId, name, delta, idem, ct),
+            value => StoredResult.Json(StatusCodes.Status200OK, new CounterView(value)),
+            _ => Task.CompletedTask,
+            ct);
+    }
+
+    public async Task<IResult> GetCounterAsync(HttpContext http, string userId, string name, CancellationToken ct)
+    {
+        if (RequestRules.CheckName("counter name", name) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var (_, problem) = await AdmitAsync(http, userId, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var store = router.ForRead(userId);
+        return store is null ? NoShardMap() : TypedResults.Ok(new CounterView(await store.GetCounterAsync(userId, name, ct)));
+    }
+
+    // ---- shared steps ------------------------------------------------------------------------------------
+
+    /// <summary>Looks the user up and refuses (421) a user whose residency excludes this region.</summary>
+    private async Task<(UserRecord? User, IResult? Problem)> AdmitAsync(HttpContext http, string userId, CancellationToken ct)
+    {
+        if (!RequestRules.IsUserId(userId))
+        {
+            return (null, RegionProblems.UserNotFound(userId));
+        }
+
+        UserRecord? user;
+        try
+        {
+            user = await directory.GetUserAsync(userId, ct);
+        }
+        catch (DirectoryUnavailableException ex)
+        {
+            return (null, DirectoryDown(ex));
+        }
+
+        if (user is null)
+        {
+            return (null, RegionProblems.UserNotFound(userId));
+        }
+
+        SetUserHeaders(http, user);
+        return topology.IsAllowed(user.Residency, Region)
+            ? (user, null)
+            : (null, RegionProblems.RegionNotAllowed(Region, user.Residency, topology.AllowedRegions(user.Residency)));
+    }
+
+    /// <summary>
+    /// Runs a write on the user's shard, with the Idempotency-Key protocol of §7 when the header is present:
+    /// replay (same key and payload), 422 (other payload), 409 (still in flight); the response is stored in the
+    /// write's own transaction.
+    /// </summary>
+    private async Task<IResult> WriteAsync<T>(
+        HttpContext http,
+        UserRecord user,
+        string? body,
+        Func<ShardStore, IdempotencyContext<T>?, Task<T>> write,
+        Func<T, IdempotentResponse> respond,
+        Func<T, Task> afterCommit,
+        CancellationToken ct)
+    {
+        var route = await router.ForWriteAsync(user.UserId, ct);
+        if (route.Store is not { } store)
+        {
+            return route.Failure == WriteRouteFailure.Fenced
+                ? RegionProblems.Unavailable("shard-moving", "The user's data is being moved between shards; retry in a moment.")
+                : NoShardMap();
+        }
+
+        var idempotencyKey = http.Request.Headers[IdempotencyKeyHeader].ToString();
+        if (idempotencyKey.Length == 0)
+        {
+            var plain = await write(store, null);
+            await afterCommit(plain);
+            return new StoredResult(respond(plain), replayed: false);
+        }
+
+        if (idempotencyKey.Length > RequestRules.MaxIdempotencyKeyLength)
+        {
+            return RegionProblems.InvalidRequest($"Idempotency-Key is limited to {RequestRules.MaxIdempotencyKeyLength} characters.");
+        }
+
+        var begin = await store.BeginIdempotentAsync(user.UserId, idempotencyKey, RequestHash(http.Request, body), _options.IdempotencyTtl, ct);
+        switch (begin.Outcome)
+        {
+            case IdempotencyOutcome.Replay:
+                return new StoredResult(begin.Response!, replayed: true);
+            case IdempotencyOutcome.Mismatch:
+                return RegionProblems.IdempotencyKeyReused();
+            case IdempotencyOutcome.InFlight:
+                return RegionProblems.IdempotencyInFlight();
+        }
+
+        T result;
+        try
+        {
+            result = await write(store, new IdempotencyContext<T>(begin.Claim!, respond));
+        }
+        catch
+        {
+            // Nothing committed: release the key so the client's retry runs instead of waiting out the lease.
+            await store.AbandonIdempotentAsync(begin.Claim!, CancellationToken.None);
+            throw;
+        }
+
+        await afterCommit(result);
+        return new StoredResult(respond(result), replayed: false);
+    }
+
+    private static byte[] RequestHash(HttpRequest request, string? body)
+        => SHA256.HashData(Encoding.UTF8.GetBytes($"{request.Method}\n{request.Path}\n{request.Headers.IfMatch}\n{body}"));
+
+    private static ProblemHttpResult? CheckDocumentAddress(string collection, string key)
+        => RequestRules.CheckName("collection", collection) ?? RequestRules.CheckKey(key);
+
+    private void SetUserHeaders(HttpContext http, UserRecord user)
+    {
+        http.Response.Headers[HomeRegionHeader] = user.HomeRegion;
+        if (!string.Equals(user.HomeRegion, Region, StringComparison.Ordinal))
+        {
+            http.Response.Headers[FailoverHeader] = "true";
+        }
+    }
+
+    private IResult DirectoryDown(DirectoryUnavailableException ex)
+    {
+        LogDirectoryUnavailable(logger, ex.Message);
+        return RegionProblems.Unavailable("directory-unavailable", "The user directory did not answer in time; retry shortly.");
+    }
+
+    private static IResult NoShardMap()
+        => RegionProblems.Unavailable("shard-map-unavailable", "This region has not loaded its shard map yet; retry shortly.");
+
+    private UserView ToView(UserRecord user) => new(user.UserId, user.Residency, user.HomeRegion, topology.AllowedRegions(user.Residency));
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Directory unavailable: {Reason}")]
+    private static partial void LogDirectoryUnavailable(ILogger logger, string reason);
+}

@@ -1,0 +1,115 @@
+using Geo.Contracts.Directory;
+using Geo.Core.Topology;
+using Geo.RegionService.Sharding;
+using Geo.ServiceDefaults.Resilience;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Registry;
+
+namespace Geo.RegionService.Directory;
+
+/// <summary>
+/// The region's link to its ShardDirectory: user lookups (cached by <see cref="DirectoryClient"/>) and the shard map,
+/// followed through the watch stream and kept while the directory is away, so the API keeps serving from the last map.
+/// </summary>
+internal sealed class DirectoryConnection : IHostedService, IUserDirectory, IShardMapSource, IAsyncDisposable
+{
+    private readonly GrpcChannel _channel;
+    private readonly DirectoryClient _client;
+    private readonly ResiliencePipeline _pipeline;
+    private readonly ILogger<DirectoryConnection> _logger;
+    private readonly string _region;
+    private ShardMapFollower? _follower;
+
+    public DirectoryConnection(GeoTopology topology, IOptions<RegionServiceOptions> options, ResiliencePipelineProvider<string> pipelines,
+        TimeProvider time, ILogger<DirectoryConnection> logger)
+    {
+        _region = options.Value.Region;
+        _channel = DirectoryClient.CreateChannel(topology.Region(_region).Directory);
+        _client = new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(_channel), time: time);
+        _pipeline = pipelines.GetPipeline(GeoPipelines.Grpc);
+        _logger = logger;
+    }
+
+    public IUserDirectory Users => this;
+
+    public IShardMapSource ShardMaps => this;
+
+    public ShardMapSnapshot? Current => _follower?.Current;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _follower = _client.FollowShardMap(_region, logger: _logger);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task<UserRecord?> GetUserAsync(string userId, CancellationToken ct)
+        => ToRecord(await CallAsync(c => _client.GetUserAsync(userId, c), ct));
+
+    public async Task<UserRecord> CreateUserAsync(UserRecord user, CancellationToken ct)
+        => ToRecord(await CallAsync(c => _client.CreateUserAsync(user.UserId, user.Residency, user.HomeRegion, c), ct))!;
+
+    public async Task EraseUserAsync(string userId, CancellationToken ct)
+    {
+        try
+        {
+            await CallAsync(c => _client.EraseUserAsync(userId, c), ct);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+        {
+            // Already erased: erasure is idempotent.
+        }
+    }
+
+    public async Task<ShardMapSnapshot?> WaitForNewerAsync(long epoch, TimeSpan timeout, CancellationToken ct)
+    {
+        if (_follower is not { } follower)
+        {
+            return null;
+        }
+
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(timeout);
+        try
+        {
+            return await follower.WaitForEpochAsync(epoch + 1, limit.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return follower.Current;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_follower is not null)
+        {
+            await _follower.DisposeAsync();
+        }
+
+        _channel.Dispose();
+    }
+
+    private static UserRecord? ToRecord(UserEntry? entry)
+        => entry is null || entry.Deleted ? null : new UserRecord(entry.UserId, entry.Residency, entry.HomeRegion);
+
+    private async Task<T> CallAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken ct)
+    {
+        try
+        {
+            return await _pipeline.ExecuteAsync(async c => await call(c), ct);
+        }
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted)
+        {
+            throw new DirectoryUnavailableException(ex.Status.Detail, ex);
+        }
+        catch (Exception ex) when (ex is Polly.Timeout.TimeoutRejectedException or Polly.CircuitBreaker.BrokenCircuitException)
+        {
+            throw new DirectoryUnavailableException(ex.Message, ex);
+        }
+    }
+}

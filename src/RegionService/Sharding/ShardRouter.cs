@@ -1,0 +1,109 @@
+using Geo.Contracts.Directory;
+using Geo.Core.Clock;
+using Geo.Core.Placement;
+using Geo.Core.Topology;
+using Geo.Storage;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Geo.RegionService.Sharding;
+
+/// <summary>Where the current shard map comes from (the directory's watch stream in production).</summary>
+internal interface IShardMapSource
+{
+    /// <summary>The newest map seen, or null before the first one arrived.</summary>
+    ShardMapSnapshot? Current { get; }
+
+    /// <summary>Waits until a map with an epoch above <paramref name="epoch"/> arrives, or the timeout passes; returns the newest map.</summary>
+    Task<ShardMapSnapshot?> WaitForNewerAsync(long epoch, TimeSpan timeout, CancellationToken ct);
+}
+
+/// <summary>Resolves a user to the <see cref="ShardStore"/> of the shard that owns the user's bucket in this region.</summary>
+internal sealed class ShardRouter : IAsyncDisposable
+{
+    private readonly Dictionary<string, NpgsqlDataSource> _dataSources;
+    private readonly Dictionary<string, ShardStore> _stores;
+    private readonly IShardMapSource _maps;
+    private readonly RegionServiceOptions _options;
+    private readonly TimeProvider _time;
+
+    public ShardRouter(GeoTopology topology, IShardMapSource maps, HybridLogicalClock clock, TimeProvider time,
+        IOptions<RegionServiceOptions> options, ILoggerFactory loggers)
+    {
+        _maps = maps;
+        _time = time;
+        _options = options.Value;
+        var region = topology.Region(_options.Region);
+        _dataSources = region.Shards.ToDictionary(s => s.Key, s => CreateDataSource(s.Value, s.Key), StringComparer.Ordinal);
+        _stores = _dataSources.ToDictionary(
+            s => s.Key,
+            s => new ShardStore(s.Key, region.Id, s.Value, clock, time, loggers.CreateLogger<ShardStore>()),
+            StringComparer.Ordinal);
+    }
+
+    /// <summary>Every local shard's data source, by shard id (migrations, health).</summary>
+    public IReadOnlyDictionary<string, NpgsqlDataSource> DataSources => _dataSources;
+
+    /// <summary>The store owning <paramref name="userId"/> for reads; null before a shard map is known.</summary>
+    public ShardStore? ForRead(string userId)
+        => _maps.Current is { } snapshot ? Store(snapshot.Map.ShardOfUser(userId)) : null;
+
+    /// <summary>
+    /// The store owning <paramref name="userId"/> for writes. While the user's bucket is fenced by a move, waits up
+    /// to <see cref="RegionServiceOptions.FenceWait"/> for the flip, then routes to the new owner; null if still fenced.
+    /// </summary>
+    public async Task<WriteRoute> ForWriteAsync(string userId, CancellationToken ct)
+    {
+        var snapshot = _maps.Current;
+        if (snapshot is null)
+        {
+            return new WriteRoute(null, WriteRouteFailure.NoMap);
+        }
+
+        var bucket = Buckets.Of(userId);
+        var deadline = _time.GetUtcNow() + _options.FenceWait;
+        while (snapshot.FencedBuckets.Contains(bucket))
+        {
+            var left = deadline - _time.GetUtcNow();
+            if (left <= TimeSpan.Zero)
+            {
+                return new WriteRoute(null, WriteRouteFailure.Fenced);
+            }
+
+            snapshot = await _maps.WaitForNewerAsync(snapshot.Map.Epoch, left, ct) ?? snapshot;
+        }
+
+        return new WriteRoute(Store(snapshot.Map.ShardOf(bucket)), WriteRouteFailure.None);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var dataSource in _dataSources.Values)
+        {
+            await dataSource.DisposeAsync();
+        }
+    }
+
+    private ShardStore Store(string shardId)
+        => _stores.TryGetValue(shardId, out var store)
+            ? store
+            : throw new InvalidOperationException($"The shard map names shard '{shardId}', which is not in this region's topology; add it to the topology.");
+
+    private static NpgsqlDataSource CreateDataSource(string connectionString, string shardId)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString) { Name = shardId };
+        builder.ConnectionStringBuilder.ApplicationName ??= "geo-region-service";
+        builder.ConnectionStringBuilder.Timeout = Math.Min(builder.ConnectionStringBuilder.Timeout, 5);
+        builder.ConnectionStringBuilder.CommandTimeout = Math.Min(builder.ConnectionStringBuilder.CommandTimeout, 10);
+        return builder.Build();
+    }
+}
+
+internal enum WriteRouteFailure
+{
+    None,
+    NoMap,
+    Fenced,
+}
+
+internal readonly record struct WriteRoute(ShardStore? Store, WriteRouteFailure Failure);

@@ -1,0 +1,190 @@
+using System.Net;
+using System.Text.Json;
+using Npgsql;
+using StackExchange.Redis;
+
+namespace Geo.RegionService.Tests;
+
+[Collection(ClusterCollection.Name)]
+public sealed class IdempotencyAndCacheTests(RegionCluster cluster)
+{
+    private HttpClient Eu => cluster.Eu;
+
+    [Fact]
+    public async Task Twenty_parallel_identical_requests_with_one_key_make_one_row_and_one_change()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var userId = await Http.CreateUserAsync(Eu);
+        var path = $"/v1/users/{userId}/docs/orders/o-1";
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ =>
+            Eu.SendAsync(Http.Request(HttpMethod.Put, path, "{\"total\":42}", idempotencyKey: "order-1"), ct)));
+        try
+        {
+            // Each is either the one execution, a replay of it, or told the key is in flight; none is a second write.
+            var statuses = responses.Select(r => r.StatusCode).ToArray();
+            Assert.All(statuses, s => Assert.True(s is HttpStatusCode.Created or HttpStatusCode.Conflict, s.ToString()));
+            Assert.Contains(HttpStatusCode.Created, statuses);
+            var etags = responses.Where(r => r.StatusCode == HttpStatusCode.Created).Select(Http.ETag).Distinct().ToArray();
+            Assert.Single(etags);
+        }
+        finally
+        {
+            foreach (var r in responses)
+            {
+                r.Dispose();
+            }
+        }
+
+        Assert.Equal(1, await cluster.SumOverShardsAsync("eu-west", "SELECT count(*) FROM documents WHERE user_id = @u", userId));
+        Assert.Equal(1, await cluster.SumOverShardsAsync("eu-west", "SELECT count(*) FROM change_log WHERE user_id = @u", userId));
+
+        // Afterwards the key replays the stored response exactly.
+        using var replay = await Eu.SendAsync(Http.Request(HttpMethod.Put, path, "{\"total\":42}", idempotencyKey: "order-1"), ct);
+        Assert.Equal(HttpStatusCode.Created, replay.StatusCode);
+        Assert.Equal("true", replay.Headers.GetValues("Idempotent-Replayed").Single());
+        Assert.Equal(1, await cluster.SumOverShardsAsync("eu-west", "SELECT count(*) FROM change_log WHERE user_id = @u", userId));
+    }
+
+    [Fact]
+    public async Task A_key_in_flight_elsewhere_answers_409_and_counters_replay_their_value()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var userId = await Http.CreateUserAsync(Eu);
+        var path = $"/v1/users/{userId}/counters/points";
+
+        using (var first = await Eu.SendAsync(Http.Request(HttpMethod.Post, path, "{\"delta\":7}", idempotencyKey: "c-1"), ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+
+        using (var again = await Eu.SendAsync(Http.Request(HttpMethod.Post, path, "{\"delta\":7}", idempotencyKey: "c-1"), ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+            Assert.Equal("true", again.Headers.GetValues("Idempotent-Replayed").Single());
+            using var body = JsonDocument.Parse(await again.Content.ReadAsStringAsync(ct));
+            Assert.Equal(7, body.RootElement.GetProperty("value").GetInt64());
+        }
+
+        // Another instance holds "c-2" in flight (its row says so): this one must not run the write.
+        foreach (var (_, cs) in cluster.Shards.Where(s => s.Key.StartsWith("eu-west", StringComparison.Ordinal)))
+        {
+            await using var connection = new NpgsqlConnection(cs);
+            await connection.OpenAsync(ct);
+            await using var insert = new NpgsqlCommand("""
+                INSERT INTO idempotency (user_id, key, request_hash, state, claim_token, created_at, expires_at)
+                VALUES (@u, 'c-2', '\x00'::bytea, 'in_flight', gen_random_uuid(), now(), now() + interval '1 hour')
+                """, connection);
+            insert.Parameters.AddWithValue("u", userId);
+            await insert.ExecuteNonQueryAsync(ct);
+        }
+
+        using (var inFlight = await Eu.SendAsync(Http.Request(HttpMethod.Post, path, "{\"delta\":1}", idempotencyKey: "c-2"), ct))
+        {
+            await Http.ProblemAsync(inFlight, HttpStatusCode.Conflict, "idempotency-key-in-flight");
+        }
+
+        using var value = await Eu.GetAsync(new Uri(path, UriKind.Relative), ct);
+        using var counter = JsonDocument.Parse(await value.Content.ReadAsStringAsync(ct));
+        Assert.Equal(7, counter.RootElement.GetProperty("value").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_write_invalidates_the_cached_read()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var userId = await Http.CreateUserAsync(Eu);
+        var path = $"/v1/users/{userId}/docs/profile/main";
+        using (await Eu.PutAsync(new Uri(path, UriKind.Relative), Http.Json("{\"name\":\"Ada\"}"), ct))
+        {
+        }
+
+        using (var first = await Eu.GetAsync(new Uri(path, UriKind.Relative), ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+
+        // The read populated Redis (database 2 is eu-west's in the test topology).
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(cluster.Redis.ConnectionString);
+        var cached = (string?)await redis.GetDatabase(2).StringGetAsync($"geo:d:{userId}:profile:main");
+        Assert.NotNull(cached);
+        Assert.Contains("Ada", cached, StringComparison.Ordinal);
+
+        using (var update = await Eu.PutAsync(new Uri(path, UriKind.Relative), Http.Json("{\"name\":\"Grace\"}"), ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, update.StatusCode);
+        }
+
+        using (var second = await Eu.GetAsync(new Uri(path, UriKind.Relative), ct))
+        {
+            Assert.Contains("Grace", await second.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        }
+
+        using (await Eu.DeleteAsync(new Uri(path, UriKind.Relative), ct))
+        {
+        }
+
+        using var afterDelete = await Eu.GetAsync(new Uri(path, UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.NotFound, afterDelete.StatusCode);
+    }
+
+    [Fact]
+    public async Task Reads_are_served_from_Postgres_while_Redis_is_down()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var userId = await Http.CreateUserAsync(Eu);
+        var path = $"/v1/users/{userId}/docs/profile/main";
+        using (await Eu.PutAsync(new Uri(path, UriKind.Relative), Http.Json("{\"name\":\"Ada\"}"), ct))
+        {
+        }
+
+        await cluster.Redis.StopAsync(ct);
+        try
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                using var read = await Eu.GetAsync(new Uri(path, UriKind.Relative), ct);
+                Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+            }
+
+            using var write = await Eu.PutAsync(new Uri(path, UriKind.Relative), Http.Json("{\"name\":\"Grace\"}"), ct);
+            Assert.Equal(HttpStatusCode.OK, write.StatusCode);
+            using var reread = await Eu.GetAsync(new Uri(path, UriKind.Relative), ct);
+            Assert.Contains("Grace", await reread.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await cluster.Redis.StartAsync(ct);
+        }
+    }
+
+    [Fact]
+    public async Task The_region_keeps_serving_from_its_cached_map_while_the_directory_restarts()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var userId = await Http.CreateUserAsync(Eu);
+        var path = $"/v1/users/{userId}/docs/profile/main";
+        using (await Eu.PutAsync(new Uri(path, UriKind.Relative), Http.Json("{\"v\":1}"), ct))
+        {
+        }
+
+        await cluster.EuDirectory.StopAsync();
+        try
+        {
+            // Known user and known map: reads and writes go on without the directory.
+            using var read = await Eu.GetAsync(new Uri(path, UriKind.Relative), ct);
+            Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+            using var write = await Eu.PutAsync(new Uri(path, UriKind.Relative), Http.Json("{\"v\":2}"), ct);
+            Assert.Equal(HttpStatusCode.OK, write.StatusCode);
+            using var health = await Eu.GetAsync(new Uri("/healthz/ready", UriKind.Relative), ct);
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        }
+        finally
+        {
+            await cluster.EuDirectory.StartAsync(TimeSpan.FromSeconds(60), ct);
+        }
+
+        // After the restart new users work again.
+        var another = await Http.CreateUserAsync(Eu);
+        Assert.NotEqual(userId, another);
+    }
+}
