@@ -100,20 +100,177 @@ cmd_test() {
   [ "$failed" -eq 0 ]
 }
 
+# ---- the local system --------------------------------------------------------------------------------
+GEO_DIR="$ROOT/.geo"
+TOPOLOGY="$ROOT/config/topology.local.json"
+PG_PORT=5433
+REDIS_PORT=6380
+# Services started per region, in start order; each entry is project:topology-key.
+SERVICES="ShardDirectory:directory RegionService:api"
+
+pg_data_dir() {
+  # Postgres refuses to run as root; as root the cluster belongs to the postgres user, who must be able to reach it.
+  if is_root && ! runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
+    echo "/var/tmp/geo-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)/pgdata"
+  else
+    echo "$GEO_DIR/pgdata"
+  fi
+}
+
+as_pg() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+topology_databases() {
+  python3 - "$TOPOLOGY" <<'PY'
+import json, re, sys
+for region in json.load(open(sys.argv[1]))["regions"].values():
+    for cs in list(region["shards"].values()) + [region.get("directoryDatabase", "")]:
+        m = re.search(r"Database=([^;]+)", cs)
+        if m:
+            print(m.group(1))
+PY
+}
+
+start_postgres() {
+  local data; data="$(pg_data_dir)"
+  mkdir -p "$GEO_DIR/logs" "$(dirname "$data")"
+  if is_root; then chown postgres "$(dirname "$data")"; fi
+  if [ ! -s "$data/PG_VERSION" ]; then
+    say "geo: creating the PostgreSQL cluster in $data"
+    as_pg initdb -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    printf "listen_addresses = '127.0.0.1'\nport = %s\nmax_connections = 400\nunix_socket_directories = '%s'\n" "$PG_PORT" "$data" >> "$data/postgresql.conf"
+  fi
+  if ! as_pg pg_ctl -D "$data" status >/dev/null 2>&1; then
+    local log="$GEO_DIR/logs/postgres.log"
+    touch "$log"; if is_root; then chown postgres "$log"; fi
+    as_pg pg_ctl -D "$data" -l "$log" -w -t 60 start >/dev/null || die "PostgreSQL did not start; see $log"
+  fi
+  local db
+  for db in $(topology_databases); do
+    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db'" postgres | grep -q 1 \
+      || psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE $db" postgres
+  done
+}
+
+start_redis() {
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then return; fi
+  mkdir -p "$GEO_DIR/redis" "$GEO_DIR/logs"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$GEO_DIR/redis" --save "" --appendonly no \
+    --daemonize yes --pidfile "$GEO_DIR/redis/redis.pid" --logfile "$GEO_DIR/logs/redis.log" >/dev/null
+  for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return; sleep 0.1; done
+  die "Redis did not start; see $GEO_DIR/logs/redis.log"
+}
+
+# endpoint REGION KEY: a region's URL from the topology (first one for lists).
+endpoint() {
+  python3 - "$TOPOLOGY" "$1" "$2" <<'PY'
+import json, sys
+value = json.load(open(sys.argv[1]))["regions"][sys.argv[2]][sys.argv[3]]
+print(value[0] if isinstance(value, list) else value)
+PY
+}
+
+regions() {
+  python3 - "$TOPOLOGY" <<'PY'
+import json, sys
+print(" ".join(json.load(open(sys.argv[1]))["regions"]))
+PY
+}
+
+start_service() {
+  local project="$1" region="$2" url="$3" name="$1-$2"
+  local pidfile="$GEO_DIR/run/$name.pid"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then return; fi
+  mkdir -p "$GEO_DIR/run" "$GEO_DIR/logs"
+  nohup dotnet "src/$project/bin/Release/net10.0/Geo.$project.dll" --urls="$url" \
+    --Geo:Region="$region" --Geo:Topology="$TOPOLOGY" >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &
+  echo $! > "$pidfile"
+}
+
+ready() {
+  # gRPC services may speak cleartext HTTP/2 only: try HTTP/1.1, then prior-knowledge HTTP/2.
+  curl -fsS -m 2 "$1/healthz/ready" >/dev/null 2>&1 || curl -fsS -m 2 --http2-prior-knowledge "$1/healthz/ready" >/dev/null 2>&1
+}
+
+cmd_up() {
+  ensure_prereqs
+  command -v curl >/dev/null || apt_install curl
+  say "geo: building"
+  build
+  local started; started=$(date +%s)
+  start_postgres
+  start_redis
+  local region entry project key
+  for entry in $SERVICES; do
+    project="${entry%%:*}"; key="${entry##*:}"
+    for region in $(regions); do start_service "$project" "$region" "$(endpoint "$region" "$key")"; done
+    for region in $(regions); do
+      until ready "$(endpoint "$region" "$key")"; do
+        kill -0 "$(cat "$GEO_DIR/run/$project-$region.pid")" 2>/dev/null || die "$project-$region exited; see .geo/logs/$project-$region.log"
+        [ $(( $(date +%s) - started )) -lt 120 ] || die "$project-$region not ready after 120 s; see .geo/logs/$project-$region.log"
+        sleep 0.3
+      done
+    done
+  done
+  cmd_status
+  local api; api="$(endpoint eu-west api)"
+  cat <<TRY
+
+Ready in $(( $(date +%s) - started )) s. Try it (an eu user at eu-west, one document):
+  USER_ID=\$(curl -s -X POST $api/v1/users -H 'content-type: application/json' -d '{"residency":"eu"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
+  curl -s -X PUT $api/v1/users/\$USER_ID/docs/notes/hello -H 'content-type: application/json' -d '{"text":"hi"}'
+  curl -s $api/v1/users/\$USER_ID/docs/notes/hello
+Stop with ./geo down (data stays in .geo/).
+TRY
+}
+
+cmd_down() {
+  local pidfile
+  for pidfile in "$GEO_DIR"/run/*.pid; do
+    [ -f "$pidfile" ] || continue
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+  redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  local data; data="$(pg_data_dir)"
+  if [ -s "$data/PG_VERSION" ]; then as_pg pg_ctl -D "$data" -m fast -w stop >/dev/null 2>&1 || true; fi
+  say "geo: stopped (data kept in .geo/)"
+}
+
+cmd_status() {
+  local region entry project key url state pidfile
+  printf '%-16s %-12s %-26s %s\n' SERVICE REGION ENDPOINT STATE
+  for entry in $SERVICES; do
+    project="${entry%%:*}"; key="${entry##*:}"
+    for region in $(regions); do
+      url="$(endpoint "$region" "$key")"; pidfile="$GEO_DIR/run/$project-$region.pid"
+      if ready "$url"; then state=ready
+      elif [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then state=starting
+      else state=down; fi
+      printf '%-16s %-12s %-26s %s\n' "$project" "$region" "$url" "$state"
+    done
+  done
+  printf '%-16s %-12s %-26s %s\n' postgres - "127.0.0.1:$PG_PORT" "$(pg_isready -h 127.0.0.1 -p "$PG_PORT" >/dev/null 2>&1 && echo ready || echo down)"
+  printf '%-16s %-12s %-26s %s\n' redis - "127.0.0.1:$REDIS_PORT" "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && echo ready || echo down)"
+}
+
 usage() {
   cat >&2 <<'USAGE'
 usage: ./geo <command>
   test      install prerequisites, build with warnings as errors, run every test; last line "N passed, N failed"
-  up        run the local four-region system under .geo/
+  up        run the local four-region system under .geo/ (today: directory + regional API per region)
   down      stop it (data stays in .geo/)
   status    health of every process
+  ctl ...   geoctl, the admin CLI
 USAGE
 }
 
 case "${1:-}" in
   test) shift; cmd_test "$@" ;;
-  up|down|status|demo|ctl)
-    die "'$1' arrives with the services (issue: EdgeRouter and the local multi-region system); today only './geo test' works" ;;
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  ctl) shift; build; exec dotnet src/Cli/bin/Release/net10.0/geoctl.dll "$@" ;;
+  demo) die "'demo' arrives with the EdgeRouter and the replicator (see README)" ;;
   -h|--help|help|"") usage ;;
   *) usage; exit 2 ;;
 esac

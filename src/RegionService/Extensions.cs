@@ -1,11 +1,11 @@
 using Geo.Core.Clock;
 using Geo.Core.Topology;
 using Geo.RegionService.Api;
-using Geo.RegionService.Caching;
 using Geo.RegionService.Directory;
 using Geo.RegionService.Sharding;
 using Geo.ServiceDefaults.Resilience;
 using Geo.ServiceDefaults.Shedding;
+using Geo.Storage.Caching;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Polly.Registry;
@@ -35,7 +35,8 @@ internal static class Extensions
         {
             var options = sp.GetRequiredService<IOptions<RegionServiceOptions>>();
             var region = sp.GetRequiredService<GeoTopology>().Region(options.Value.Region);
-            return new DocumentCache(region.Redis, options, sp.GetRequiredService<ResiliencePipelineProvider<string>>(), sp.GetRequiredService<ILogger<DocumentCache>>());
+            return new DocumentCache(region.Redis, options.Value.CacheTtl,
+                sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(GeoPipelines.Redis), sp.GetRequiredService<ILogger<DocumentCache>>());
         });
         services.AddSingleton<RegionApi>();
         services.AddSingleton<ShardMigrations>();

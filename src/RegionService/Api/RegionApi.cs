@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Geo.Core.Topology;
-using Geo.RegionService.Caching;
+using Geo.Storage.Caching;
 using Geo.RegionService.Directory;
 using Geo.RegionService.Sharding;
 using Geo.Storage;

@@ -1,4 +1,4 @@
-using Geo.RegionService.Caching;
+using Geo.Storage.Caching;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Geo.RegionService.Sharding;

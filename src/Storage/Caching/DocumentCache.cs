@@ -1,16 +1,13 @@
 using System.Diagnostics.Metrics;
 using Geo.Core.Versioning;
-using Geo.ServiceDefaults.Resilience;
-using Geo.Storage;
-using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Logging;
 using Polly;
-using Polly.Registry;
 using StackExchange.Redis;
 
-namespace Geo.RegionService.Caching;
+namespace Geo.Storage.Caching;
 
 /// <summary>What the cache knows of a document.</summary>
-internal enum CachedKind
+public enum CachedKind
 {
     /// <summary>Not in the cache, or only its version is known: read Postgres.</summary>
     Miss,
@@ -28,7 +25,7 @@ internal enum CachedKind
 /// Writes store a version-only marker instead of deleting, which keeps that guarantee across invalidation.
 /// Redis failing or slow degrades to Postgres reads: every call is bounded by the Redis pipeline and swallowed.
 /// </summary>
-internal sealed partial class DocumentCache : IAsyncDisposable
+public sealed partial class DocumentCache : IAsyncDisposable
 {
     // Value layout: "<etag-ish version>|<kind>|<body>", version = 16 hex digits + '-' + origin (orders as text).
     private const string SetIfNewerScript = """
@@ -52,13 +49,17 @@ internal sealed partial class DocumentCache : IAsyncDisposable
 
     private readonly Lazy<Task<ConnectionMultiplexer?>> _connection;
     private readonly ResiliencePipeline _pipeline;
-    private readonly RegionServiceOptions _options;
-    private readonly ILogger<DocumentCache> _logger;
+    private readonly TimeSpan _ttl;
+    private readonly ILogger _logger;
 
-    public DocumentCache(string configuration, IOptions<RegionServiceOptions> options, ResiliencePipelineProvider<string> pipelines, ILogger<DocumentCache> logger)
+    /// <param name="configuration">StackExchange.Redis configuration, e.g. <c>127.0.0.1:6380,defaultDatabase=2</c>.</param>
+    /// <param name="ttl">How long an entry may be served.</param>
+    /// <param name="pipeline">Bounds every call (timeout, circuit breaker): the Redis pipeline of ServiceDefaults.</param>
+    /// <param name="logger">Where unavailability is reported.</param>
+    public DocumentCache(string configuration, TimeSpan ttl, ResiliencePipeline pipeline, ILogger logger)
     {
-        _options = options.Value;
-        _pipeline = pipelines.GetPipeline(GeoPipelines.Redis);
+        _ttl = ttl;
+        _pipeline = pipeline;
         _logger = logger;
         _connection = new Lazy<Task<ConnectionMultiplexer?>>(() => ConnectAsync(configuration));
     }
@@ -66,6 +67,7 @@ internal sealed partial class DocumentCache : IAsyncDisposable
     /// <summary>True once a connection is up (readiness reports it; the service serves without it).</summary>
     public bool IsConnected => _connection.IsValueCreated && _connection.Value.IsCompletedSuccessfully && _connection.Value.Result?.IsConnected == true;
 
+    /// <summary>What the cache holds for a document; <see cref="CachedKind.Miss"/> also when Redis is unavailable.</summary>
     public async Task<(CachedKind Kind, StoredDocument? Document)> GetAsync(string userId, string collection, string key, CancellationToken ct)
     {
         var value = await TryAsync(async db => (string?)await db.StringGetAsync(Key(userId, collection, key)), ct);
@@ -123,6 +125,7 @@ internal sealed partial class DocumentCache : IAsyncDisposable
             return null;
         }, ct);
 
+    /// <summary>Closes the connection.</summary>
     public async ValueTask DisposeAsync()
     {
         if (_connection.IsValueCreated && await _connection.Value is { } connection)
@@ -135,7 +138,7 @@ internal sealed partial class DocumentCache : IAsyncDisposable
         => TryAsync<object?>(async db =>
         {
             await db.ScriptEvaluateAsync(SetIfNewerScript, [Key(userId, collection, key)],
-                [version, kind, body, (long)_options.CacheTtl.TotalMilliseconds]);
+                [version, kind, body, (long)_ttl.TotalMilliseconds]);
             return null;
         }, ct);
 
