@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Geo.Cli.Capacity;
 using Geo.Cli.CommandLine;
 using Geo.Cli.Migrations;
@@ -27,7 +28,7 @@ internal static class GeoCtl
         {
             foreach (var error in parse.Errors)
             {
-                await host.Error.WriteLineAsync($"error: {error.Message}");
+                await host.Error.WriteLineAsync($"error: {Describe(error)}");
             }
 
             var command = string.Join(' ', CommandPath(parse.CommandResult));
@@ -59,12 +60,24 @@ internal static class GeoCtl
         }
     }
 
-    private static IEnumerable<string> CommandPath(System.CommandLine.Parsing.SymbolResult? result)
+    // System.CommandLine's messages do not always say which option a bad value was for ("Argument 'xml' not recognized").
+    private static string Describe(ParseError error)
+    {
+        var option = error.SymbolResult switch
+        {
+            OptionResult o => o.Option,
+            ArgumentResult { Parent: OptionResult o } => o.Option,
+            _ => null,
+        };
+        return option is null || error.Message.Contains(option.Name, StringComparison.Ordinal) ? error.Message : $"{option.Name}: {error.Message}";
+    }
+
+    private static IEnumerable<string> CommandPath(SymbolResult? result)
     {
         var names = new Stack<string>();
         for (var r = result; r is not null; r = r.Parent)
         {
-            if (r is System.CommandLine.Parsing.CommandResult c)
+            if (r is CommandResult c)
             {
                 names.Push(c.Command is RootCommand ? "geoctl" : c.Command.Name);
             }

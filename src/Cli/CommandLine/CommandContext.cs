@@ -44,6 +44,9 @@ internal sealed class CommandContext
 
     public void WriteJson<T>(T value) => _host.Out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
 
+    /// <summary>A plain line of data on stdout, never wrapped (Spectre wraps markup at the console width).</summary>
+    public void WriteLine(string text) => _host.Out.WriteLine(text);
+
     /// <summary>A line of information for people, on stderr so that stdout stays data.</summary>
     public void Info(string markup) => Stderr.MarkupLine(markup);
 

@@ -40,22 +40,28 @@ internal static class MigrateCommand
         }
 
         var outcomes = new List<MigrationOutcome>();
-        await context.Stderr.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
-            .StartAsync(async progress =>
-            {
-                var tasks = targets.Select(t => progress.AddTask(t.Shard, autoStart: false, maxValue: 1)).ToList();
-                for (var i = 0; i < targets.Count; i++)
+        context.Info($"{(context.DryRun ? "Checking" : "Migrating")} {targets.Count} shard(s)...");
+        if (context.Stderr.Profile.Capabilities.Interactive)
+        {
+            await context.Stderr.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+                .StartAsync(async progress =>
                 {
-                    tasks[i].StartTask();
-                    var outcome = await RunOneAsync(targets[i], context.DryRun, ct);
-                    outcomes.Add(outcome);
-                    tasks[i].Description = $"{Markup.Escape(targets[i].Shard)} [grey]{Describe(outcome)}[/]";
-                    tasks[i].Increment(1);
-                    tasks[i].StopTask();
-                }
-            });
+                    var tasks = targets.Select(t => progress.AddTask(Markup.Escape(t.Shard), autoStart: false, maxValue: 1)).ToList();
+                    await RunAllAsync(targets, context.DryRun, outcomes, i => tasks[i].StartTask(), (i, outcome) =>
+                    {
+                        tasks[i].Description = $"{Markup.Escape(targets[i].Shard)} [grey]{Markup.Escape(Describe(outcome))}[/]";
+                        tasks[i].Increment(1);
+                        tasks[i].StopTask();
+                    }, ct);
+                });
+        }
+        else
+        {
+            // No live display without a terminal: one line per shard, so logs still show how far it got.
+            await RunAllAsync(targets, context.DryRun, outcomes, _ => { }, (i, outcome) => context.Info(Markup.Escape($"{targets[i].Shard}: {Describe(outcome)}")), ct);
+        }
 
         if (context.Json)
         {
@@ -69,6 +75,18 @@ internal static class MigrateCommand
         return outcomes.Any(o => o.Status == MigrationStatus.Failed) ? ExitCodes.Failed
             : outcomes.Any(o => o.Status == MigrationStatus.Unavailable) ? ExitCodes.Unavailable
             : ExitCodes.Ok;
+    }
+
+    private static async Task RunAllAsync(
+        List<MigrationTarget> targets, bool dryRun, List<MigrationOutcome> outcomes, Action<int> starting, Action<int, MigrationOutcome> finished, CancellationToken ct)
+    {
+        for (var i = 0; i < targets.Count; i++)
+        {
+            starting(i);
+            var outcome = await RunOneAsync(targets[i], dryRun, ct);
+            outcomes.Add(outcome);
+            finished(i, outcome);
+        }
     }
 
     private static List<MigrationTarget> SelectTargets(GeoTopology topology, string? regionId, string? shardId)
@@ -149,8 +167,8 @@ internal static class MigrateCommand
         MigrationStatus.Migrated => $"applied {string.Join(", ", o.Migrations)}",
         MigrationStatus.Pending => $"would apply {string.Join(", ", o.Migrations)}",
         MigrationStatus.UpToDate => "up to date",
-        MigrationStatus.Unavailable => "unavailable",
-        _ => "failed",
+        MigrationStatus.Unavailable => $"unavailable: {o.Error}",
+        _ => $"failed: {o.Error}",
     };
 
     private static void Render(IAnsiConsole console, bool dryRun, List<MigrationOutcome> outcomes)

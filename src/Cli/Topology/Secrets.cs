@@ -1,35 +1,23 @@
-using System.Data.Common;
+using System.Text.RegularExpressions;
 
 namespace Geo.Cli.Topology;
 
-/// <summary>Hides passwords in connection strings before geoctl prints them.</summary>
-internal static class Secrets
+/// <summary>Hides passwords in connection strings before geoctl prints them, leaving the rest as written.</summary>
+internal static partial class Secrets
 {
     private const string Mask = "***";
-    private static readonly string[] PasswordKeys = ["password", "pwd"];
 
-    public static string RedactConnectionString(string connectionString)
-    {
-        var builder = new DbConnectionStringBuilder();
-        try
-        {
-            builder.ConnectionString = connectionString;
-        }
-        catch (ArgumentException)
-        {
-            return Mask; // Unparseable: better to show nothing than a secret.
-        }
-
-        foreach (var key in builder.Keys.Cast<string>().Where(k => PasswordKeys.Contains(k, StringComparer.OrdinalIgnoreCase)).ToList())
-        {
-            builder[key] = Mask;
-        }
-
-        return builder.ConnectionString;
-    }
+    /// <summary>ADO.NET style (<c>Password=...;</c> or <c>Pwd=...</c>, quoted or not).</summary>
+    public static string RedactConnectionString(string connectionString) =>
+        AdoPassword().Replace(connectionString, m => $"{m.Groups["key"].Value}{Mask}");
 
     /// <summary>StackExchange.Redis configuration: comma-separated, <c>password=</c> option.</summary>
     public static string RedactRedis(string configuration) =>
-        string.Join(',', configuration.Split(',').Select(part =>
-            part.TrimStart().StartsWith("password=", StringComparison.OrdinalIgnoreCase) ? "password=" + Mask : part));
+        RedisPassword().Replace(configuration, m => $"{m.Groups["key"].Value}{Mask}");
+
+    [GeneratedRegex("""(?<key>(?:^|;)\s*(?:password|pwd)\s*=\s*)(?:"[^"]*"|'[^']*'|[^;]*)""", RegexOptions.IgnoreCase)]
+    private static partial Regex AdoPassword();
+
+    [GeneratedRegex("""(?<key>(?:^|,)\s*password\s*=)[^,]*""", RegexOptions.IgnoreCase)]
+    private static partial Regex RedisPassword();
 }

@@ -40,14 +40,14 @@ internal static class TopologyCommands
         }
         else if (topology is not null)
         {
-            context.Stdout.MarkupLineInterpolated($"[green]valid[/]: {path}: {topology.Regions.Count} regions in {topology.Jurisdictions.Length} jurisdictions, {topology.Regions.Values.Sum(r => r.Shards.Count)} shards.");
+            context.WriteLine($"valid: {path}: {topology.Regions.Count} regions in {topology.Jurisdictions.Length} jurisdictions, {topology.Regions.Values.Sum(r => r.Shards.Count)} shards.");
         }
         else
         {
-            context.Stdout.MarkupLineInterpolated($"[red]invalid[/]: {path}: {errors.Count} error(s):");
+            context.WriteLine($"invalid: {path}: {errors.Count} error(s):");
             foreach (var error in errors)
             {
-                context.Stdout.MarkupLineInterpolated($"  - {error}");
+                context.WriteLine($"  - {error}");
             }
         }
 
@@ -64,10 +64,10 @@ internal static class TopologyCommands
             [.. topology.Regions.Values.Select(r => new RegionView(
                 r.Id,
                 r.Jurisdiction,
-                r.Edge.ToString(),
-                [.. r.Api.Select(a => a.ToString())],
-                r.Directory.ToString(),
-                r.Replicator.ToString(),
+                r.Edge.OriginalString,
+                [.. r.Api.Select(a => a.OriginalString)],
+                r.Directory.OriginalString,
+                r.Replicator.OriginalString,
                 Secrets.RedactRedis(r.Redis),
                 [.. r.Shards.Select(s => new ShardView(s.Key, Secrets.RedactConnectionString(s.Value)))]))]);
         if (context.Json)
@@ -77,10 +77,11 @@ internal static class TopologyCommands
         }
 
         var regions = new Table { Title = new TableTitle($"Regions ({Markup.Escape(path)})") }
-            .AddColumns("Region", "Jurisdiction", "Edge", "API", "Directory", "Replicator", "Redis", "Shards");
+            .AddColumns("Region", "Jurisdiction", "Endpoints", "Redis", "Shards");
         foreach (var r in view.Regions)
         {
-            regions.AddRow(r.Id, r.Jurisdiction, r.Edge, string.Join('\n', r.Api), r.Directory, r.Replicator, Markup.Escape(r.Redis), r.Shards.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var endpoints = string.Join('\n', [$"edge        {r.Edge}", .. r.Api.Select(a => $"api         {a}"), $"directory   {r.Directory}", $"replicator  {r.Replicator}"]);
+            regions.AddRow(r.Id, r.Jurisdiction, Markup.Escape(endpoints), Markup.Escape(r.Redis), Markup.Escape(string.Join('\n', r.Shards.Select(s => s.Id))));
         }
 
         var shards = new Table { Title = new TableTitle("Shards") }.AddColumns("Shard", "Region", "Connection");
