@@ -14,8 +14,9 @@ internal static class Extensions
 {
     /// <summary>
     /// Topology and region (validated at start), the directory database (migrated before the server listens), the
-    /// gRPC service, the change listener and the readiness check. Kestrel speaks HTTP/1.1 and cleartext HTTP/2
-    /// (prior knowledge) on the same port, so gRPC, curl and Prometheus all reach it.
+    /// gRPC service, the change listener and the readiness check. Kestrel speaks cleartext HTTP/2 (h2c, prior
+    /// knowledge) only: without TLS it cannot offer HTTP/1.1 on the same port, so health and metrics are h2c too
+    /// (<c>curl --http2-prior-knowledge</c>).
     /// </summary>
     public static WebApplicationBuilder AddShardDirectory(this WebApplicationBuilder builder)
     {
@@ -43,7 +44,7 @@ internal static class Extensions
         services.AddHealthChecks().AddCheck<DirectoryDatabaseHealthCheck>("directory-database", tags: [Extensions.ReadyTagName]);
 
         services.AddGrpc(o => o.Interceptors.Add<StorageFailureInterceptor>());
-        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(l => l.Protocols = HttpProtocols.Http1AndHttp2));
+        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(l => l.Protocols = HttpProtocols.Http2));
         if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]) && DefaultUrl(builder.Configuration) is { } url)
         {
             builder.WebHost.UseUrls(url);

@@ -4,13 +4,34 @@ using CoreShardMap = Geo.Core.Placement.ShardMap;
 namespace Geo.ShardDirectory.ShardMaps;
 
 /// <summary>One row of <c>shard_maps</c> or <c>shard_map_history</c>: <c>Shards[OwnerIndex[bucket]]</c> owns the bucket.</summary>
-internal sealed record MapRow(string Region, long Epoch, string[] Shards, int[] OwnerIndex, int[] FencedBuckets, DateTime UpdatedAt)
+/// <remarks>Settable properties rather than a positional record: Dapper cannot bind array columns to constructor parameters.</remarks>
+internal sealed record MapRow
 {
+    public string Region { get; init; } = string.Empty;
+
+    public long Epoch { get; init; }
+
+    public string[] Shards { get; init; } = [];
+
+    public int[] OwnerIndex { get; init; } = [];
+
+    public int[] FencedBuckets { get; init; } = [];
+
+    public DateTime UpdatedAt { get; init; }
+
     public static MapRow From(string region, CoreShardMap map, IEnumerable<int> fenced, DateTime updatedAt)
     {
         var shards = map.Shards.ToArray();
         var index = shards.Select((id, i) => (id, i)).ToDictionary(p => p.id, p => p.i, StringComparer.Ordinal);
-        return new MapRow(region, map.Epoch, shards, [.. map.Owners.Select(o => index[o])], [.. fenced.Distinct().Order()], updatedAt);
+        return new MapRow
+        {
+            Region = region,
+            Epoch = map.Epoch,
+            Shards = shards,
+            OwnerIndex = [.. map.Owners.Select(o => index[o])],
+            FencedBuckets = [.. fenced.Distinct().Order()],
+            UpdatedAt = updatedAt,
+        };
     }
 
     public CoreShardMap ToCore() => new(Epoch, [.. OwnerIndex.Select(i => Shards[i])]);
@@ -32,24 +53,35 @@ internal sealed record MapRow(string Region, long Epoch, string[] Shards, int[] 
 }
 
 /// <summary>One row of <c>shard_moves</c>.</summary>
-internal sealed record MoveRow(
-    string MoveId,
-    string Region,
-    int[] Buckets,
-    string SourceShard,
-    string TargetShard,
-    string Phase,
-    long BegunEpoch,
-    long? FencedEpoch,
-    long? FlippedEpoch,
-    DateTime CreatedAt,
-    DateTime UpdatedAt)
+internal sealed record MoveRow
 {
     public const string Begun = "begun";
     public const string Fenced = "fenced";
     public const string Flipped = "flipped";
     public const string Completed = "completed";
     public const string Cancelled = "cancelled";
+
+    public string MoveId { get; init; } = string.Empty;
+
+    public string Region { get; init; } = string.Empty;
+
+    public int[] Buckets { get; init; } = [];
+
+    public string SourceShard { get; init; } = string.Empty;
+
+    public string TargetShard { get; init; } = string.Empty;
+
+    public string Phase { get; init; } = string.Empty;
+
+    public long BegunEpoch { get; init; }
+
+    public long? FencedEpoch { get; init; }
+
+    public long? FlippedEpoch { get; init; }
+
+    public DateTime CreatedAt { get; init; }
+
+    public DateTime UpdatedAt { get; init; }
 
     public MoveState ToProto()
     {

@@ -1,0 +1,3 @@
+using Geo.Testing;
+
+[assembly: AssemblyFixture(typeof(PostgresServer))]
