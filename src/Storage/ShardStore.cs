@@ -95,11 +95,22 @@ public sealed partial class ShardStore
         return new DataVersion(hlc, RegionId);
     }
 
-    private static Task LockUserAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string userId, bool exclusive, CancellationToken ct) =>
-        connection.ExecuteAsync(new CommandDefinition(exclusive ? LockUserExclusiveSql : LockUserSharedSql, new { UserLockClass, UserId = userId }, tx, cancellationToken: ct));
+    /// <summary>
+    /// The first step of every local write: takes the user's lock, then the bucket's fence lock shared, and throws
+    /// <see cref="BucketFencedException"/> when a move fenced the bucket on this shard (see ShardStore.Fences.cs).
+    /// </summary>
+    private async Task LockUserAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string userId, bool exclusive, CancellationToken ct)
+    {
+        await connection.ExecuteAsync(new CommandDefinition(exclusive ? LockUserExclusiveSql : LockUserSharedSql, new { UserLockClass, UserId = userId }, tx, cancellationToken: ct));
+        await RequireUnfencedAsync(connection, tx, [Buckets.Of(userId)], ct);
+    }
 
-    private static Task LockUsersAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IEnumerable<string> userIds, CancellationToken ct) =>
-        connection.ExecuteAsync(new CommandDefinition(LockUsersExclusiveSql, new { UserLockClass, UserIds = userIds.Distinct(StringComparer.Ordinal).ToArray() }, tx, cancellationToken: ct));
+    /// <summary>The first step of a replicated batch: every user's lock exclusively, then the fence check of every bucket.</summary>
+    private async Task LockUsersAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyCollection<string> userIds, CancellationToken ct)
+    {
+        await connection.ExecuteAsync(new CommandDefinition(LockUsersExclusiveSql, new { UserLockClass, UserIds = userIds.Distinct(StringComparer.Ordinal).ToArray() }, tx, cancellationToken: ct));
+        await RequireUnfencedAsync(connection, tx, [.. userIds.Select(Buckets.Of).Distinct()], ct);
+    }
 
     private static async Task<DataVersion> EraseMarkerAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string userId, CancellationToken ct)
     {

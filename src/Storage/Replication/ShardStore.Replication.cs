@@ -73,7 +73,7 @@ public sealed partial class ShardStore
         ArgumentNullException.ThrowIfNull(changes);
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
-        await LockUsersAsync(connection, tx, changes.Select(c => c.UserId), ct);
+        await LockUsersAsync(connection, tx, [.. changes.Select(c => c.UserId)], ct);
         var outcomes = new ApplyOutcome[changes.Count];
         var applied = new List<ShardChange>();
         for (var i = 0; i < changes.Count; i++)
