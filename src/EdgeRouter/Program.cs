@@ -1,8 +1,17 @@
+using Geo.EdgeRouter;
 using Geo.ServiceDefaults;
+using Geo.ServiceDefaults.Problems;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+builder.AddEdgeRouter();
 
 var app = builder.Build();
+app.UseGeoProblemDetails();
+app.UseEdgeHeaders();
 app.MapDefaultEndpoints();
+app.MapEdgeRouter();
 app.Run();
+
+/// <summary>Entry point; public so integration tests can reference the assembly.</summary>
+public partial class Program;

@@ -1,0 +1,162 @@
+using Geo.Contracts.Directory;
+using Geo.Core.Topology;
+using Geo.ServiceDefaults.Resilience;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Registry;
+using Polly.Timeout;
+
+namespace Geo.EdgeRouter.Directory;
+
+/// <summary>
+/// User id → residency and home region. Asks the edge region's ShardDirectory (through <see cref="DirectoryClient"/>'s
+/// cache and the shared gRPC pipeline); a miss, or a local directory that is down, asks every peer region's directory in
+/// parallel, bounded by <see cref="EdgeOptions.PeerLookupTimeout"/>: a fresh id may not have replicated here yet.
+/// </summary>
+internal sealed partial class UserLocator : IAsyncDisposable
+{
+    private readonly string _region;
+    private readonly Dictionary<string, (GrpcChannel Channel, DirectoryClient Client)> _directories;
+    private readonly ResiliencePipeline _pipeline;
+    private readonly TimeSpan _peerTimeout;
+    private readonly TimeProvider _time;
+    private readonly ILogger<UserLocator> _logger;
+    private long _lastLocalSuccess;
+
+    public UserLocator(GeoTopology topology, IOptions<EdgeSiteOptions> site, IOptions<EdgeOptions> options,
+        ResiliencePipelineProvider<string> pipelines, TimeProvider time, ILogger<UserLocator> logger)
+    {
+        _region = site.Value.Region;
+        _directories = topology.Regions.Values.ToDictionary(
+            r => r.Id,
+            r =>
+            {
+                var channel = DirectoryClient.CreateChannel(r.Directory);
+                return (channel, new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(channel), time: time));
+            },
+            StringComparer.Ordinal);
+        _pipeline = pipelines.GetPipeline(GeoPipelines.Grpc);
+        _peerTimeout = options.Value.PeerLookupTimeout;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>When the local directory last answered (found or not found), for readiness.</summary>
+    public DateTimeOffset? LastLocalSuccess => Interlocked.Read(ref _lastLocalSuccess) is var ticks and > 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+
+    /// <summary>The local directory's client (readiness probes).</summary>
+    public DirectoryClient Local => _directories[_region].Client;
+
+    public async Task<UserLookup> FindAsync(string userId, CancellationToken ct)
+    {
+        var localFailed = false;
+        try
+        {
+            var entry = await _pipeline.ExecuteAsync(async c => await Local.GetUserAsync(userId, c), ct);
+            Interlocked.Exchange(ref _lastLocalSuccess, _time.GetUtcNow().UtcTicks);
+            if (entry is not null)
+            {
+                return UserLookup.Found(entry, _region);
+            }
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
+        {
+            // Not a well-formed user id: no directory can know it.
+            return UserLookup.NotFound;
+        }
+        catch (Exception ex) when (IsUnavailable(ex) && !ct.IsCancellationRequested)
+        {
+            localFailed = true;
+            LogLocalDirectoryFailed(_logger, _region, ex.Message);
+        }
+
+        var (peerEntry, peerRegion, allPeersFailed) = await AskPeersAsync(userId, ct);
+        if (peerEntry is not null)
+        {
+            LogFoundAtPeer(_logger, userId, peerRegion!);
+            return UserLookup.Found(peerEntry, peerRegion!);
+        }
+
+        return localFailed && allPeersFailed ? UserLookup.Unavailable : UserLookup.NotFound;
+    }
+
+    private async Task<(UserEntry? Entry, string? Region, bool AllFailed)> AskPeersAsync(string userId, CancellationToken ct)
+    {
+        var peers = _directories.Where(d => d.Key != _region).ToArray();
+        if (peers.Length == 0)
+        {
+            return (null, null, true);
+        }
+
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(_peerTimeout);
+        var pending = peers.Select(p => AskAsync(p.Key, p.Value.Client)).ToList();
+        var failures = 0;
+        try
+        {
+            while (pending.Count > 0)
+            {
+                var done = await Task.WhenAny(pending);
+                pending.Remove(done);
+                var (entry, region, failed) = await done;
+                if (entry is not null)
+                {
+                    return (entry, region, false);
+                }
+
+                failures += failed ? 1 : 0;
+            }
+        }
+        finally
+        {
+            await limit.CancelAsync();
+        }
+
+        return (null, null, failures == peers.Length);
+
+        async Task<(UserEntry?, string, bool)> AskAsync(string region, DirectoryClient client)
+        {
+            try
+            {
+                return (await client.GetUserAsync(userId, limit.Token), region, false);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
+            {
+                return (null, region, false);
+            }
+            catch (Exception ex) when (ex is RpcException or OperationCanceledException && !ct.IsCancellationRequested)
+            {
+                return (null, region, true);
+            }
+        }
+    }
+
+    private static bool IsUnavailable(Exception ex) => ex is RpcException or TimeoutRejectedException or BrokenCircuitException;
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var (channel, _) in _directories.Values)
+        {
+            await channel.ShutdownAsync();
+            channel.Dispose();
+        }
+    }
+
+    [LoggerMessage(EventId = EventIds.LocalDirectoryFailed, Level = LogLevel.Warning, Message = "Directory of {RegionId} failed; asking peers: {Reason}")]
+    private static partial void LogLocalDirectoryFailed(ILogger logger, string regionId, string reason);
+
+    [LoggerMessage(EventId = EventIds.FoundAtPeer, Level = LogLevel.Debug, Message = "User {UserId} found in the directory of {RegionId}")]
+    private static partial void LogFoundAtPeer(ILogger logger, string userId, string regionId);
+}
+
+/// <summary>Outcome of a lookup: the entry, or not found, or no directory answered.</summary>
+internal sealed record UserLookup(UserEntry? Entry, string? Source, bool DirectoryUnavailable)
+{
+    public static readonly UserLookup NotFound = new(null, null, false);
+    public static readonly UserLookup Unavailable = new(null, null, true);
+
+    public static UserLookup Found(UserEntry entry, string source) => new(entry, source, false);
+}

@@ -1,0 +1,59 @@
+using Geo.Core.Topology;
+using Geo.EdgeRouter.Directory;
+using Geo.EdgeRouter.Headers;
+using Geo.EdgeRouter.Health;
+using Geo.EdgeRouter.Limits;
+using Geo.EdgeRouter.Routing;
+using Geo.EdgeRouter.Telemetry;
+using Geo.ServiceDefaults.Resilience;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Health;
+
+namespace Geo.EdgeRouter;
+
+internal static class Extensions
+{
+    /// <summary>Registers the edge: options, topology, directory lookups, YARP clusters per region, health, limits, metrics.</summary>
+    public static IHostApplicationBuilder AddEdgeRouter(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<EdgeSiteOptions>().BindConfiguration(EdgeSiteOptions.SectionName).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<EdgeSiteOptions>, EdgeSiteOptionsValidator>();
+        services.AddOptions<EdgeOptions>().BindConfiguration(EdgeOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<EdgeOptions>, EdgeOptionsValidator>();
+        services.AddGeoResilience();
+        services.AddSingleton<EdgeMetrics>();
+        services.AddEdgeRateLimits();
+
+        services.AddSingleton(sp => TopologyLoader.Load(sp.GetRequiredService<IOptions<EdgeSiteOptions>>().Value.Topology));
+        services.AddSingleton<UserLocator>();
+        services.AddReverseProxy();
+        services.AddSingleton<IProxyConfigProvider, TopologyProxyConfig>();
+        services.AddSingleton<IPassiveHealthCheckPolicy, DestinationFailurePolicy>();
+        services.AddHealthChecks().AddCheck<DirectoryHealthCheck>("directory", tags: [ServiceDefaults.Extensions.ReadyTag]);
+        return builder;
+    }
+
+    /// <summary>Request ids and <c>Geo-Edge-Region</c> on every request, before anything can answer it.</summary>
+    public static WebApplication UseEdgeHeaders(this WebApplication app)
+    {
+        app.UseEdgeHeaders(app.Services.GetRequiredService<IOptions<EdgeSiteOptions>>().Value.Region, app.Services.GetRequiredService<TimeProvider>());
+        return app;
+    }
+
+    /// <summary>Rate limits, then the proxy: route by residency and health, guard, balance, forward, watch for failures.</summary>
+    public static WebApplication MapEdgeRouter(this WebApplication app)
+    {
+        app.UseRateLimiter();
+        app.MapReverseProxy(proxy =>
+        {
+            proxy.UseMiddleware<RegionRoutingMiddleware>();
+            proxy.UseSessionAffinity();
+            proxy.UseLoadBalancing();
+            proxy.UsePassiveHealthChecks();
+            proxy.UseMiddleware<ResidencyGuardMiddleware>();
+        });
+        return app;
+    }
+}

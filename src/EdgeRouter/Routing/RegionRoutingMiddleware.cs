@@ -1,0 +1,143 @@
+using Geo.Core.Topology;
+using Geo.EdgeRouter.Directory;
+using Geo.EdgeRouter.Headers;
+using Geo.EdgeRouter.Telemetry;
+using Geo.ServiceDefaults.Problems;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy;
+
+namespace Geo.EdgeRouter.Routing;
+
+/// <summary>
+/// The first step of the proxy pipeline: finds the user's residency and home region (or, for <c>POST /v1/users</c>, the
+/// residency in the body), picks the first healthy allowed region in failover order, and reassigns the request to that
+/// region's cluster. Everything it cannot route it answers itself, without forwarding.
+/// </summary>
+internal sealed partial class RegionRoutingMiddleware(
+    RequestDelegate next,
+    GeoTopology topology,
+    IOptions<EdgeSiteOptions> site,
+    IOptions<EdgeOptions> options,
+    UserLocator users,
+    IProxyStateLookup proxy,
+    EdgeMetrics metrics,
+    ILogger<RegionRoutingMiddleware> logger)
+{
+    private readonly string _edgeRegion = site.Value.Region;
+    private readonly EdgeOptions _options = options.Value;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var ct = context.RequestAborted;
+        string residency;
+        string preferred;
+        string? home = null;
+        if (RequestShape.IsCreateUser(request))
+        {
+            var (read, problem) = await RequestShape.ReadResidencyAsync(request, _options.MaxCreateBodyBytes, ct);
+            if (problem is not null)
+            {
+                await RejectAsync(context, problem, "invalid-create");
+                return;
+            }
+
+            if (!topology.IsKnownResidency(read))
+            {
+                await RejectAsync(context, GeoProblems.Create(StatusCodes.Status400BadRequest, "unknown-residency", "Unknown residency",
+                    $"Residency '{Truncate(read!)}' is unknown; use one of: {string.Join(", ", [GeoTopology.GlobalResidency, .. topology.Jurisdictions])}."), "unknown-residency");
+                return;
+            }
+
+            residency = read!;
+            preferred = _edgeRegion;
+        }
+        else if (RequestShape.UserIdOf(request.Path) is { } userId)
+        {
+            var lookup = RequestShape.IsPlausibleUserId(userId) ? await users.FindAsync(userId, ct) : UserLookup.NotFound;
+            if (lookup.DirectoryUnavailable)
+            {
+                LogDirectoryUnavailable(logger, userId);
+                context.Response.Headers.RetryAfter = "1";
+                await RejectAsync(context, GeoProblems.Create(StatusCodes.Status503ServiceUnavailable, "dependency-unavailable", "Service unavailable",
+                    "No directory could say where this user lives; retry shortly."), "directory-unavailable");
+                return;
+            }
+
+            if (lookup.Entry is not { } entry)
+            {
+                await RejectAsync(context, GeoProblems.Create(StatusCodes.Status404NotFound, "user-not-found", "User not found", $"No user '{Truncate(userId)}'."), "user-not-found");
+                return;
+            }
+
+            residency = entry.Residency;
+            home = entry.HomeRegion;
+            preferred = home;
+        }
+        else
+        {
+            await RejectAsync(context, GeoProblems.Create(StatusCodes.Status404NotFound, "not-found", "Not found", $"No API at '{Truncate(request.Path.Value ?? "")}'."), "not-found");
+            return;
+        }
+
+        var choice = RegionChooser.Choose(topology, residency, preferred, IsHealthy);
+        if (home is not null)
+        {
+            context.Response.OnStarting(() =>
+            {
+                context.Response.Headers.TryAdd(EdgeHeaders.HomeRegion, home);
+                return Task.CompletedTask;
+            });
+        }
+
+        if (choice.Target is not { } target || !proxy.TryGetCluster(target, out var cluster))
+        {
+            LogNoRegion(logger, residency, string.Join(",", choice.Order));
+            context.Response.Headers.RetryAfter = _options.NoRegionRetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await RejectAsync(context, GeoProblems.Create(StatusCodes.Status503ServiceUnavailable, "no-allowed-region-healthy", "No allowed region is healthy",
+                $"Every region allowed for residency '{residency}' ({string.Join(", ", choice.Order)}) is unavailable; retry after the delay in Retry-After."),
+                "no-allowed-region-healthy");
+            return;
+        }
+
+        context.ReassignProxyRequest(cluster);
+        context.Features.Set(new RoutedRequest(residency, target, choice.IsFailover));
+        request.Headers[EdgeHeaders.EdgeRegion] = _edgeRegion;
+        if (choice.IsFailover)
+        {
+            context.Response.OnStarting(() =>
+            {
+                context.Response.Headers[EdgeHeaders.Failover] = "true";
+                return Task.CompletedTask;
+            });
+        }
+
+        metrics.Routed(target, choice.IsFailover);
+        LogRouted(logger, target, choice.IsFailover);
+        await next(context);
+    }
+
+    private bool IsHealthy(string region)
+        => proxy.TryGetCluster(region, out var cluster) && cluster.DestinationsState.AvailableDestinations.Count > 0;
+
+    private async Task RejectAsync(HttpContext context, ProblemHttpResult problem, string reason)
+    {
+        metrics.Rejected(reason);
+        await problem.ExecuteAsync(context);
+    }
+
+    private static string Truncate(string value) => value.Length <= 80 ? value : value[..80] + "…";
+
+    [LoggerMessage(EventId = EventIds.Routed, Level = LogLevel.Debug, Message = "Routed to {RegionId} (failover: {Failover})")]
+    private static partial void LogRouted(ILogger logger, string regionId, bool failover);
+
+    [LoggerMessage(EventId = EventIds.NoAllowedRegionHealthy, Level = LogLevel.Warning, Message = "No healthy region for residency {Residency}; tried {Regions}")]
+    private static partial void LogNoRegion(ILogger logger, string residency, string regions);
+
+    [LoggerMessage(EventId = EventIds.DirectoryUnavailable, Level = LogLevel.Warning, Message = "No directory answered for user {UserId}")]
+    private static partial void LogDirectoryUnavailable(ILogger logger, string userId);
+}
+
+/// <summary>What routing decided for a request; the residency guard checks it right before forwarding.</summary>
+internal sealed record RoutedRequest(string Residency, string Region, bool Failover);
