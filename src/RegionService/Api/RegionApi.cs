@@ -377,11 +377,43 @@ internal sealed partial class RegionApi(
         CancellationToken ct)
     {
         var route = await router.ForWriteAsync(user.UserId, ct);
+        try
+        {
+            return await WriteOnShardAsync(http, user, body, route, write, respond, afterCommit, ct);
+        }
+        catch (BucketFencedException)
+        {
+            // The map this write was routed with is older than a move's fence: the shard refused it inside its
+            // transaction (nothing was written). Wait for the next map, then route once more (waiting for the flip).
+            if (!await router.WaitForNewerMapAsync(route.Epoch, ct))
+            {
+                return ShardMoving();
+            }
+        }
+
+        try
+        {
+            return await WriteOnShardAsync(http, user, body, await router.ForWriteAsync(user.UserId, ct), write, respond, afterCommit, ct);
+        }
+        catch (BucketFencedException)
+        {
+            return ShardMoving();
+        }
+    }
+
+    private async Task<IResult> WriteOnShardAsync<T>(
+        HttpContext http,
+        UserRecord user,
+        string? body,
+        WriteRoute route,
+        Func<ShardStore, IdempotencyContext<T>?, Task<T>> write,
+        Func<T, IdempotentResponse> respond,
+        Func<T, Task> afterCommit,
+        CancellationToken ct)
+    {
         if (route.Store is not { } store)
         {
-            return route.Failure == WriteRouteFailure.Fenced
-                ? RegionProblems.Unavailable("shard-moving", "The user's data is being moved between shards; retry in a moment.")
-                : NoShardMap();
+            return route.Failure == WriteRouteFailure.Fenced ? ShardMoving() : NoShardMap();
         }
 
         var idempotencyKey = http.Request.Headers[IdempotencyKeyHeader].ToString();
@@ -444,6 +476,9 @@ internal sealed partial class RegionApi(
         LogDirectoryUnavailable(logger, ex.Message);
         return RegionProblems.Unavailable("directory-unavailable", "The user directory did not answer in time; retry shortly.");
     }
+
+    private static IResult ShardMoving()
+        => RegionProblems.Unavailable("shard-moving", "The user's data is being moved between shards; retry in a moment.");
 
     private static IResult NoShardMap()
         => RegionProblems.Unavailable("shard-map-unavailable", "This region has not loaded its shard map yet; retry shortly.");

@@ -19,13 +19,21 @@ internal interface IShardMapSource
 }
 
 /// <summary>Resolves a user to the <see cref="ShardStore"/> of the shard that owns the user's bucket in this region.</summary>
+/// <remarks>
+/// A shard that appears in a map but was not in the topology at start (added with <c>geoctl shards add</c>) is picked
+/// up from the topology file on first use, so the service needs no restart for a new shard.
+/// </remarks>
 internal sealed class ShardRouter : IAsyncDisposable
 {
     private readonly Dictionary<string, NpgsqlDataSource> _dataSources;
-    private readonly Dictionary<string, ShardStore> _stores;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ShardStore> _stores;
+    private readonly System.Collections.Concurrent.ConcurrentBag<NpgsqlDataSource> _addedDataSources = [];
+    private readonly Lock _addLock = new();
     private readonly IShardMapSource _maps;
     private readonly RegionServiceOptions _options;
     private readonly TimeProvider _time;
+    private readonly HybridLogicalClock _clock;
+    private readonly ILoggerFactory _loggers;
 
     public ShardRouter(GeoTopology topology, IShardMapSource maps, HybridLogicalClock clock, TimeProvider time,
         IOptions<RegionServiceOptions> options, ILoggerFactory loggers)
@@ -33,12 +41,14 @@ internal sealed class ShardRouter : IAsyncDisposable
         _maps = maps;
         _time = time;
         _options = options.Value;
+        _clock = clock;
+        _loggers = loggers;
         var region = topology.Region(_options.Region);
         _dataSources = region.Shards.ToDictionary(s => s.Key, s => CreateDataSource(s.Value, s.Key), StringComparer.Ordinal);
-        _stores = _dataSources.ToDictionary(
+        _stores = new(_dataSources.ToDictionary(
             s => s.Key,
             s => new ShardStore(s.Key, region.Id, s.Value, clock, time, loggers.CreateLogger<ShardStore>()),
-            StringComparer.Ordinal);
+            StringComparer.Ordinal), StringComparer.Ordinal);
     }
 
     /// <summary>Every local shard's data source, by shard id (migrations, health).</summary>
@@ -57,7 +67,7 @@ internal sealed class ShardRouter : IAsyncDisposable
         var snapshot = _maps.Current;
         if (snapshot is null)
         {
-            return new WriteRoute(null, WriteRouteFailure.NoMap);
+            return new WriteRoute(null, WriteRouteFailure.NoMap, 0);
         }
 
         var bucket = Buckets.Of(userId);
@@ -67,27 +77,56 @@ internal sealed class ShardRouter : IAsyncDisposable
             var left = deadline - _time.GetUtcNow();
             if (left <= TimeSpan.Zero)
             {
-                return new WriteRoute(null, WriteRouteFailure.Fenced);
+                return new WriteRoute(null, WriteRouteFailure.Fenced, snapshot.Epoch);
             }
 
             snapshot = await _maps.WaitForNewerAsync(snapshot.Map.Epoch, left, ct) ?? snapshot;
         }
 
-        return new WriteRoute(Store(snapshot.Map.ShardOf(bucket)), WriteRouteFailure.None);
+        return new WriteRoute(Store(snapshot.Map.ShardOf(bucket)), WriteRouteFailure.None, snapshot.Epoch);
     }
+
+    /// <summary>
+    /// After a shard refused a write because a move fenced its bucket: waits up to <see cref="RegionServiceOptions.FenceWait"/>
+    /// for a map newer than <paramref name="epoch"/> (the one the write was routed with); true when one arrived.
+    /// </summary>
+    public async Task<bool> WaitForNewerMapAsync(long epoch, CancellationToken ct)
+        => await _maps.WaitForNewerAsync(epoch, _options.FenceWait, ct) is { } map && map.Epoch > epoch;
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var dataSource in _dataSources.Values)
+        foreach (var dataSource in _dataSources.Values.Concat(_addedDataSources))
         {
             await dataSource.DisposeAsync();
         }
     }
 
     private ShardStore Store(string shardId)
-        => _stores.TryGetValue(shardId, out var store)
-            ? store
-            : throw new InvalidOperationException($"The shard map names shard '{shardId}', which is not in this region's topology; add it to the topology.");
+        => _stores.TryGetValue(shardId, out var store) ? store : AddFromTopology(shardId);
+
+    // A shard added since start-up: read the topology file again (rare: once per new shard per process).
+    private ShardStore AddFromTopology(string shardId)
+    {
+        lock (_addLock)
+        {
+            if (_stores.TryGetValue(shardId, out var existing))
+            {
+                return existing;
+            }
+
+            var region = TopologyLoader.Load(_options.Topology).Region(_options.Region);
+            if (!region.Shards.TryGetValue(shardId, out var connectionString))
+            {
+                throw new InvalidOperationException($"The shard map names shard '{shardId}', which is not in this region's topology ({_options.Topology}); add it with 'geoctl shards add'.");
+            }
+
+            var dataSource = CreateDataSource(connectionString, shardId);
+            _addedDataSources.Add(dataSource);
+            var store = new ShardStore(shardId, region.Id, dataSource, _clock, _time, _loggers.CreateLogger<ShardStore>());
+            _stores[shardId] = store;
+            return store;
+        }
+    }
 
     private static NpgsqlDataSource CreateDataSource(string connectionString, string shardId)
     {
@@ -106,4 +145,5 @@ internal enum WriteRouteFailure
     Fenced,
 }
 
-internal readonly record struct WriteRoute(ShardStore? Store, WriteRouteFailure Failure);
+/// <summary>Where a write goes; <paramref name="Epoch"/> is the map epoch it was routed with.</summary>
+internal readonly record struct WriteRoute(ShardStore? Store, WriteRouteFailure Failure, long Epoch);
