@@ -36,22 +36,26 @@ internal sealed partial class RegionRoutingMiddleware(
         string? home = null;
         if (RequestShape.IsCreateUser(request))
         {
-            var (read, problem) = await RequestShape.ReadResidencyAsync(request, _options.MaxCreateBodyBytes, ct);
+            var (shape, problem) = await RequestShape.ReadCreateAsync(request, _options.MaxCreateBodyBytes, ct);
             if (problem is not null)
             {
                 await RejectAsync(context, problem, "invalid-create");
                 return;
             }
 
-            if (!topology.IsKnownResidency(read))
+            if (!topology.IsKnownResidency(shape!.Residency))
             {
                 await RejectAsync(context, GeoProblems.Create(StatusCodes.Status400BadRequest, "unknown-residency", "Unknown residency",
-                    $"Residency '{Truncate(read!)}' is unknown; use one of: {string.Join(", ", [GeoTopology.GlobalResidency, .. topology.Jurisdictions])}."), "unknown-residency");
+                    $"Residency '{Truncate(shape.Residency)}' is unknown; use one of: {string.Join(", ", [GeoTopology.GlobalResidency, .. topology.Jurisdictions])}."), "unknown-residency");
                 return;
             }
 
-            residency = read!;
-            preferred = _edgeRegion;
+            residency = shape.Residency;
+
+            // An explicit, allowed home region creates the user there, so its directory holds the entry from the start;
+            // otherwise the edge's own region, else the nearest allowed (the failover order does the rest). A home region
+            // outside the residency is forwarded to an allowed region, which refuses it with its own 400.
+            preferred = shape.HomeRegion is { } requested && topology.IsAllowed(residency, requested) ? requested : _edgeRegion;
         }
         else if (RequestShape.UserIdOf(request.Path) is { } userId)
         {

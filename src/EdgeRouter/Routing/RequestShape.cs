@@ -34,9 +34,9 @@ internal static class RequestShape
 
     /// <summary>
     /// Buffers a create body (at most <paramref name="maxBytes"/>) so it can be forwarded unchanged, and reads its
-    /// <c>residency</c>. A problem when the body is too large, not JSON, or has no residency.
+    /// <c>residency</c> and optional <c>homeRegion</c>. A problem when the body is too large, not JSON, or has no residency.
     /// </summary>
-    public static async Task<(string? Residency, ProblemHttpResult? Problem)> ReadResidencyAsync(HttpRequest request, int maxBytes, CancellationToken ct)
+    public static async Task<(CreateUserShape? Shape, ProblemHttpResult? Problem)> ReadCreateAsync(HttpRequest request, int maxBytes, CancellationToken ct)
     {
         if (!IsJson(request.ContentType))
         {
@@ -75,17 +75,10 @@ internal static class RequestShape
         try
         {
             using var document = JsonDocument.Parse(buffer.AsMemory(0, length), new JsonDocumentOptions { MaxDepth = 16 });
-            if (document.RootElement.ValueKind == JsonValueKind.Object)
+            if (document.RootElement.ValueKind == JsonValueKind.Object
+                && StringProperty(document.RootElement, "residency") is { Length: > 0 } residency)
             {
-                foreach (var property in document.RootElement.EnumerateObject())
-                {
-                    // The regional API binds with JsonSerializerOptions.Web: property names are case-insensitive.
-                    if (property.Name.Equals("residency", StringComparison.OrdinalIgnoreCase) && property.Value.ValueKind == JsonValueKind.String
-                        && property.Value.GetString() is { Length: > 0 } residency)
-                    {
-                        return (residency, null);
-                    }
-                }
+                return (new CreateUserShape(residency, StringProperty(document.RootElement, "homeRegion")), null);
             }
         }
         catch (JsonException ex)
@@ -97,6 +90,20 @@ internal static class RequestShape
             "\"residency\" is required, e.g. {\"residency\": \"eu\"}."));
     }
 
+    // The regional API binds with JsonSerializerOptions.Web: property names are case-insensitive.
+    private static string? StringProperty(JsonElement element, string name)
+    {
+        foreach (var property in element.EnumerateObject())
+        {
+            if (property.Name.Equals(name, StringComparison.OrdinalIgnoreCase) && property.Value.ValueKind == JsonValueKind.String)
+            {
+                return property.Value.GetString();
+            }
+        }
+
+        return null;
+    }
+
     private static ProblemHttpResult TooLarge(int maxBytes)
         => GeoProblems.Create(StatusCodes.Status413PayloadTooLarge, "body-too-large", "Body too large", $"The body exceeds the limit of {maxBytes} bytes.");
 
@@ -104,3 +111,6 @@ internal static class RequestShape
         => MediaTypeHeaderValue.TryParse(contentType, out var media)
             && (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase));
 }
+
+/// <summary>What routing needs of a create body.</summary>
+internal sealed record CreateUserShape(string Residency, string? HomeRegion);
