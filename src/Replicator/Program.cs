@@ -1,8 +1,14 @@
+using Geo.Replicator;
 using Geo.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+builder.AddReplicator();
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
+app.MapReplicator();
 app.Run();
+
+/// <summary>Entry point; public so integration tests can reference the assembly.</summary>
+public partial class Program;

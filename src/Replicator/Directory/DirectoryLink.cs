@@ -1,0 +1,161 @@
+using System.Collections.Concurrent;
+using Geo.Contracts.Directory;
+using Geo.Core.Topology;
+using Geo.Replicator.Hosting;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Options;
+
+namespace Geo.Replicator.Directory;
+
+/// <summary>
+/// The replicator's link to its region's ShardDirectory: the shard map (followed through the watch stream), the
+/// directory's replication calls, and a residency view of every user this region knows, tombstones included.
+/// The view is what both sides trust: a sender ships a user's change only to regions the residency allows, a receiver
+/// refuses a change when its own directory's entry excludes this region. It tails the directory's change sequence
+/// (memory grows with the user count: about 100 bytes per user).
+/// </summary>
+internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
+{
+    private readonly GrpcChannel _channel;
+    private readonly DirectoryClient _client;
+    private readonly ConcurrentDictionary<string, string> _residency = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _refresh = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private long _afterSeq;
+    private ShardMapFollower? _follower;
+    private Task? _tail;
+
+    public DirectoryLink(GeoTopology topology, IOptions<GeoSiteOptions> site, TimeProvider time)
+    {
+        Region = site.Value.Region;
+        _channel = DirectoryClient.CreateChannel(topology.Region(Region).Directory);
+        _client = new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(_channel), time: time);
+    }
+
+    public string Region { get; }
+
+    /// <summary>The generated client (replication calls).</summary>
+    public Contracts.Directory.Directory.DirectoryClient Grpc => _client.Grpc;
+
+    /// <summary>The newest shard map of this region, or null before the first arrived.</summary>
+    public ShardMapSnapshot? CurrentMap => _follower?.Current;
+
+    /// <summary>True once the residency view has read the directory's whole sequence at least once.</summary>
+    public bool IsCaughtUp { get; private set; }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _follower = _client.FollowShardMap(Region);
+        _tail = TailAsync(_stopping.Token);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        if (_tail is not null)
+        {
+            await _tail.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    /// <summary>The user's residency, reading the directory once more on a miss; null when the directory does not know the user.</summary>
+    public async Task<string?> ResidencyAsync(string userId, CancellationToken ct)
+    {
+        if (_residency.TryGetValue(userId, out var residency))
+        {
+            return residency;
+        }
+
+        await RefreshAsync(ct);
+        return _residency.TryGetValue(userId, out residency) ? residency : null;
+    }
+
+    /// <summary>Records entries this process just applied to the directory, so the view does not wait for the tail.</summary>
+    public void Remember(string userId, string residency) => _residency[userId] = residency;
+
+    /// <summary>Waits for a map newer than <paramref name="epoch"/> up to <paramref name="timeout"/>; returns the newest.</summary>
+    public async Task<ShardMapSnapshot?> WaitForNewerMapAsync(long epoch, TimeSpan timeout, CancellationToken ct)
+    {
+        if (_follower is not { } follower)
+        {
+            return null;
+        }
+
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(timeout);
+        try
+        {
+            return await follower.WaitForEpochAsync(epoch + 1, limit.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return follower.Current;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stopping.Dispose();
+        if (_follower is not null)
+        {
+            await _follower.DisposeAsync();
+        }
+
+        _channel.Dispose();
+        _refresh.Dispose();
+    }
+
+    private async Task TailAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await RefreshAsync(ct);
+                IsCaughtUp = true;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                // The directory may be starting or away; the next round tries again and lookups refresh on a miss.
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task RefreshAsync(CancellationToken ct)
+    {
+        await _refresh.WaitAsync(ct);
+        try
+        {
+            while (true)
+            {
+                var page = await _client.Grpc.ReadUserChangesAsync(new ReadUserChangesRequest { AfterSeq = _afterSeq, Limit = 1000 },
+                    deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: ct);
+                foreach (var change in page.Changes)
+                {
+                    _residency[change.Entry.UserId] = change.Entry.Residency;
+                }
+
+                var advanced = page.NextAfterSeq > _afterSeq;
+                _afterSeq = Math.Max(_afterSeq, page.NextAfterSeq);
+                if (page.Changes.Count == 0 || !advanced)
+                {
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            _refresh.Release();
+        }
+    }
+}

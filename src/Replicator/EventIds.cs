@@ -1,0 +1,23 @@
+namespace Geo.Replicator;
+
+/// <summary>Log event ids of the Replicator (4000–4999), one place so they never collide.</summary>
+internal static class EventIds
+{
+    public const int PeerConnected = 4001;
+    public const int PeerFailed = 4002;
+    public const int PeerBreakerOpen = 4003;
+    public const int SenderHeld = 4004;
+    public const int PeerRefused = 4010;
+    public const int ChangesRefused = 4011;
+    public const int ChangesQuarantined = 4012;
+    public const int BatchHeld = 4013;
+    public const int EntriesQuarantined = 4014;
+    public const int ForgedEntries = 4015;
+    public const int AntiEntropyDivergent = 4020;
+    public const int AntiEntropyFailed = 4021;
+    public const int Pruned = 4030;
+    public const int BackgroundFailed = 4031;
+    public const int Migrated = 4040;
+    public const int MigrationRetry = 4041;
+    public const int TokenGenerated = 4042;
+}

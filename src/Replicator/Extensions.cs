@@ -1,0 +1,81 @@
+using Geo.Core.Clock;
+using Geo.Core.Topology;
+using Geo.Replicator.AntiEntropy;
+using Geo.Replicator.Directory;
+using Geo.Replicator.Hosting;
+using Geo.Replicator.Receiving;
+using Geo.Replicator.Sending;
+using Geo.Replicator.Sharding;
+using Geo.Replicator.Telemetry;
+using Geo.ServiceDefaults.Resilience;
+using Geo.Storage.Caching;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using Polly.Registry;
+
+namespace Geo.Replicator;
+
+internal static class Extensions
+{
+    /// <summary>Registers the replicator: options, shards, directory link, peer links, receiver, anti-entropy, metrics.</summary>
+    public static WebApplicationBuilder AddReplicator(this WebApplicationBuilder builder)
+    {
+        // gRPC and health/metrics share one cleartext port; Kestrel cannot serve HTTP/1.1 and h2c on it together.
+        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(l => l.Protocols = HttpProtocols.Http2));
+        var services = builder.Services;
+        services.AddOptions<GeoSiteOptions>().BindConfiguration(GeoSiteOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<GeoSiteOptions>, GeoSiteOptionsValidator>();
+        services.AddOptions<ReplicatorOptions>().BindConfiguration(ReplicatorOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ReplicatorOptions>, ReplicatorOptionsValidator>();
+        services.AddGeoResilience();
+        services.AddGrpc();
+
+        services.AddSingleton(sp => TopologyLoader.Load(sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value.Topology));
+        services.AddSingleton(sp => new HybridLogicalClock(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value.MaxClockSkew));
+        services.TryAddSingleton(Random.Shared);
+        services.TryAddSingleton<IPeerTransport, GrpcPeerTransport>();
+        services.AddSingleton(sp =>
+        {
+            var site = sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value;
+            return new DocumentCache(sp.GetRequiredService<GeoTopology>().Region(site.Region).Redis, site.CacheTtl,
+                sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(GeoPipelines.Redis), sp.GetRequiredService<ILogger<DocumentCache>>());
+        });
+        services.AddSingleton<LocalShards>();
+        services.AddHostedService(sp => sp.GetRequiredService<LocalShards>());
+        services.AddSingleton<DirectoryLink>();
+        services.AddHostedService(sp => sp.GetRequiredService<DirectoryLink>());
+        services.AddSingleton<PeerStates>();
+        services.AddSingleton<PeerSecrets>();
+        services.AddSingleton<ReplicatorMetrics>();
+        services.AddSingleton<PeerAuthenticator>();
+        services.AddSingleton<BatchApplier>();
+        services.AddSingleton<AntiEntropyRunner>();
+        services.AddHostedService(sp => sp.GetRequiredService<AntiEntropyRunner>());
+        services.AddHostedService<ReplicationHost>();
+
+        services.AddHealthChecks()
+            .AddCheck<ReplicatorReadiness>("replicator", tags: [ServiceDefaults.Extensions.ReadyTag]);
+        return builder;
+    }
+
+    /// <summary>Maps the Replication gRPC service.</summary>
+    public static WebApplication MapReplicator(this WebApplication app)
+    {
+        // Resolve the secret at start-up so a missing or unreadable token file fails now, not on the first call.
+        app.Services.GetRequiredService<PeerSecrets>();
+        app.MapGrpcService<ReplicationService>();
+        return app;
+    }
+}
+
+/// <summary>Ready once the shards are migrated, a shard map is known and the residency view has read the directory.</summary>
+internal sealed class ReplicatorReadiness(LocalShards shards, DirectoryLink directory) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        => Task.FromResult(!shards.IsMigrated ? HealthCheckResult.Unhealthy("shards not migrated yet")
+            : directory.CurrentMap is null ? HealthCheckResult.Unhealthy("no shard map from the directory yet")
+            : !directory.IsCaughtUp ? HealthCheckResult.Unhealthy("residency view not loaded from the directory yet")
+            : HealthCheckResult.Healthy());
+}

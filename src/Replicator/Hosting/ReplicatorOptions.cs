@@ -1,0 +1,98 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Geo.Replicator.Hosting;
+
+/// <summary>Where this replicator sits: the topology file and its region (section <c>Geo</c>, shared with every service).</summary>
+internal sealed class GeoSiteOptions
+{
+    public const string SectionName = "Geo";
+
+    /// <summary>Path of the topology JSON (ARCHITECTURE.md §3). Required.</summary>
+    public string Topology { get; set; } = string.Empty;
+
+    /// <summary>This region's id; must be a region of the topology. Required.</summary>
+    public string Region { get; set; } = string.Empty;
+
+    /// <summary>Remote HLC readings further ahead than this are quarantined. Default 5 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
+    public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a cached document may be served (the cache this replicator invalidates). Default 60 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan CacheTtl { get; set; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>Replication settings (section <c>Replicator</c>).</summary>
+internal sealed class ReplicatorOptions
+{
+    public const string SectionName = "Replicator";
+
+    /// <summary>
+    /// Shared secret peers present in the <c>geo-peer-token</c> header. Either this or <see cref="PeerTokenFile"/>;
+    /// a peer without the right token is refused (the receiver is never open).
+    /// </summary>
+    public string? PeerToken { get; set; }
+
+    /// <summary>Per-peer secrets overriding <see cref="PeerToken"/> for one link (key: the peer's region id).</summary>
+    public Dictionary<string, string> PeerTokens { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// File holding the secret when <see cref="PeerToken"/> is not set; created with a random secret when missing, so
+    /// replicators started from one working directory (<c>./geo up</c>) agree. Default <c>.geo/replicator.token</c>.
+    /// </summary>
+    public string PeerTokenFile { get; set; } = Path.Combine(".geo", "replicator.token");
+
+    /// <summary>Addresses that override the topology's <c>replicator</c> URL of a peer (key: region id), e.g. a proxy.</summary>
+    public Dictionary<string, string> PeerAddresses { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Most change-log entries per batch. Default 200.</summary>
+    [Range(1, 1000)]
+    public int BatchSize { get; set; } = 200;
+
+    /// <summary>Batches per stream sent and not yet acknowledged: bounds memory when a peer is slow. Default 4.</summary>
+    [Range(1, 64)]
+    public int Window { get; set; } = 4;
+
+    /// <summary>How often an idle sender looks at the change log. Default 100 ms.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:00:10")]
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Heartbeat period on every peer stream (lag is measured from them). Default 500 ms.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>A stream with no reply for this long is considered dead and reconnected. Default 10 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.500", "00:10:00")]
+    public TimeSpan PeerTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>First reconnect delay; doubles per failure with full jitter up to <see cref="MaxBackoff"/>. Default 200 ms.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan InitialBackoff { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Largest reconnect delay. Default 5 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Consecutive failed connections to a peer that open its circuit breaker. Default 5.</summary>
+    [Range(1, 1000)]
+    public int BreakerFailures { get; set; } = 5;
+
+    /// <summary>How long an open breaker waits before one probe connection. Default 10 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:10:00")]
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a refused or quarantined batch waits before it is sent again. Default 500 ms.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan RewindDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Period of anti-entropy with same-jurisdiction peers; zero turns the periodic run off. Default 5 min.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
+    public TimeSpan AntiEntropyInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How often acknowledged change-log entries are pruned. Default 30 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00")]
+    public TimeSpan PruneInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The secret for the link with <paramref name="peer"/>.</summary>
+    public string TokenFor(string peer, string fallback) => PeerTokens.TryGetValue(peer, out var token) && !string.IsNullOrEmpty(token) ? token : fallback;
+}

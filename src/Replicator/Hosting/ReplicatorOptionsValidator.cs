@@ -1,0 +1,85 @@
+using Geo.Core.Topology;
+using Microsoft.Extensions.Options;
+
+namespace Geo.Replicator.Hosting;
+
+/// <summary>Fails start-up with every problem of the <c>Geo</c> section at once, each naming the key and the fix.</summary>
+internal sealed class GeoSiteOptionsValidator : IValidateOptions<GeoSiteOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GeoSiteOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.Topology))
+        {
+            return ValidateOptionsResult.Fail("Geo:Topology: missing; set it to the topology JSON path, e.g. --Geo:Topology=config/topology.local.json.");
+        }
+
+        GeoTopology topology;
+        try
+        {
+            topology = TopologyLoader.Load(options.Topology);
+        }
+        catch (TopologyException ex)
+        {
+            return ValidateOptionsResult.Fail(ex.Errors.Select(e => $"Geo:Topology ({options.Topology}): {e}"));
+        }
+
+        return topology.Regions.ContainsKey(options.Region)
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail($"Geo:Region: '{options.Region}' is not a region of {options.Topology}; use one of: {string.Join(", ", topology.Regions.Keys)}.");
+    }
+}
+
+/// <summary>Checks the <c>Replicator</c> section: a secret is configured, overrides name known regions and valid URLs.</summary>
+internal sealed class ReplicatorOptionsValidator(IOptions<GeoSiteOptions> site) : IValidateOptions<ReplicatorOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ReplicatorOptions options)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrEmpty(options.PeerToken) && string.IsNullOrWhiteSpace(options.PeerTokenFile))
+        {
+            errors.Add("Replicator:PeerToken: missing; set a shared secret of at least 16 characters (or Replicator:PeerTokenFile to a file holding one).");
+        }
+        else if (options.PeerToken is { Length: > 0 and < 16 })
+        {
+            errors.Add("Replicator:PeerToken: shorter than 16 characters; use a longer random secret.");
+        }
+
+        GeoTopology? topology = null;
+        try
+        {
+            topology = TopologyLoader.Load(site.Value.Topology);
+        }
+        catch (Exception ex) when (ex is TopologyException or IOException or ArgumentException)
+        {
+            // Reported by GeoSiteOptionsValidator.
+        }
+
+        foreach (var (peer, address) in options.PeerAddresses)
+        {
+            if (topology is not null && !topology.Regions.ContainsKey(peer))
+            {
+                errors.Add($"Replicator:PeerAddresses:{peer}: not a region of the topology; use one of: {string.Join(", ", topology.Regions.Keys)}.");
+            }
+
+            if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            {
+                errors.Add($"Replicator:PeerAddresses:{peer}: '{address}' is not an http(s) URL; use e.g. http://127.0.0.1:8111.");
+            }
+        }
+
+        foreach (var (peer, token) in options.PeerTokens)
+        {
+            if (token.Length < 16)
+            {
+                errors.Add($"Replicator:PeerTokens:{peer}: shorter than 16 characters; use a longer random secret.");
+            }
+        }
+
+        if (options.MaxBackoff < options.InitialBackoff)
+        {
+            errors.Add("Replicator:MaxBackoff: smaller than Replicator:InitialBackoff; raise it.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

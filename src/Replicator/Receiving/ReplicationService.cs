@@ -1,0 +1,218 @@
+using Geo.Contracts.Directory;
+using Geo.Contracts.Replication;
+using Geo.Core.Clock;
+using Geo.Core.Topology;
+using Geo.Replicator.AntiEntropy;
+using Geo.Replicator.Directory;
+using Geo.Replicator.Hosting;
+using Geo.Replicator.Sending;
+using Geo.Replicator.Sharding;
+using Geo.Replicator.Telemetry;
+using Geo.Replicator.Wire;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+
+namespace Geo.Replicator.Receiving;
+
+/// <summary>The gRPC face of the replicator: the inbound replication stream, anti-entropy, verify and status.</summary>
+internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchApplier applier, DirectoryLink directory, LocalShards shards,
+    GeoTopology topology, IOptions<GeoSiteOptions> site, PeerStates peers, AntiEntropyRunner antiEntropy, HybridLogicalClock clock,
+    ReplicatorMetrics metrics, TimeProvider time, ILogger<ReplicationService> logger) : Replication.ReplicationBase
+{
+    public override async Task Replicate(IAsyncStreamReader<ReplicationMessage> requestStream, IServerStreamWriter<ReplicationReply> responseStream, ServerCallContext context)
+    {
+        var peer = auth.Authenticate(context);
+        var ct = context.CancellationToken;
+        var state = peers.All[peer];
+        // Per stream: everything up to this sequence is applied or durably refused in this session.
+        var contiguous = new Dictionary<string, long>(StringComparer.Ordinal);
+        await foreach (var message in requestStream.ReadAllAsync(ct))
+        {
+            switch (message.KindCase)
+            {
+                case ReplicationMessage.KindOneofCase.Heartbeat:
+                    state.HeartbeatReceived(time.GetUtcNow());
+                    clock.TryObserve(new HlcTimestamp(message.Heartbeat.Hlc));
+                    await responseStream.WriteAsync(new ReplicationReply
+                    {
+                        Heartbeat = new HeartbeatEcho { Id = message.Heartbeat.Id, SentAtUnixMs = message.Heartbeat.SentAtUnixMs, ReceiverTimeUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds() },
+                    }, ct);
+                    break;
+                case ReplicationMessage.KindOneofCase.Batch:
+                    var ack = await ReceiveAsync(peer, message.Batch, contiguous, ct);
+                    await responseStream.WriteAsync(new ReplicationReply { Ack = ack }, ct);
+                    break;
+                default:
+                    RpcErrors.InvalidArgument("message: empty; send a batch or a heartbeat.");
+                    break;
+            }
+        }
+    }
+
+    public override async Task<BucketDigestsResponse> GetBucketDigests(BucketDigestsRequest request, ServerCallContext context)
+    {
+        auth.Authenticate(context);
+        var digests = await antiEntropy.LocalDigestsAsync(request.Buckets.Count == 0 ? null : [.. request.Buckets], context.CancellationToken);
+        var response = new BucketDigestsResponse();
+        response.Digests.Add(digests.Values.Select(d => new Contracts.Replication.BucketDigest { Bucket = d.Bucket, Documents = d.Documents, Counters = d.Counters, Hash = d.Hash }));
+        return response;
+    }
+
+    public override async Task<BucketRowsResponse> GetBucketRows(BucketRowsRequest request, ServerCallContext context)
+    {
+        var peer = auth.Authenticate(context);
+        if (request.Bucket is < 0 or >= Core.Placement.Buckets.Count)
+        {
+            RpcErrors.InvalidArgument($"bucket: {request.Bucket} is not a bucket; use 0 to {Core.Placement.Buckets.Count - 1}.");
+        }
+
+        var map = directory.CurrentMap ?? RpcErrors.Unavailable<ShardMapSnapshot>("no shard map from the directory yet; retry shortly.");
+        var rows = await shards.Store(map.Map.ShardOf(request.Bucket)).ReadBucketRowsAsync(request.Bucket, context.CancellationToken);
+        var response = new BucketRowsResponse();
+        foreach (var row in rows)
+        {
+            // The source filters too: rows of users whose residency excludes the caller never leave this region.
+            if (await directory.ResidencyAsync(row.UserId, context.CancellationToken) is { } residency && topology.IsAllowed(residency, peer))
+            {
+                response.Changes.Add(ChangeMapping.ToWire(row));
+            }
+        }
+
+        return response;
+    }
+
+    public override async Task<VerifyResponse> Verify(VerifyRequest request, ServerCallContext context)
+    {
+        auth.Authenticate(context);
+        var response = new VerifyResponse { Region = site.Value.Region };
+        response.Peers.Add(await antiEntropy.RunAsync(request.Buckets.Count == 0 ? null : [.. request.Buckets], request.Repair, context.CancellationToken));
+        return response;
+    }
+
+    public override Task<StatusResponse> GetStatus(StatusRequest request, ServerCallContext context)
+    {
+        auth.Authenticate(context);
+        var now = time.GetUtcNow();
+        var response = new StatusResponse { Region = site.Value.Region };
+        foreach (var state in peers.All.Values)
+        {
+            var status = new PeerStatus
+            {
+                Peer = state.Peer,
+                Connected = state.Connected,
+                LagSeconds = state.LagSeconds(now),
+                PendingChanges = state.Pending.Values.Sum(),
+                InboundHeartbeatAgeSeconds = Math.Max(0, (now - state.InboundHeartbeatAt).TotalSeconds),
+                LastError = state.LastError,
+            };
+            status.Acknowledged.Add(state.Acknowledged);
+            response.Peers.Add(status);
+        }
+
+        return Task.FromResult(response);
+    }
+
+    private async Task<Ack> ReceiveAsync(string peer, ChangeBatch batch, Dictionary<string, long> contiguous, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(batch.Stream) || batch.LastSeq < batch.AfterSeq)
+        {
+            RpcErrors.InvalidArgument($"batch: stream '{batch.Stream}' covers ({batch.AfterSeq}, {batch.LastSeq}]; name the stream and send last_seq >= after_seq.");
+        }
+
+        var done = contiguous.TryGetValue(batch.Stream, out var c) ? c : batch.AfterSeq;
+        var ack = new Ack { Stream = batch.Stream, BatchLastSeq = batch.LastSeq, AppliedThrough = done };
+        if (batch.AfterSeq > done)
+        {
+            ack.Rewind = true; // An earlier batch stopped short: this one is not contiguous, the sender must resend.
+            return ack;
+        }
+
+        if (batch.LastSeq <= done)
+        {
+            return ack; // Already applied in this session.
+        }
+
+        if (batch.Stream == DirectoryChangeStream.StreamName)
+        {
+            await ReceiveEntriesAsync(peer, batch, done, ack, ct);
+        }
+        else
+        {
+            var changes = new List<Storage.ShardChange>(batch.Changes.Count);
+            var malformed = 0;
+            foreach (var wire in batch.Changes)
+            {
+                if (wire.Seq <= done || wire.Seq > batch.LastSeq)
+                {
+                    continue;
+                }
+
+                if (ChangeMapping.FromWire(wire) is { } change)
+                {
+                    changes.Add(change);
+                }
+                else
+                {
+                    malformed++;
+                }
+            }
+
+            metrics.Refused(peer, "malformed", malformed);
+            var result = await applier.ApplyAsync(peer, batch.Stream, changes, done, batch.LastSeq, fromStream: true, ct);
+            ack.AppliedThrough = result.AppliedThrough;
+            ack.Rewind = result.Stopped;
+            ack.Applied = result.Applied;
+            ack.Refused = result.Refused + malformed;
+            ack.Quarantined = result.Quarantined;
+        }
+
+        contiguous[batch.Stream] = ack.AppliedThrough;
+        return ack;
+    }
+
+    private async Task ReceiveEntriesAsync(string peer, ChangeBatch batch, long done, Ack ack, CancellationToken ct)
+    {
+        var entries = batch.Entries.Where(e => e.Seq > done && e.Seq <= batch.LastSeq).ToList();
+        var forged = entries.Where(e => e.Version?.Origin != peer || !topology.IsKnownResidency(e.Residency)).ToList();
+        if (forged.Count > 0)
+        {
+            metrics.Refused(peer, "origin", forged.Count);
+            LogForgedEntries(logger, peer, forged.Count);
+        }
+
+        var valid = entries.Except(forged).ToList();
+        ack.AppliedThrough = batch.LastSeq;
+        if (valid.Count > 0)
+        {
+            var request = new ApplyUserEntriesRequest();
+            request.Entries.Add(valid.Select(ChangeMapping.FromWire));
+            var response = await directory.Grpc.ApplyUserEntriesAsync(request, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct);
+            if (response.Quarantined.Count > 0)
+            {
+                var first = response.Quarantined.Min();
+                ack.AppliedThrough = valid[first].Seq - 1;
+                ack.Rewind = true;
+                ack.Quarantined = response.Quarantined.Count;
+                metrics.Quarantined(peer, response.Quarantined.Count);
+                LogEntriesQuarantined(logger, peer, response.Quarantined.Count);
+            }
+
+            for (var i = 0; i < valid.Count; i++)
+            {
+                if (valid[i].Seq <= ack.AppliedThrough)
+                {
+                    directory.Remember(valid[i].UserId, valid[i].Residency);
+                }
+            }
+
+            ack.Applied = response.Applied.Count(a => a);
+            metrics.Applied(peer, ack.Applied);
+        }
+    }
+
+    [LoggerMessage(EventId = EventIds.ForgedEntries, Level = LogLevel.Warning, Message = "Refused {Count} directory entries from {Peer}: origin is not the sending region or residency unknown")]
+    private static partial void LogForgedEntries(ILogger logger, string peer, int count);
+
+    [LoggerMessage(EventId = EventIds.EntriesQuarantined, Level = LogLevel.Warning, Message = "{Count} directory entries from {Peer} are beyond the clock-skew bound; not acknowledged")]
+    private static partial void LogEntriesQuarantined(ILogger logger, string peer, int count);
+}

@@ -1,0 +1,108 @@
+using Geo.Contracts.Directory;
+using Geo.Contracts.Replication;
+using Geo.Core.Topology;
+using Geo.Replicator.Directory;
+using Geo.Replicator.Wire;
+using Geo.Storage;
+
+namespace Geo.Replicator.Sending;
+
+/// <summary>What one read of a stream produced for one peer.</summary>
+/// <param name="Batch">Changes in (after_seq, last_seq], already filtered for the peer; null when nothing new.</param>
+/// <param name="AtTail">True when the read reached the end of the log: everything committed before it started is in the batch.</param>
+internal sealed record StreamRead(ChangeBatch? Batch, bool AtTail);
+
+/// <summary>A source of locally-originated changes, shipped to each peer from a durable per-peer checkpoint.</summary>
+internal interface IChangeStream
+{
+    /// <summary>The stream's name on the wire: the local shard id, or <c>directory</c>.</summary>
+    string Name { get; }
+
+    Task<long> GetCheckpointAsync(string peer, CancellationToken ct);
+
+    Task SetCheckpointAsync(string peer, long seq, CancellationToken ct);
+
+    Task<StreamRead> ReadAsync(string peer, long afterSeq, int limit, CancellationToken ct);
+
+    /// <summary>Changes after <paramref name="afterSeq"/> the peer has not acknowledged (capped for the directory stream).</summary>
+    Task<long> PendingAsync(long afterSeq, CancellationToken ct);
+}
+
+/// <summary>
+/// One local shard's change log, origin = this region. A change is shipped to a peer only when the user's residency
+/// allows the peer's region; others are skipped (the batch's last_seq still covers them). A change of a user the
+/// directory does not know yet ends the batch before it: it is retried, never sent unchecked.
+/// </summary>
+internal sealed class ShardChangeStream(ShardStore store, GeoTopology topology, DirectoryLink directory) : IChangeStream
+{
+    public string Name => store.ShardId;
+
+    public Task<long> GetCheckpointAsync(string peer, CancellationToken ct) => store.GetCheckpointAsync(peer, Name, ct);
+
+    public Task SetCheckpointAsync(string peer, long seq, CancellationToken ct) => store.SetCheckpointAsync(new ReplicationCheckpoint(peer, Name, seq), ct);
+
+    public Task<long> PendingAsync(long afterSeq, CancellationToken ct) => store.CountChangesAsync(afterSeq, store.RegionId, ct);
+
+    public async Task<StreamRead> ReadAsync(string peer, long afterSeq, int limit, CancellationToken ct)
+    {
+        var changes = await store.ReadChangesAsync(afterSeq, limit, origin: store.RegionId, ct: ct);
+        if (changes.Count == 0)
+        {
+            return new StreamRead(null, AtTail: true);
+        }
+
+        var batch = new ChangeBatch { Stream = Name, AfterSeq = afterSeq, LastSeq = afterSeq };
+        foreach (var change in changes)
+        {
+            var residency = await directory.ResidencyAsync(change.UserId, ct);
+            if (residency is null)
+            {
+                return new StreamRead(batch.LastSeq > afterSeq ? batch : null, AtTail: false);
+            }
+
+            if (topology.IsAllowed(residency, peer))
+            {
+                batch.Changes.Add(ChangeMapping.ToWire(change));
+            }
+
+            batch.LastSeq = change.Seq;
+        }
+
+        return new StreamRead(batch, AtTail: changes.Count < limit);
+    }
+}
+
+/// <summary>
+/// The region's directory entries that originated here, shipped to every peer (entries hold no personal data).
+/// Checkpoints live in the region's first shard under stream name <c>directory</c>.
+/// </summary>
+internal sealed class DirectoryChangeStream(DirectoryLink directory, ShardStore checkpoints) : IChangeStream
+{
+    public const string StreamName = "directory";
+
+    public string Name => StreamName;
+
+    public Task<long> GetCheckpointAsync(string peer, CancellationToken ct) => checkpoints.GetCheckpointAsync(peer, Name, ct);
+
+    public Task SetCheckpointAsync(string peer, long seq, CancellationToken ct) => checkpoints.SetCheckpointAsync(new ReplicationCheckpoint(peer, Name, seq), ct);
+
+    public async Task<long> PendingAsync(long afterSeq, CancellationToken ct)
+        => (await ReadPageAsync(afterSeq, 1000, ct)).Changes.Count;
+
+    public async Task<StreamRead> ReadAsync(string peer, long afterSeq, int limit, CancellationToken ct)
+    {
+        var page = await ReadPageAsync(afterSeq, limit, ct);
+        if (page.NextAfterSeq <= afterSeq)
+        {
+            return new StreamRead(null, AtTail: true);
+        }
+
+        var batch = new ChangeBatch { Stream = Name, AfterSeq = afterSeq, LastSeq = page.NextAfterSeq };
+        batch.Entries.Add(page.Changes.Select(ChangeMapping.ToWire));
+        return new StreamRead(batch, AtTail: page.Changes.Count < limit);
+    }
+
+    private Task<ReadUserChangesResponse> ReadPageAsync(long afterSeq, int limit, CancellationToken ct)
+        => directory.Grpc.ReadUserChangesAsync(new ReadUserChangesRequest { AfterSeq = afterSeq, Limit = limit, Origin = directory.Region },
+            deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: ct).ResponseAsync;
+}

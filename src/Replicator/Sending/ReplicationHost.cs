@@ -1,0 +1,128 @@
+using Geo.Core.Clock;
+using Geo.Core.Topology;
+using Geo.Replicator.Directory;
+using Geo.Replicator.Hosting;
+using Geo.Replicator.Receiving;
+using Geo.Replicator.Sharding;
+using Geo.Replicator.Telemetry;
+using Microsoft.Extensions.Options;
+
+namespace Geo.Replicator.Sending;
+
+/// <summary>
+/// Runs a <see cref="PeerLink"/> to every other region (shard streams are filtered per user's residency; the directory
+/// stream goes everywhere), refreshes pending counts and the conflict counter, and prunes each shard's change log up to
+/// the lowest checkpoint of all peers (never while a shard move is in flight: moves replay the log).
+/// </summary>
+internal sealed partial class ReplicationHost(GeoTopology topology, IOptions<GeoSiteOptions> site, IOptions<ReplicatorOptions> options,
+    LocalShards shards, DirectoryLink directory, PeerStates peers, PeerSecrets secrets, IPeerTransport transport, HybridLogicalClock clock,
+    ReplicatorMetrics metrics, TimeProvider time, Random random, ILogger<ReplicationHost> logger) : BackgroundService
+{
+    private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await shards.WhenMigrated(stoppingToken);
+        var local = site.Value.Region;
+        var links = new List<PeerLink>();
+        foreach (var peer in peers.All.Keys)
+        {
+            var streams = new List<IChangeStream>();
+            streams.AddRange(shards.Ids.Select(id => new ShardChangeStream(shards.Stores[id], topology, directory)));
+            streams.Add(new DirectoryChangeStream(directory, shards.CheckpointStore));
+            var address = options.Value.PeerAddresses.TryGetValue(peer, out var overridden) ? new Uri(overridden) : topology.Region(peer).Replicator;
+            links.Add(new PeerLink(local, peer, address, secrets.For(peer), streams, transport, peers.All[peer], options.Value, clock, time, random, logger));
+        }
+
+        var tasks = links.Select(l => l.RunAsync(stoppingToken)).ToList();
+        tasks.Add(StatsAsync(links, stoppingToken));
+        tasks.Add(PruneAsync(stoppingToken));
+        await Task.WhenAll(tasks);
+    }
+
+    private async Task StatsAsync(IReadOnlyList<PeerLink> links, CancellationToken ct)
+    {
+        var lastConflict = new Dictionary<string, long>(StringComparer.Ordinal);
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                foreach (var link in links)
+                {
+                    foreach (var stream in link.Streams)
+                    {
+                        var acked = await stream.GetCheckpointAsync(link.Peer, ct);
+                        link.State.Pending[stream.Name] = await stream.PendingAsync(acked, ct);
+                    }
+                }
+
+                foreach (var (shardId, store) in shards.Stores)
+                {
+                    var first = !lastConflict.TryGetValue(shardId, out var after);
+                    var page = await store.ReadConflictsAsync(after, 1000, ct);
+                    while (page.Count > 0)
+                    {
+                        if (!first)
+                        {
+                            metrics.Conflicts(shardId, page.Count);
+                        }
+
+                        after = page[^1].Id;
+                        page = await store.ReadConflictsAsync(after, 1000, ct);
+                    }
+
+                    lastConflict[shardId] = after;
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                LogBackgroundFailed(logger, "statistics", ex.Message);
+            }
+
+            await Task.Delay(StatsInterval, time, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private async Task PruneAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            await Task.Delay(options.Value.PruneInterval, time, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (ct.IsCancellationRequested || directory.CurrentMap is not { } map || map.Moves.Count > 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                foreach (var (shardId, store) in shards.Stores)
+                {
+                    var upto = long.MaxValue;
+                    foreach (var peer in peers.All.Keys)
+                    {
+                        upto = Math.Min(upto, await store.GetCheckpointAsync(peer, shardId, ct));
+                    }
+
+                    if (upto is > 0 and < long.MaxValue)
+                    {
+                        var pruned = await store.PruneChangeLogAsync(upto, ct);
+                        if (pruned > 0)
+                        {
+                            LogPruned(logger, shardId, pruned, upto);
+                        }
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                LogBackgroundFailed(logger, "pruning", ex.Message);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = EventIds.Pruned, Level = LogLevel.Information, Message = "Pruned {Count} change-log entries of shard {ShardId} up to {UptoSeq} (acknowledged by every peer)")]
+    private static partial void LogPruned(ILogger logger, string shardId, int count, long uptoSeq);
+
+    [LoggerMessage(EventId = EventIds.BackgroundFailed, Level = LogLevel.Warning, Message = "Replication {Task} failed: {Reason}; trying again")]
+    private static partial void LogBackgroundFailed(ILogger logger, string task, string reason);
+}

@@ -1,0 +1,169 @@
+using System.Threading.Channels;
+using Geo.Contracts.Replication;
+
+namespace Geo.Replicator.Sending;
+
+/// <summary>
+/// Ships one stream to one peer within one session: reads after what was sent, keeps at most
+/// <see cref="Hosting.ReplicatorOptions.Window"/> batches unacknowledged (bounded memory when the peer is slow or gone),
+/// advances the durable checkpoint on acknowledgement, and rewinds to it when the receiver asks.
+/// </summary>
+internal sealed class StreamSender
+{
+    private readonly IChangeStream _stream;
+    private readonly string _peer;
+    private readonly Hosting.ReplicatorOptions _options;
+    private readonly TimeProvider _time;
+    private readonly PeerState _state;
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly Lock _gate = new();
+    private readonly Queue<long> _inflight = new();
+    private long _durable;
+    private long _sent;
+    private bool _rewind;
+    private DateTimeOffset? _tailAt;
+
+    public StreamSender(IChangeStream stream, string peer, long checkpoint, Hosting.ReplicatorOptions options, TimeProvider time, PeerState state)
+    {
+        _stream = stream;
+        _peer = peer;
+        _options = options;
+        _time = time;
+        _state = state;
+        _durable = _sent = checkpoint;
+        state.Acknowledged[stream.Name] = checkpoint;
+    }
+
+    public string Name => _stream.Name;
+
+    /// <summary>What a heartbeat needs: the time before which everything was sent (null if unknown), and what was sent.</summary>
+    public (DateTimeOffset? TailAt, long Sent) Snapshot()
+    {
+        lock (_gate)
+        {
+            return (_tailAt, _sent);
+        }
+    }
+
+    public long Durable
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _durable;
+            }
+        }
+    }
+
+    public async Task RunAsync(Func<ReplicationMessage, CancellationToken, Task> write, CancellationToken ct)
+    {
+        while (true)
+        {
+            ct.ThrowIfCancellationRequested();
+            bool rewind, full;
+            long after;
+            lock (_gate)
+            {
+                rewind = _rewind;
+                full = _inflight.Count >= _options.Window;
+                after = _sent;
+            }
+
+            if (rewind)
+            {
+                await Task.Delay(_options.RewindDelay, _time, ct);
+                lock (_gate)
+                {
+                    _sent = _durable;
+                    _inflight.Clear();
+                    _rewind = false;
+                    _tailAt = null;
+                }
+
+                continue;
+            }
+
+            if (full)
+            {
+                await WaitAsync(_options.PeerTimeout, ct);
+                continue;
+            }
+
+            var readStart = _time.GetUtcNow();
+            var read = await _stream.ReadAsync(_peer, after, _options.BatchSize, ct);
+            if (read.Batch is { } batch)
+            {
+                lock (_gate)
+                {
+                    if (_rewind || _sent != after)
+                    {
+                        continue; // A rewind arrived while reading; read again from the checkpoint.
+                    }
+
+                    _inflight.Enqueue(batch.LastSeq);
+                    _sent = batch.LastSeq;
+                }
+
+                await write(new ReplicationMessage { Batch = batch }, ct);
+            }
+
+            if (read.AtTail)
+            {
+                lock (_gate)
+                {
+                    if (!_rewind)
+                    {
+                        _tailAt = readStart;
+                    }
+                }
+
+                await WaitAsync(_options.PollInterval, ct);
+            }
+        }
+    }
+
+    /// <summary>Handles the receiver's answer to one of this stream's batches; persists the new checkpoint.</summary>
+    public async Task OnAckAsync(Ack ack, CancellationToken ct)
+    {
+        var persist = false;
+        lock (_gate)
+        {
+            if (ack.AppliedThrough > _durable)
+            {
+                _durable = ack.AppliedThrough;
+                persist = true;
+            }
+
+            var stillInFlight = _inflight.Contains(ack.BatchLastSeq);
+            while (_inflight.Count > 0 && _inflight.Peek() <= ack.AppliedThrough)
+            {
+                _inflight.Dequeue();
+            }
+
+            if (ack.Rewind && stillInFlight)
+            {
+                _rewind = true;
+            }
+        }
+
+        if (persist)
+        {
+            await _stream.SetCheckpointAsync(_peer, ack.AppliedThrough, ct);
+            _state.Acknowledged[Name] = ack.AppliedThrough;
+        }
+
+        _wake.Writer.TryWrite(true);
+    }
+
+    private async Task WaitAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var delay = Task.Delay(timeout, _time, limit.Token);
+        var woken = _wake.Reader.WaitToReadAsync(limit.Token).AsTask();
+        await Task.WhenAny(delay, woken);
+        await limit.CancelAsync();
+        _wake.Reader.TryRead(out _);
+        ct.ThrowIfCancellationRequested();
+    }
+}
