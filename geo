@@ -106,7 +106,7 @@ TOPOLOGY="$ROOT/config/topology.local.json"
 PG_PORT=5433
 REDIS_PORT=6380
 # Services started per region, in start order; each entry is project:topology-key.
-SERVICES="ShardDirectory:directory RegionService:api EdgeRouter:edge"
+SERVICES="ShardDirectory:directory RegionService:api EdgeRouter:edge Replicator:replicator"
 
 pg_data_dir() {
   # Postgres refuses to run as root; as root the cluster belongs to the postgres user, who must be able to reach it.
