@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using Geo.Cli.Capacity;
 using Geo.Cli.CommandLine;
 using Geo.Cli.Migrations;
+using Geo.Cli.Shards;
 using Geo.Cli.Topology;
 
 namespace Geo.Cli;
@@ -18,6 +19,9 @@ internal static class GeoCtl
         root.Add(CapacityCommand.Create(host, globals));
         root.Add(TopologyCommands.Create(host, globals));
         root.Add(MigrateCommand.Create(host, globals));
+        root.Add(ShardsCommands.Create(host, globals));
+        root.Add(UsersCommands.Create(host, globals));
+        root.Add(UsersCommands.CreateConflicts(host, globals));
         return root;
     }
 

@@ -1,0 +1,243 @@
+using System.Data;
+using System.Globalization;
+using Dapper;
+using Npgsql;
+
+namespace Geo.Cli.Shards;
+
+/// <summary>
+/// Moves the rows of a set of buckets between two shard databases with COPY (binary, streamed), merging into the
+/// target with the same apply-if-newer rules as replication, so repeating a copy is harmless. Also compares and
+/// cleans the rows of buckets. The tables and columns are those of Geo.Storage's migrations.
+/// </summary>
+internal static class BucketData
+{
+    private const string DocumentColumns = "user_id, collection, key, bucket, body, deleted, version_hlc, version_origin, prev_version_hlc, prev_version_origin, updated_at";
+    private const string CounterColumns = "user_id, name, region, bucket, incr, decr, version_hlc, version_origin, updated_at";
+    private const string ErasedColumns = "user_id, bucket, version_hlc, version_origin, erased_at";
+    private const string ConflictColumns = "bucket, user_id, collection, key, winner_version_hlc, winner_origin, loser_version_hlc, loser_origin, winner_body, loser_body, winner_deleted, loser_deleted, detected_at";
+    private const string IdempotencyColumns = "user_id, key, request_hash, state, claim_token, status, response_body, response_headers, created_at, expires_at";
+
+    // The users with any row in the buckets: idempotency records carry no bucket.
+    private const string UsersOfBuckets = """
+        SELECT user_id FROM documents WHERE bucket = ANY({0}) UNION SELECT user_id FROM counters WHERE bucket = ANY({0})
+        UNION SELECT user_id FROM erased_users WHERE bucket = ANY({0})
+        """;
+
+    private static readonly Table[] Tables =
+    [
+        new("documents", DocumentColumns, "bucket = ANY({0})", """
+            ON CONFLICT (user_id, collection, key) DO UPDATE SET body = excluded.body, deleted = excluded.deleted,
+                version_hlc = excluded.version_hlc, version_origin = excluded.version_origin, prev_version_hlc = excluded.prev_version_hlc,
+                prev_version_origin = excluded.prev_version_origin, updated_at = excluded.updated_at
+            WHERE (excluded.version_hlc, excluded.version_origin) > (t.version_hlc, t.version_origin)
+            """),
+        new("counters", CounterColumns, "bucket = ANY({0})", """
+            ON CONFLICT (user_id, name, region) DO UPDATE SET incr = greatest(t.incr, excluded.incr), decr = greatest(t.decr, excluded.decr),
+                version_hlc = CASE WHEN (excluded.version_hlc, excluded.version_origin) > (t.version_hlc, t.version_origin) THEN excluded.version_hlc ELSE t.version_hlc END,
+                version_origin = CASE WHEN (excluded.version_hlc, excluded.version_origin) > (t.version_hlc, t.version_origin) THEN excluded.version_origin ELSE t.version_origin END,
+                updated_at = excluded.updated_at
+            WHERE excluded.incr > t.incr OR excluded.decr > t.decr
+            """),
+        new("erased_users", ErasedColumns, "bucket = ANY({0})", """
+            ON CONFLICT (user_id) DO UPDATE SET version_hlc = excluded.version_hlc, version_origin = excluded.version_origin, erased_at = excluded.erased_at
+            WHERE (excluded.version_hlc, excluded.version_origin) > (t.version_hlc, t.version_origin)
+            """),
+        new("conflicts", ConflictColumns, "bucket = ANY({0})", "ON CONFLICT DO NOTHING"),
+        IdempotencyTable,
+    ];
+
+    private static Table IdempotencyTable => new("idempotency", IdempotencyColumns, $"state = 'done' AND user_id IN ({UsersOfBuckets})", "ON CONFLICT (user_id, key) DO NOTHING");
+
+    /// <summary>
+    /// Copies every row of <paramref name="buckets"/> from one consistent snapshot of the source; returns the source's
+    /// change-log position of that snapshot (catch-up replays what came after it) and the rows merged per table.
+    /// </summary>
+    public static async Task<(long SnapshotSeq, Dictionary<string, long> Rows)> CopyAsync(
+        NpgsqlDataSource source, NpgsqlDataSource target, IReadOnlyCollection<int> buckets, Action<string, long> tableDone, CancellationToken ct)
+    {
+        await using var src = await source.OpenConnectionAsync(ct);
+        await using var srcTx = await src.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct);
+        // Appends are serialized up to commit, so this snapshot holds exactly the changes up to its largest seq.
+        var seq = await src.ExecuteScalarAsync<long>(new CommandDefinition("SELECT coalesce(max(seq), 0) FROM change_log", transaction: srcTx, cancellationToken: ct));
+        var rows = await CopyTablesAsync(src, target, Tables, buckets, tableDone, ct);
+        await srcTx.CommitAsync(ct);
+        return (seq, rows);
+    }
+
+    /// <summary>Copies the completed idempotency records of the buckets' users (again, under the fence: records have no change log).</summary>
+    public static async Task<long> CopyIdempotencyAsync(NpgsqlDataSource source, NpgsqlDataSource target, IReadOnlyCollection<int> buckets, CancellationToken ct)
+    {
+        await using var src = await source.OpenConnectionAsync(ct);
+        var rows = await CopyTablesAsync(src, target, [IdempotencyTable], buckets, (_, _) => { }, ct);
+        return rows.Values.Sum();
+    }
+
+    /// <summary>Deletes every row of <paramref name="buckets"/> (and their users' idempotency records) from a shard; returns how many.</summary>
+    public static async Task<long> DeleteAsync(NpgsqlDataSource shard, IReadOnlyCollection<int> buckets, CancellationToken ct)
+    {
+        var list = Literal(buckets);
+        await using var connection = await shard.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        long deleted = 0;
+        deleted += await connection.ExecuteAsync(new CommandDefinition(
+            $"DELETE FROM idempotency WHERE user_id IN ({string.Format(CultureInfo.InvariantCulture, UsersOfBuckets, list)})", transaction: tx, cancellationToken: ct));
+        foreach (var table in new[] { "documents", "counters", "erased_users", "conflicts" })
+        {
+            deleted += await connection.ExecuteAsync(new CommandDefinition($"DELETE FROM {table} WHERE bucket = ANY({list})", transaction: tx, cancellationToken: ct));
+        }
+
+        await tx.CommitAsync(ct);
+        return deleted;
+    }
+
+    /// <summary>Buckets with any row on the shard.</summary>
+    public static async Task<IReadOnlyCollection<int>> BucketsWithRowsAsync(NpgsqlDataSource shard, CancellationToken ct)
+    {
+        await using var connection = await shard.OpenConnectionAsync(ct);
+        return [.. await connection.QueryAsync<int>(new CommandDefinition(
+            "SELECT bucket FROM documents UNION SELECT bucket FROM counters UNION SELECT bucket FROM erased_users", cancellationToken: ct))];
+    }
+
+    /// <summary>Every row of the buckets, keyed by its identity, with what decides which of two copies is newer.</summary>
+    public static async Task<Dictionary<string, RowState>> ReadRowsAsync(NpgsqlDataSource shard, IReadOnlyCollection<int> buckets, CancellationToken ct)
+    {
+        var list = Literal(buckets);
+        var sql = $"""
+            SELECT 'd' || chr(31) || user_id || chr(31) || collection || chr(31) || key AS Id, user_id AS UserId, version_hlc AS Hlc, version_origin AS Origin,
+                   md5(coalesce(body::text, '')) || deleted::text AS Value, 0::bigint AS Incr, 0::bigint AS Decr
+              FROM documents WHERE bucket = ANY({list})
+            UNION ALL
+            SELECT 'c' || chr(31) || user_id || chr(31) || name || chr(31) || region, user_id, version_hlc, version_origin, '', incr, decr
+              FROM counters WHERE bucket = ANY({list})
+            UNION ALL
+            SELECT 'e' || chr(31) || user_id, user_id, version_hlc, version_origin, '', 0, 0 FROM erased_users WHERE bucket = ANY({list})
+            """;
+        await using var connection = await shard.OpenConnectionAsync(ct);
+        var rows = await connection.QueryAsync<RowState>(new CommandDefinition(sql, cancellationToken: ct));
+        return rows.ToDictionary(r => r.Id, StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// The latest change of every row of the buckets in a shard's change log: what the shard ever held for them,
+    /// in the same shape as <see cref="ReadRowsAsync"/> (a completed move's source keeps its log for the replicator).
+    /// </summary>
+    public static async Task<Dictionary<string, RowState>> ReadLoggedRowsAsync(NpgsqlDataSource shard, IReadOnlyCollection<int> buckets, CancellationToken ct)
+    {
+        var list = Literal(buckets);
+        var sql = $"""
+            SELECT DISTINCT ON (Id) Id, UserId, Hlc, Origin, Value, Incr, Decr FROM (
+                SELECT CASE kind WHEN 'doc' THEN 'd' || chr(31) || user_id || chr(31) || collection || chr(31) || key
+                                 WHEN 'counter' THEN 'c' || chr(31) || user_id || chr(31) || counter_name || chr(31) || counter_region
+                                 ELSE 'e' || chr(31) || user_id END AS Id,
+                       user_id AS UserId, version_hlc AS Hlc, version_origin AS Origin,
+                       CASE kind WHEN 'doc' THEN md5(coalesce(body::text, '')) || deleted::text ELSE '' END AS Value,
+                       coalesce(incr, 0) AS Incr, coalesce(decr, 0) AS Decr, seq
+                  FROM change_log WHERE bucket = ANY({list})) AS c
+            ORDER BY Id, Hlc DESC, Origin DESC, seq DESC
+            """;
+        await using var connection = await shard.OpenConnectionAsync(ct);
+        var rows = await connection.QueryAsync<RowState>(new CommandDefinition(sql, cancellationToken: ct));
+        return rows.ToDictionary(r => r.Id, StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// Row by row: every row of <paramref name="expected"/> must be on <paramref name="actual"/> as it is, or superseded
+    /// there (a newer version, a larger counter component, or a newer erase of the user). Returns the problems, at most 20.
+    /// </summary>
+    public static (int Same, int Newer, List<string> Problems) Compare(Dictionary<string, RowState> expected, Dictionary<string, RowState> actual)
+    {
+        int same = 0, newer = 0;
+        var problems = new List<string>();
+        foreach (var (id, row) in expected)
+        {
+            actual.TryGetValue(id, out var there);
+            var erasedAfter = actual.TryGetValue("e\u001f" + row.UserId, out var erase) && erase.IsNewerThan(row);
+            var verdict = Verdict(row, there, erasedAfter);
+            switch (verdict)
+            {
+                case 0:
+                    same++;
+                    break;
+                case 1:
+                    newer++;
+                    break;
+                default:
+                    if (problems.Count < 20)
+                    {
+                        problems.Add(there is null ? $"missing {Describe(id)}" : $"{Describe(id)}: expected {row.Hlc}@{row.Origin} {row.Incr}/{row.Decr}, found {there.Hlc}@{there.Origin} {there.Incr}/{there.Decr}");
+                    }
+                    else
+                    {
+                        problems[^1] = "... and more";
+                    }
+
+                    break;
+            }
+        }
+
+        return (same, newer, problems);
+
+        static string Describe(string id) => id.Replace('\u001f', '/');
+    }
+
+    // 0: the same; 1: superseded by a newer value; -1: missing or older.
+    private static int Verdict(RowState row, RowState? there, bool erasedAfter)
+    {
+        if (there is null)
+        {
+            return erasedAfter && row.Id[0] == 'c' ? 1 : -1; // an erase deletes counter components
+        }
+
+        if (row.Id[0] == 'c')
+        {
+            return there.Incr == row.Incr && there.Decr == row.Decr ? 0 : (there.Incr >= row.Incr && there.Decr >= row.Decr) || erasedAfter ? 1 : -1;
+        }
+
+        if (there.Hlc == row.Hlc && there.Origin == row.Origin)
+        {
+            return row.Id[0] == 'e' || there.Value == row.Value ? 0 : -1;
+        }
+
+        return there.IsNewerThan(row) ? 1 : -1;
+    }
+
+    /// <summary>A SQL array literal of buckets (integers only, so inlining is safe; COPY takes no parameters).</summary>
+    private static string Literal(IEnumerable<int> buckets) => $"'{{{string.Join(',', buckets.Select(b => b.ToString(CultureInfo.InvariantCulture)))}}}'::int[]";
+
+    private static async Task<Dictionary<string, long>> CopyTablesAsync(
+        NpgsqlConnection src, NpgsqlDataSource target, IEnumerable<Table> tables, IReadOnlyCollection<int> buckets, Action<string, long> tableDone, CancellationToken ct)
+    {
+        var list = Literal(buckets);
+        var rows = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using var dst = await target.OpenConnectionAsync(ct);
+        await using var dstTx = await dst.BeginTransactionAsync(ct);
+        foreach (var table in tables)
+        {
+            var stage = $"stage_{table.Name}";
+            await dst.ExecuteAsync(new CommandDefinition($"CREATE TEMP TABLE {stage} (LIKE {table.Name}) ON COMMIT DROP", transaction: dstTx, cancellationToken: ct));
+            var filter = string.Format(CultureInfo.InvariantCulture, table.Filter, list);
+            await using (var reader = await src.BeginRawBinaryCopyAsync($"COPY (SELECT {table.Columns} FROM {table.Name} WHERE {filter}) TO STDOUT (FORMAT BINARY)", ct))
+            await using (var writer = await dst.BeginRawBinaryCopyAsync($"COPY {stage} ({table.Columns}) FROM STDIN (FORMAT BINARY)", ct))
+            {
+                await reader.CopyToAsync(writer, ct);
+            }
+
+            var merged = await dst.ExecuteAsync(new CommandDefinition(
+                $"INSERT INTO {table.Name} AS t ({table.Columns}) SELECT {table.Columns} FROM {stage} {table.Merge}", transaction: dstTx, cancellationToken: ct));
+            rows[table.Name] = merged;
+            tableDone(table.Name, merged);
+        }
+
+        await dstTx.CommitAsync(ct);
+        return rows;
+    }
+
+    private sealed record Table(string Name, string Columns, string Filter, string Merge);
+}
+
+/// <summary>One row's identity and what decides which of two copies is newer.</summary>
+internal sealed record RowState(string Id, string UserId, long Hlc, string Origin, string Value, long Incr, long Decr)
+{
+    public bool IsNewerThan(RowState other) => Hlc > other.Hlc || (Hlc == other.Hlc && string.CompareOrdinal(Origin, other.Origin) > 0);
+}

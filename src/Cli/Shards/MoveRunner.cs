@@ -1,0 +1,266 @@
+using System.Diagnostics;
+using Dapper;
+using Geo.Cli.CommandLine;
+using Geo.Contracts.Directory;
+using Npgsql;
+
+namespace Geo.Cli.Shards;
+
+/// <summary>
+/// Runs one move of ARCHITECTURE.md §9 and resumes it from any step: the directory's move record holds the phase,
+/// the source shard's <c>shard_move_progress</c> row the copy watermark and timings. Every step is idempotent.
+/// </summary>
+internal sealed class MoveRunner(RegionConnection region, Action<string, int, string> report)
+{
+    /// <summary>Steps, for progress: begin, copy, catch up, fence, final catch-up + flip, verify, clean + complete.</summary>
+    public const int Steps = 7;
+
+    private const int ChangeBatch = 5000;
+    private const int MaxCatchUpPasses = 50;
+    private static readonly TimeSpan CatchUpBudget = TimeSpan.FromMinutes(5);
+
+    // Fewer changes than this left after a pass: fence now, the final catch-up under the fence is short.
+    private const int FenceWhenBelow = 200;
+
+    private const string ProgressColumns = """
+        move_id AS MoveId, step AS Step, copy_seq AS CopySeq, caught_up_seq AS CaughtUpSeq, rows_copied AS RowsCopied, changes_applied AS ChangesApplied,
+        fenced_at AS FencedAt, flipped_at AS FlippedAt, pause_ms AS PauseMs, rows_cleaned AS RowsCleaned, verified AS Verified, completed_at AS CompletedAt,
+        source_shard AS Source, target_shard AS Target, buckets AS Buckets
+        """;
+
+    public async Task<MoveProgress> RunAsync(PlannedMove move, long? planEpoch, CancellationToken ct)
+    {
+        var id = move.MoveId;
+        var source = region.DataSource(move.From);
+        var target = region.DataSource(move.To);
+        var targetStore = region.Store(move.To);
+        var sourceStore = region.Store(move.From);
+
+        var state = await region.GetMoveAsync(id, ct);
+        if (state is null)
+        {
+            var map = await region.MapAsync(ct);
+            if (planEpoch is { } epoch && map.Epoch != epoch)
+            {
+                throw new GeoCliException(ExitCodes.Failed, $"The plan is stale: it was made at map epoch {epoch}, the map of {region.Id} is at epoch {map.Epoch}. Make a new plan with 'geoctl shards plan'.");
+            }
+
+            var moved = move.Buckets.Where(b => map.Map.ShardOf(b) != move.From).Take(5).ToArray();
+            if (moved.Length > 0)
+            {
+                throw new GeoCliException(ExitCodes.Failed, $"The plan is stale: bucket(s) {string.Join(", ", moved)} are no longer on {move.From}. Make a new plan.");
+            }
+
+            await targetStore.UnfenceBucketsAsync(move.Buckets, ct); // a target is never fenced (it may hold an old fence from a move away)
+            state = (await region.CallAsync(o => region.Directory.BeginMoveAsync(
+                new BeginMoveRequest { Region = region.Id, MoveId = id, ExpectedEpoch = map.Epoch, Buckets = { move.Buckets }, TargetShard = move.To }, o).ResponseAsync, ct)).Move;
+        }
+
+        if (state.SourceShard != move.From || state.TargetShard != move.To)
+        {
+            throw new GeoCliException(ExitCodes.Failed, $"Move '{id}' in the directory goes {state.SourceShard} -> {state.TargetShard}, the plan says {move.From} -> {move.To}.");
+        }
+
+        await EnsureProgressAsync(source, move, ct);
+        report(id, 1, $"begun ({state.Phase})");
+        switch (state.Phase)
+        {
+            case MovePhase.Cancelled:
+                throw new GeoCliException(ExitCodes.Failed, $"Move '{id}' was cancelled; make a new plan to move these buckets.");
+            case MovePhase.Completed:
+                report(id, Steps, "already completed");
+                return await ReadProgressAsync(source, id, ct);
+        }
+
+        if (state.Phase == MovePhase.Begun)
+        {
+            await targetStore.UnfenceBucketsAsync(move.Buckets, ct);
+            var progress = await ReadProgressAsync(source, id, ct);
+            if (progress.CopySeq is null)
+            {
+                report(id, 1, $"copying {move.Buckets.Length} buckets {move.From} -> {move.To}");
+                var (seq, rows) = await BucketData.CopyAsync(source, target, move.Buckets, (table, n) => report(id, 1, $"copied {table}: {n} rows"), ct);
+                await UpdateAsync(source, id, "step = 'copied', copy_seq = @Seq, caught_up_seq = @Seq, rows_copied = @Rows", new { Seq = seq, Rows = rows.Values.Sum() }, ct);
+            }
+
+            report(id, 2, "catching up from the source change log");
+            var started = Stopwatch.GetTimestamp();
+            for (var pass = 0; pass < MaxCatchUpPasses && Stopwatch.GetElapsedTime(started) < CatchUpBudget; pass++)
+            {
+                var applied = await CatchUpAsync(move, ct);
+                report(id, 2, $"catch-up pass {pass + 1}: {applied} changes");
+                if (applied < FenceWhenBelow)
+                {
+                    break;
+                }
+            }
+
+            await UpdateAsync(source, id, "step = 'fencing', fenced_at = @Now", new { Now = DateTimeOffset.UtcNow }, ct);
+            var map = await region.MapAsync(ct);
+            state = (await region.CallAsync(o => region.Directory.FenceMoveAsync(new MoveStepRequest { MoveId = id, ExpectedEpoch = map.Epoch }, o).ResponseAsync, ct)).Move;
+            report(id, 3, $"fenced at epoch {state.FencedEpoch}");
+        }
+
+        if (state.Phase == MovePhase.Fenced)
+        {
+            // After this no write to the buckets can commit on the source: in-flight ones finished, later ones are refused.
+            await sourceStore.FenceBucketsAsync(id, state.FencedEpoch, move.Buckets, ct);
+            var final = 0;
+            for (var pass = 0; pass < 1000; pass++)
+            {
+                var applied = await CatchUpAsync(move, ct);
+                final += applied;
+                if (applied == 0)
+                {
+                    break;
+                }
+            }
+
+            var records = await BucketData.CopyIdempotencyAsync(source, target, move.Buckets, ct);
+            var map = await region.MapAsync(ct);
+            state = (await region.CallAsync(o => region.Directory.FlipMoveAsync(new MoveStepRequest { MoveId = id, ExpectedEpoch = map.Epoch }, o).ResponseAsync, ct)).Move;
+            var flippedAt = DateTimeOffset.UtcNow;
+            await UpdateAsync(source, id, """
+                step = 'flipped', flipped_at = @Now,
+                pause_ms = CASE WHEN fenced_at IS NULL THEN NULL ELSE extract(epoch FROM (@Now - fenced_at)) * 1000 END
+                """, new { Now = flippedAt }, ct);
+            var pause = (await ReadProgressAsync(source, id, ct)).PauseMs;
+            report(id, 4, $"flipped at epoch {state.FlippedEpoch}: final catch-up {final} changes, {records} idempotency records; writes paused {pause:F0} ms");
+        }
+
+        if (state.Phase == MovePhase.Flipped)
+        {
+            await sourceStore.FenceBucketsAsync(id, state.FencedEpoch, move.Buckets, ct); // stays: the source no longer owns them
+            var progress = await ReadProgressAsync(source, id, ct);
+            if (progress.RowsCleaned is null)
+            {
+                report(id, 5, "verifying source vs target row by row");
+                var (same, newer, problems) = BucketData.Compare(
+                    await BucketData.ReadRowsAsync(source, move.Buckets, ct), await BucketData.ReadRowsAsync(target, move.Buckets, ct));
+                if (problems.Count > 0)
+                {
+                    await UpdateAsync(source, id, "verified = @Verified", new { Verified = "failed: " + string.Join("; ", problems) }, ct);
+                    throw new GeoCliException(ExitCodes.Failed,
+                        $"Move '{id}': the target lacks rows of the source; the source was not cleaned (rerun apply after fixing, or inspect with 'geoctl shards verify'):\n  {string.Join("\n  ", problems)}");
+                }
+
+                await UpdateAsync(source, id, "verified = @Verified", new { Verified = $"ok: {same} rows equal, {newer} newer on the target" }, ct);
+                report(id, 5, $"verified: {same} rows equal, {newer} newer on the target");
+                var cleaned = await BucketData.DeleteAsync(source, move.Buckets, ct);
+                await UpdateAsync(source, id, "step = 'cleaned', rows_cleaned = @Cleaned", new { Cleaned = cleaned }, ct);
+                report(id, 6, $"cleaned {cleaned} rows from {move.From}");
+            }
+
+            var map = await region.MapAsync(ct);
+            await region.CallAsync(o => region.Directory.CompleteMoveAsync(new MoveStepRequest { MoveId = id, ExpectedEpoch = map.Epoch }, o).ResponseAsync, ct);
+            await UpdateAsync(source, id, "step = 'completed', completed_at = coalesce(completed_at, @Now)", new { Now = DateTimeOffset.UtcNow }, ct);
+            report(id, Steps, "completed");
+        }
+
+        return await ReadProgressAsync(source, id, ct);
+    }
+
+    /// <summary>Rolls a move back before its flip: unfences the source, cancels it in the directory, deletes what was copied to the target.</summary>
+    public async Task<(MoveState Move, long Deleted)> CancelAsync(string moveId, CancellationToken ct)
+    {
+        var state = await region.GetMoveAsync(moveId, ct) ?? throw GeoCliException.NotFound($"--move: the directory of {region.Id} does not know move '{moveId}'.");
+        if (state.Phase is MovePhase.Flipped or MovePhase.Completed)
+        {
+            throw GeoCliException.Refused($"Move '{moveId}' is {state.Phase}: past the flip it cannot be cancelled; plan a move back instead.");
+        }
+
+        var buckets = state.Buckets.ToArray();
+        await region.Store(state.SourceShard).UnfenceBucketsAsync(buckets, ct);
+        state = (await CancelAtCurrentEpochAsync(moveId, ct)).Move;
+        var deleted = await BucketData.DeleteAsync(region.DataSource(state.TargetShard), buckets, ct);
+        await UpdateAsync(region.DataSource(state.SourceShard), moveId, "step = 'cancelled'", new { }, ct);
+        return (state, deleted);
+    }
+
+    private async Task<MoveResponse> CancelAtCurrentEpochAsync(string moveId, CancellationToken ct)
+    {
+        var map = await region.MapAsync(ct);
+        return await region.CallAsync(o => region.Directory.CancelMoveAsync(new MoveStepRequest { MoveId = moveId, ExpectedEpoch = map.Epoch }, o).ResponseAsync, ct);
+    }
+
+    /// <summary>Replays the source's change log of the buckets after the watermark onto the target; returns how many changes.</summary>
+    private async Task<int> CatchUpAsync(PlannedMove move, CancellationToken ct)
+    {
+        var source = region.DataSource(move.From);
+        var progress = await ReadProgressAsync(source, move.MoveId, ct);
+        var after = progress.CaughtUpSeq ?? throw new InvalidOperationException($"Move '{move.MoveId}' has no copy watermark.");
+        var total = 0;
+        while (true)
+        {
+            var changes = await region.Store(move.From).ReadChangesAsync(after, ChangeBatch, origin: null, buckets: move.Buckets, ct);
+            if (changes.Count == 0)
+            {
+                return total;
+            }
+
+            var outcomes = await region.Store(move.To).ApplyRemoteAsync(changes, checkpoint: null, ct);
+            if (outcomes.Any(o => o == Storage.ApplyOutcome.Quarantined))
+            {
+                throw new GeoCliException(ExitCodes.Failed, $"Move '{move.MoveId}': the target quarantined changes (clock skew); nothing past seq {after} was recorded.");
+            }
+
+            after = changes[^1].Seq;
+            total += changes.Count;
+            await UpdateAsync(source, move.MoveId, "caught_up_seq = @After, changes_applied = changes_applied + @Count", new { After = after, changes.Count }, ct);
+            if (changes.Count < ChangeBatch)
+            {
+                return total;
+            }
+        }
+    }
+
+    private async Task EnsureProgressAsync(NpgsqlDataSource source, PlannedMove move, CancellationToken ct)
+    {
+        await using var connection = await source.OpenConnectionAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition("""
+            INSERT INTO shard_move_progress (move_id, region, source_shard, target_shard, buckets, step, updated_at)
+            VALUES (@MoveId, @Region, @From, @To, @Buckets, 'begun', now()) ON CONFLICT (move_id) DO NOTHING
+            """, new { move.MoveId, Region = region.Id, move.From, move.To, move.Buckets }, cancellationToken: ct));
+    }
+
+    public static async Task<MoveProgress> ReadProgressAsync(NpgsqlDataSource source, string moveId, CancellationToken ct)
+    {
+        await using var connection = await source.OpenConnectionAsync(ct);
+        return await connection.QuerySingleAsync<MoveProgress>(new CommandDefinition(
+            $"SELECT {ProgressColumns} FROM shard_move_progress WHERE move_id = @MoveId", new { MoveId = moveId }, cancellationToken: ct));
+    }
+
+    public static async Task<IReadOnlyList<MoveProgress>> ListProgressAsync(NpgsqlDataSource source, CancellationToken ct)
+    {
+        await using var connection = await source.OpenConnectionAsync(ct);
+        return [.. await connection.QueryAsync<MoveProgress>(new CommandDefinition($"SELECT {ProgressColumns} FROM shard_move_progress ORDER BY updated_at", cancellationToken: ct))];
+    }
+
+    private static async Task UpdateAsync(NpgsqlDataSource source, string moveId, string set, object args, CancellationToken ct)
+    {
+        var parameters = new DynamicParameters(args);
+        parameters.Add("MoveId", moveId);
+        await using var connection = await source.OpenConnectionAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition($"UPDATE shard_move_progress SET {set}, updated_at = now() WHERE move_id = @MoveId", parameters, cancellationToken: ct));
+    }
+}
+
+/// <summary>A move's row in its source shard's <c>shard_move_progress</c> (settable properties: Dapper binds arrays only to those).</summary>
+internal sealed record MoveProgress
+{
+    public string Source { get; init; } = "";
+    public string Target { get; init; } = "";
+    public int[] Buckets { get; init; } = [];
+    public string MoveId { get; init; } = "";
+    public string Step { get; init; } = "";
+    public long? CopySeq { get; init; }
+    public long? CaughtUpSeq { get; init; }
+    public long RowsCopied { get; init; }
+    public long ChangesApplied { get; init; }
+    public DateTime? FencedAt { get; init; }
+    public DateTime? FlippedAt { get; init; }
+    public double? PauseMs { get; init; }
+    public long? RowsCleaned { get; init; }
+    public string? Verified { get; init; }
+    public DateTime? CompletedAt { get; init; }
+}

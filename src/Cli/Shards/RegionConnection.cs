@@ -1,0 +1,115 @@
+using Geo.Cli.CommandLine;
+using Geo.Contracts.Directory;
+using Geo.Core.Clock;
+using Geo.Core.Topology;
+using Geo.Storage;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Npgsql;
+
+namespace Geo.Cli.Shards;
+
+/// <summary>What shard commands use of one region: one data source and <see cref="ShardStore"/> per shard, and its directory.</summary>
+internal sealed class RegionConnection : IAsyncDisposable
+{
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(15);
+
+    private readonly Dictionary<string, NpgsqlDataSource> _dataSources;
+    private readonly Dictionary<string, ShardStore> _stores;
+    private readonly GrpcChannel _channel;
+
+    private RegionConnection(RegionInfo region)
+    {
+        Region = region;
+        // The mover replays changes that the region already accepted: its clock must never quarantine them.
+        var clock = new HybridLogicalClock(TimeProvider.System, TimeSpan.FromDays(3650));
+        _dataSources = region.Shards.ToDictionary(s => s.Key, s => CreateDataSource(s.Key, s.Value), StringComparer.Ordinal);
+        _stores = _dataSources.ToDictionary(s => s.Key, s => new ShardStore(s.Key, region.Id, s.Value, clock), StringComparer.Ordinal);
+        _channel = DirectoryClient.CreateChannel(region.Directory);
+        Directory = new Contracts.Directory.Directory.DirectoryClient(_channel);
+    }
+
+    public RegionInfo Region { get; }
+
+    public string Id => Region.Id;
+
+    public Contracts.Directory.Directory.DirectoryClient Directory { get; }
+
+    public IReadOnlyDictionary<string, NpgsqlDataSource> DataSources => _dataSources;
+
+    public static RegionConnection Open(GeoTopology topology, string? regionId)
+    {
+        if (regionId is null)
+        {
+            throw GeoCliException.Usage($"--region is required; the topology has: {string.Join(", ", topology.Regions.Keys)}.");
+        }
+
+        return topology.Regions.TryGetValue(regionId, out var region)
+            ? new RegionConnection(region)
+            : throw GeoCliException.NotFound($"--region: unknown region '{regionId}'; the topology has: {string.Join(", ", topology.Regions.Keys)}.");
+    }
+
+    public ShardStore Store(string shardId) => _stores.TryGetValue(shardId, out var store)
+        ? store
+        : throw GeoCliException.NotFound($"Shard '{shardId}' is not in region '{Id}' of the topology; add it with 'geoctl shards add'.");
+
+    public NpgsqlDataSource DataSource(string shardId) => _dataSources.TryGetValue(shardId, out var dataSource)
+        ? dataSource
+        : throw GeoCliException.NotFound($"Shard '{shardId}' is not in region '{Id}' of the topology; add it with 'geoctl shards add'.");
+
+    /// <summary>The region's current map from its directory.</summary>
+    public Task<ShardMapSnapshot> MapAsync(CancellationToken ct) =>
+        CallAsync(async o => ShardMapSnapshot.FromProto(await Directory.GetShardMapAsync(new GetShardMapRequest { Region = Id }, o)), ct);
+
+    /// <summary>The move, or null when the directory does not know it.</summary>
+    public async Task<MoveState?> GetMoveAsync(string moveId, CancellationToken ct)
+    {
+        try
+        {
+            return await CallAsync(async o => (await Directory.GetMoveAsync(new GetMoveRequest { MoveId = moveId }, o)).Move, ct);
+        }
+        catch (GeoCliException e) when (e.InnerException is RpcException { StatusCode: StatusCode.NotFound })
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Calls the directory with a deadline; failures become <see cref="GeoCliException"/>s with the right exit code.</summary>
+    public async Task<T> CallAsync<T>(Func<CallOptions, Task<T>> call, CancellationToken ct)
+    {
+        try
+        {
+            return await call(new CallOptions(deadline: DateTime.UtcNow + CallTimeout, cancellationToken: ct));
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+        {
+            throw new GeoCliException(ExitCodes.Unavailable, $"The directory of {Id} at {Region.Directory} did not answer: {e.Status.Detail}", e);
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.NotFound)
+        {
+            throw new GeoCliException(ExitCodes.NotFound, $"Directory of {Id}: {e.Status.Detail}", e);
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.InvalidArgument or StatusCode.AlreadyExists)
+        {
+            throw new GeoCliException(ExitCodes.Failed, $"Directory of {Id} refused: {e.Status.Detail}", e);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var dataSource in _dataSources.Values)
+        {
+            await dataSource.DisposeAsync();
+        }
+
+        _channel.Dispose();
+    }
+
+    private static NpgsqlDataSource CreateDataSource(string shardId, string connectionString)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString) { Name = shardId };
+        builder.ConnectionStringBuilder.ApplicationName ??= "geoctl";
+        builder.ConnectionStringBuilder.CommandTimeout = 0; // copies of large buckets take as long as they take
+        return builder.Build();
+    }
+}
