@@ -32,6 +32,9 @@ public static class Extensions
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Grpc", LogLevel.Warning);
         builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
+        // An unready dependency is reported by /healthz/ready; the checker's own Error line per probe is noise
+        // (every start-up and every Redis blip would look like a failure in the logs).
+        builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
 
         builder.Services.AddProblemDetails();
         builder.Services.AddHealthChecks()

@@ -13,7 +13,7 @@ internal static class Http
     {
         var body = homeRegion is null ? $"{{\"residency\":\"{residency}\"}}" : $"{{\"residency\":\"{residency}\",\"homeRegion\":\"{homeRegion}\"}}";
         using var response = await client.PostAsync(new Uri("/v1/users", UriKind.Relative), Json(body));
-        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.True(response.StatusCode == HttpStatusCode.Created, $"create user: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
         using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         return document.RootElement.GetProperty("userId").GetString()!;
     }

@@ -46,7 +46,7 @@ public sealed class IdempotencyAndCacheTests(RegionCluster cluster)
     }
 
     [Fact]
-    public async Task A_key_in_flight_elsewhere_answers_409_and_counters_replay_their_value()
+    public async Task A_concurrent_duplicate_answers_409_and_counters_replay_their_value()
     {
         var ct = TestContext.Current.CancellationToken;
         var userId = await Http.CreateUserAsync(Eu);
@@ -65,27 +65,72 @@ public sealed class IdempotencyAndCacheTests(RegionCluster cluster)
             Assert.Equal(7, body.RootElement.GetProperty("value").GetInt64());
         }
 
-        // Another instance holds "c-2" in flight (its row says so): this one must not run the write.
-        foreach (var (_, cs) in cluster.Shards.Where(s => s.Key.StartsWith("eu-west", StringComparison.Ordinal)))
-        {
-            await using var connection = new NpgsqlConnection(cs);
-            await connection.OpenAsync(ct);
-            await using var insert = new NpgsqlCommand("""
-                INSERT INTO idempotency (user_id, key, request_hash, state, claim_token, created_at, expires_at)
-                VALUES (@u, 'c-2', '\x00'::bytea, 'in_flight', gen_random_uuid(), now(), now() + interval '1 hour')
-                """, connection);
-            insert.Parameters.AddWithValue("u", userId);
-            await insert.ExecuteNonQueryAsync(ct);
-        }
-
+        // A concurrent duplicate: the first request with "c-2" is held inside its write (the counter row is locked
+        // by another transaction), so the second request with the same key and payload finds it in flight.
+        var shard = cluster.Shards.Where(s => s.Key.StartsWith("eu-west", StringComparison.Ordinal)).Select(s => s.Value).ToArray();
+        await using var blocker = await OpenShardHoldingAsync(shard, userId, ct);
+        var held = Eu.SendAsync(Http.Request(HttpMethod.Post, path, "{\"delta\":1}", idempotencyKey: "c-2"), ct);
+        await WaitUntilAsync(async () => await cluster.SumOverShardsAsync("eu-west", "SELECT count(*) FROM idempotency WHERE user_id = @u AND key = 'c-2'", userId) == 1, ct);
         using (var inFlight = await Eu.SendAsync(Http.Request(HttpMethod.Post, path, "{\"delta\":1}", idempotencyKey: "c-2"), ct))
         {
             await Http.ProblemAsync(inFlight, HttpStatusCode.Conflict, "idempotency-key-in-flight");
         }
 
+        await blocker.Transaction.RollbackAsync(ct);
+        using (var done = await held)
+        {
+            Assert.Equal(HttpStatusCode.OK, done.StatusCode);
+        }
+
         using var value = await Eu.GetAsync(new Uri(path, UriKind.Relative), ct);
         using var counter = JsonDocument.Parse(await value.Content.ReadAsStringAsync(ct));
-        Assert.Equal(7, counter.RootElement.GetProperty("value").GetInt64());
+        Assert.Equal(8, counter.RootElement.GetProperty("value").GetInt64());
+    }
+
+    private sealed record Holder(NpgsqlConnection Connection, NpgsqlTransaction Transaction) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Transaction.DisposeAsync();
+            await Connection.DisposeAsync();
+        }
+    }
+
+    // Locks the user's counter rows on whichever shard holds them, in a transaction the caller ends.
+    private static async Task<Holder> OpenShardHoldingAsync(string[] shards, string userId, CancellationToken ct)
+    {
+        foreach (var cs in shards)
+        {
+            var connection = new NpgsqlConnection(cs);
+            await connection.OpenAsync(ct);
+            var transaction = await connection.BeginTransactionAsync(ct);
+            await using var command = new NpgsqlCommand("SELECT 1 FROM counters WHERE user_id = @u FOR UPDATE", connection, transaction);
+            command.Parameters.AddWithValue("u", userId);
+            if (await command.ExecuteScalarAsync(ct) is not null)
+            {
+                return new Holder(connection, transaction);
+            }
+
+            await transaction.DisposeAsync();
+            await connection.DisposeAsync();
+        }
+
+        throw new InvalidOperationException("the user's counter row was not found on any shard");
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, CancellationToken ct)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            if (await condition())
+            {
+                return;
+            }
+
+            await Task.Delay(50, ct);
+        }
+
+        throw new TimeoutException("condition not reached within 5 s");
     }
 
     [Fact]
@@ -184,6 +229,7 @@ public sealed class IdempotencyAndCacheTests(RegionCluster cluster)
         }
 
         // After the restart new users work again.
+        cluster.AssertNoErrorsLogged();
         var another = await Http.CreateUserAsync(Eu);
         Assert.NotEqual(userId, another);
     }

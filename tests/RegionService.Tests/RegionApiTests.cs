@@ -106,7 +106,7 @@ public sealed class RegionApiTests(RegionCluster cluster)
         }
 
         Assert.Equal(0, await cluster.SumOverShardsAsync("eu-west", "SELECT count(*) FROM documents WHERE user_id = @u AND NOT deleted", userId));
-        Assert.Empty(cluster.ErrorLogs);
+        cluster.AssertNoErrorsLogged();
     }
 
     [Fact]
@@ -216,7 +216,7 @@ public sealed class RegionApiTests(RegionCluster cluster)
             Assert.Equal(3, body.RootElement.GetProperty("v").GetInt32());
         }
 
-        Assert.Empty(cluster.ErrorLogs);
+        cluster.AssertNoErrorsLogged();
     }
 
     [Fact]

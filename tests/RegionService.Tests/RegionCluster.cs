@@ -59,8 +59,8 @@ public sealed class RegionCluster(PostgresServer postgres, RedisServer redis) : 
             return settings;
         }
 
-        EuDirectory = await ServiceProcess.StartAsync("ShardDirectory", euDirPort, Settings("eu-west"));
-        UsDirectory = await ServiceProcess.StartAsync("ShardDirectory", usDirPort, Settings("us-east"));
+        EuDirectory = await ServiceProcess.StartAsync("ShardDirectory", euDirPort, Settings("eu-west"), http2Only: true);
+        UsDirectory = await ServiceProcess.StartAsync("ShardDirectory", usDirPort, Settings("us-east"), http2Only: true);
         EuApi = await ServiceProcess.StartAsync("RegionService", euApiPort, Settings("eu-west"));
         UsApi = await ServiceProcess.StartAsync("RegionService", usApiPort, Settings("us-east"));
         EuApiLimited = await ServiceProcess.StartAsync("RegionService", euLimitedPort,
@@ -103,6 +103,13 @@ public sealed class RegionCluster(PostgresServer postgres, RedisServer redis) : 
     }
 
     public IEnumerable<string> ErrorLogs => new[] { EuDirectory, UsDirectory, EuApi, UsApi, EuApiLimited }.SelectMany(s => s.ErrorLogs);
+
+    /// <summary>Fails when any service logged at Error or Critical (an unexpected error is a defect even if the response looked right).</summary>
+    public void AssertNoErrorsLogged()
+    {
+        var errors = ErrorLogs.ToArray();
+        Assert.True(errors.Length == 0, "errors logged:\n" + string.Join("\n", errors));
+    }
 
     public async ValueTask DisposeAsync()
     {

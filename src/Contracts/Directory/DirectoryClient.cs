@@ -36,6 +36,10 @@ public sealed class DirectoryClient
     /// </summary>
     public static GrpcChannel CreateChannel(Uri address) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
     {
+        // The default backoff grows to 2 minutes while the directory is away, and calls fail fast during it;
+        // a restarted directory must be usable within seconds.
+        InitialReconnectBackoff = TimeSpan.FromMilliseconds(200),
+        MaxReconnectBackoff = TimeSpan.FromSeconds(2),
         HttpHandler = new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = true,

@@ -20,16 +20,16 @@ public static class LoadSheddingExtensions
         services.AddOptions<RateLimiterOptions>().Configure<IOptions<LoadSheddingOptions>>((limiter, shedding) =>
         {
             var o = shedding.Value;
-            var shared = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
-            {
-                PermitLimit = o.MaxConcurrentRequests,
-                QueueLimit = o.QueueLimit,
-                QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-            });
+            // One partition for all requests; the partitioned limiter owns (and may recycle) the limiter it creates.
             limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
                 IsInfrastructure(context.Request.Path)
                     ? RateLimitPartition.GetNoLimiter("infrastructure")
-                    : RateLimitPartition.Get("requests", _ => shared));
+                    : RateLimitPartition.GetConcurrencyLimiter("requests", _ => new ConcurrencyLimiterOptions
+                    {
+                        PermitLimit = o.MaxConcurrentRequests,
+                        QueueLimit = o.QueueLimit,
+                        QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+                    }));
             limiter.OnRejected = async (rejected, ct) =>
             {
                 var response = rejected.HttpContext.Response;
