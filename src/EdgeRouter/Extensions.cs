@@ -18,6 +18,9 @@ internal static class Extensions
     public static IHostApplicationBuilder AddEdgeRouter(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
+
+        // One line per probe per destination drowns the rest; failed probes (Warning) and health changes still log.
+        builder.Logging.AddFilter("Yarp.ReverseProxy.Health.ActiveHealthCheckMonitor", LogLevel.Warning);
         services.AddOptions<EdgeSiteOptions>().BindConfiguration(EdgeSiteOptions.SectionName).ValidateOnStart();
         services.AddSingleton<IValidateOptions<EdgeSiteOptions>, EdgeSiteOptionsValidator>();
         services.AddOptions<EdgeOptions>().BindConfiguration(EdgeOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();

@@ -35,8 +35,9 @@ internal sealed class DirectoryHealthCheck(UserLocator locator, GeoTopology topo
             // It answered, even if with an error: reachable.
             return HealthCheckResult.Healthy(regions);
         }
-        catch (Exception ex) when (ex is RpcException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is RpcException or OperationCanceledException)
         {
+            // Also when the prober gave up (its token): an answer, not an exception, keeps the health log quiet.
             return last is { } warm && time.GetUtcNow() - warm < WarmFor
                 ? HealthCheckResult.Degraded($"directory of {site.Value.Region} unreachable; routing from cache and peers")
                 : HealthCheckResult.Unhealthy($"directory of {site.Value.Region} unreachable: {ex.Message}");

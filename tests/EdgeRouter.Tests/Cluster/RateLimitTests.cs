@@ -1,0 +1,80 @@
+using System.Net;
+
+namespace Geo.EdgeRouter.Tests.Cluster;
+
+/// <summary>The edge with tight limits: 5 requests of burst per client, 3 per user, 1 per second after that.</summary>
+[Collection(EdgeClusterCollection.Name)]
+public sealed class RateLimitTests(EdgeCluster cluster)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_client_over_its_rate_gets_429_with_retry_after_and_other_clients_do_not()
+    {
+        var client = "client-" + Guid.NewGuid().ToString("N");
+        var statuses = new List<HttpStatusCode>();
+        HttpResponseMessage? limited = null;
+        for (var i = 0; i < 12 && limited is null; i++)
+        {
+            var response = await SendAsync(client, Guid.CreateVersion7().ToString());
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                limited = response;
+            }
+            else
+            {
+                response.Dispose();
+            }
+        }
+
+        Assert.NotNull(limited);
+        using (limited)
+        {
+            Assert.All(statuses.Take(5), s => Assert.Equal(HttpStatusCode.NotFound, s));
+            var problem = await Http.ProblemAsync(limited, HttpStatusCode.TooManyRequests, "rate-limited");
+            Assert.Contains("client", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+            Assert.True(limited.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), "Retry-After missing");
+            Assert.Equal("us-east", Http.Header(limited, "Geo-Edge-Region"));
+        }
+
+        using var other = await SendAsync("client-" + Guid.NewGuid().ToString("N"), Guid.CreateVersion7().ToString());
+        Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
+    }
+
+    [Fact]
+    public async Task Requests_to_one_user_over_its_rate_get_429_whatever_the_client()
+    {
+        var userId = Guid.CreateVersion7().ToString();
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 8; i++)
+        {
+            using var response = await SendAsync("client-" + Guid.NewGuid().ToString("N"), userId);
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                var problem = await Http.ProblemAsync(response, HttpStatusCode.TooManyRequests, "rate-limited");
+                Assert.Contains("user", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+                Assert.NotNull(response.Headers.RetryAfter);
+                break;
+            }
+        }
+
+        Assert.All(statuses.Take(3), s => Assert.Equal(HttpStatusCode.NotFound, s));
+        Assert.Equal(HttpStatusCode.TooManyRequests, statuses[^1]);
+
+        // Health and metrics are never limited.
+        for (var i = 0; i < 10; i++)
+        {
+            using var ready = await cluster.LimitedClient.GetAsync(new Uri("/healthz/ready", UriKind.Relative), Ct);
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        }
+    }
+
+    private Task<HttpResponseMessage> SendAsync(string clientId, string userId)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"/v1/users/{userId}", UriKind.Relative));
+        request.Headers.Add("X-Client-Id", clientId);
+        return cluster.LimitedClient.SendAsync(request, Ct);
+    }
+}
