@@ -13,6 +13,7 @@ internal static class EventIds
     public const int BatchHeld = 4013;
     public const int EntriesQuarantined = 4014;
     public const int ForgedEntries = 4015;
+    public const int InboundEnded = 4016;
     public const int AntiEntropyDivergent = 4020;
     public const int AntiEntropyFailed = 4021;
     public const int Pruned = 4030;

@@ -26,6 +26,20 @@ internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchAp
         var state = peers.All[peer];
         // Per stream: everything up to this sequence is applied or durably refused in this session.
         var contiguous = new Dictionary<string, long>(StringComparer.Ordinal);
+        try
+        {
+            await ReceiveAllAsync(peer, requestStream, responseStream, state, contiguous, ct);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+            // The peer went away or reset the stream (reconnect, partition, shutdown); it resumes from its checkpoint.
+            LogStreamEnded(logger, peer, ex.Message);
+        }
+    }
+
+    private async Task ReceiveAllAsync(string peer, IAsyncStreamReader<ReplicationMessage> requestStream, IServerStreamWriter<ReplicationReply> responseStream,
+        PeerState state, Dictionary<string, long> contiguous, CancellationToken ct)
+    {
         await foreach (var message in requestStream.ReadAllAsync(ct))
         {
             switch (message.KindCase)
@@ -209,6 +223,9 @@ internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchAp
             metrics.Applied(peer, ack.Applied);
         }
     }
+
+    [LoggerMessage(EventId = EventIds.InboundEnded, Level = LogLevel.Information, Message = "Inbound replication stream from {Peer} ended: {Reason}")]
+    private static partial void LogStreamEnded(ILogger logger, string peer, string reason);
 
     [LoggerMessage(EventId = EventIds.ForgedEntries, Level = LogLevel.Warning, Message = "Refused {Count} directory entries from {Peer}: origin is not the sending region or residency unknown")]
     private static partial void LogForgedEntries(ILogger logger, string peer, int count);

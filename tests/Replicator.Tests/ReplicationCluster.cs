@@ -1,0 +1,295 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Geo.Contracts.Directory;
+using Geo.Core.Clock;
+using Geo.Core.Placement;
+using Geo.Storage;
+using Geo.Storage.Migrations;
+using Geo.Testing;
+using Geo.Testing.Faults;
+using Geo.Testing.Services;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Npgsql;
+using ReplicationClient = Geo.Contracts.Replication.Replication.ReplicationClient;
+
+[assembly: AssemblyFixture(typeof(PostgresServer))]
+[assembly: AssemblyFixture(typeof(RedisServer))]
+
+namespace Geo.Replicator.Tests;
+
+/// <summary>
+/// Four regions as real processes on loopback, each a ShardDirectory and a Replicator over two real Postgres shard
+/// databases: us-east, us-west and us-south (jurisdiction us) and eu-west (eu). The us-east ↔ us-west link runs
+/// through two <see cref="FaultProxy"/> instances (one per direction) so tests can cut and heal it. Tests write with
+/// <see cref="ShardStore"/> (the RegionService's storage path: a committed write is an acknowledged one).
+/// </summary>
+public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redis) : IAsyncLifetime
+{
+    public const string Token = "test-peer-token-0123456789abcdef";
+    public static readonly string[] RegionIds = ["us-east", "us-west", "us-south", "eu-west"];
+
+    private readonly string _dir = System.IO.Directory.CreateTempSubdirectory("geo-replicator-tests-").FullName;
+    private readonly Dictionary<string, Region> _regions = new(StringComparer.Ordinal);
+
+    public IReadOnlyDictionary<string, Region> Regions => _regions;
+
+    public Region this[string id] => _regions[id];
+
+    /// <summary>us-east → us-west.</summary>
+    public FaultProxy EastToWest { get; private set; } = null!;
+
+    /// <summary>us-west → us-east.</summary>
+    public FaultProxy WestToEast { get; private set; } = null!;
+
+    public string TopologyPath => Path.Combine(_dir, "topology.json");
+
+    public async ValueTask InitializeAsync()
+    {
+        var ports = RegionIds.ToDictionary(r => r, _ => (Directory: FreePort.Next(), Replicator: FreePort.Next()));
+        var template = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(ServiceProcess.RepositoryRoot(), "config", "topology.local.json")))!;
+        var regions = new JsonObject();
+        var redisDb = 4;
+        foreach (var id in RegionIds)
+        {
+            var region = template["regions"]![id == "us-south" ? "us-west" : id]!.DeepClone();
+            region["directory"] = $"http://127.0.0.1:{ports[id].Directory}";
+            region["replicator"] = $"http://127.0.0.1:{ports[id].Replicator}";
+            region["api"] = new JsonArray($"http://127.0.0.1:{FreePort.Next()}");
+            region["edge"] = $"http://127.0.0.1:{FreePort.Next()}";
+            region["redis"] = $"{redis.ConnectionString},defaultDatabase={redisDb++}";
+            region["directoryDatabase"] = await postgres.CreateDatabaseAsync($"dir_{id.Replace('-', '_')}");
+            var shards = new JsonObject();
+            for (var i = 0; i < 2; i++)
+            {
+                shards[$"{id}-{i}"] = await postgres.CreateDatabaseAsync($"{id.Replace('-', '_')}_{i}");
+            }
+
+            region["shards"] = shards;
+            regions[id] = region;
+        }
+
+        var topology = new JsonObject
+        {
+            ["regions"] = regions,
+            ["latencyMs"] = new JsonObject
+            {
+                ["us-east"] = new JsonObject { ["us-west"] = 60, ["us-south"] = 40, ["eu-west"] = 75 },
+                ["us-west"] = new JsonObject { ["us-south"] = 50, ["eu-west"] = 140 },
+                ["us-south"] = new JsonObject { ["eu-west"] = 110 },
+            },
+        };
+        await File.WriteAllTextAsync(TopologyPath, topology.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+
+        EastToWest = FaultProxy.Start(ports["us-west"].Replicator);
+        WestToEast = FaultProxy.Start(ports["us-east"].Replicator);
+        foreach (var id in RegionIds)
+        {
+            var settings = new Dictionary<string, string> { ["Geo:Region"] = id, ["Geo:Topology"] = TopologyPath };
+            var directory = await ServiceProcess.StartAsync("ShardDirectory", ports[id].Directory, settings, http2Only: true);
+            var region = new Region(id, directory, regions[id]!["shards"]!.AsObject().ToDictionary(s => s.Key, s => s.Value!.GetValue<string>()));
+            _regions[id] = region;
+            await region.InitializeAsync();
+        }
+
+        await Task.WhenAll(RegionIds.Select(async id =>
+        {
+            var settings = new Dictionary<string, string>
+            {
+                ["Geo:Region"] = id,
+                ["Geo:Topology"] = TopologyPath,
+                ["Replicator:PeerToken"] = Token,
+                ["Replicator:PollInterval"] = "00:00:00.050",
+                ["Replicator:HeartbeatInterval"] = "00:00:00.200",
+                ["Replicator:PeerTimeout"] = "00:00:05",
+                ["Replicator:InitialBackoff"] = "00:00:00.100",
+                ["Replicator:MaxBackoff"] = "00:00:01",
+                ["Replicator:BreakDuration"] = "00:00:01",
+                ["Replicator:RewindDelay"] = "00:00:00.200",
+                ["Replicator:AntiEntropyInterval"] = "00:00:00",
+                ["Replicator:PruneInterval"] = "00:00:01",
+            };
+            if (id == "us-east")
+            {
+                settings["Replicator:PeerAddresses:us-west"] = EastToWest.Address.ToString();
+            }
+
+            if (id == "us-west")
+            {
+                settings["Replicator:PeerAddresses:us-east"] = WestToEast.Address.ToString();
+            }
+
+            _regions[id].Replicator = await ServiceProcess.StartAsync("Replicator", ports[id].Replicator, settings, http2Only: true);
+        }));
+    }
+
+    /// <summary>A gRPC client of a region's replicator that presents <paramref name="asRegion"/> and <paramref name="token"/>.</summary>
+    public (ReplicationClient Client, Metadata Headers, GrpcChannel Channel) PeerClient(string target, string asRegion, string? token = Token)
+    {
+        var channel = GrpcChannel.ForAddress(_regions[target].Replicator.BaseAddress);
+        var headers = new Metadata { { "geo-peer-region", asRegion } };
+        if (token is not null)
+        {
+            headers.Add("geo-peer-token", token);
+        }
+
+        return (new ReplicationClient(channel), headers, channel);
+    }
+
+    /// <summary>Creates a user in <paramref name="home"/>'s directory (it replicates to every region from there).</summary>
+    public async Task<string> CreateUserAsync(string home, string residency)
+    {
+        var id = Guid.CreateVersion7().ToString();
+        await _regions[home].Directory.CreateUserAsync(id, residency, home);
+        return id;
+    }
+
+    /// <summary>Waits until every region in <paramref name="regions"/> knows every user.</summary>
+    public async Task WaitForUsersAsync(IEnumerable<string> regions, IReadOnlyCollection<string> users, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        foreach (var region in regions)
+        {
+            foreach (var user in users)
+            {
+                while (true)
+                {
+                    _regions[region].Directory.Invalidate(user);
+                    if (await _regions[region].Directory.GetUserAsync(user) is not null)
+                    {
+                        break;
+                    }
+
+                    Assert.True(DateTime.UtcNow < deadline, $"user {user} did not reach {region} within {timeout}");
+                    await Task.Delay(100);
+                }
+            }
+        }
+    }
+
+    /// <summary>Polls until the digests of <paramref name="buckets"/> are equal in every region of <paramref name="regions"/>.</summary>
+    public async Task<bool> WaitConvergedAsync(IReadOnlyList<string> regions, IReadOnlyCollection<int> buckets, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (await DivergentBucketsAsync(regions, buckets) == 0)
+            {
+                return true;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(250);
+        }
+    }
+
+    public async Task<int> DivergentBucketsAsync(IReadOnlyList<string> regions, IReadOnlyCollection<int> buckets)
+    {
+        var divergent = 0;
+        foreach (var bucket in buckets)
+        {
+            var hashes = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var region in regions)
+            {
+                hashes.Add((await _regions[region].StoreOf(bucket).BucketDigestAsync(bucket)).Hash);
+            }
+
+            divergent += hashes.Count > 1 ? 1 : 0;
+        }
+
+        return divergent;
+    }
+
+    public IEnumerable<string> ErrorLogs => _regions.Values.SelectMany(r => r.DirectoryProcess.ErrorLogs.Concat(r.Replicator?.ErrorLogs ?? []));
+
+    public IEnumerable<string> WarningLogs => _regions.Values.SelectMany(r => r.Replicator?.Logs ?? []).Where(l => l.Contains("\"LogLevel\":\"Warning\"", StringComparison.Ordinal));
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var region in _regions.Values)
+        {
+            await region.DisposeAsync();
+        }
+
+        await EastToWest.DisposeAsync();
+        await WestToEast.DisposeAsync();
+        System.IO.Directory.Delete(_dir, recursive: true);
+    }
+
+    /// <summary>One region: its processes, a directory client, and a <see cref="ShardStore"/> per shard with its own clock.</summary>
+    public sealed class Region(string id, ServiceProcess directory, IReadOnlyDictionary<string, string> shards) : IAsyncDisposable
+    {
+        private readonly Dictionary<string, NpgsqlDataSource> _sources = shards.ToDictionary(s => s.Key, s => NpgsqlDataSource.Create(s.Value));
+        private GrpcChannel? _channel;
+        private ShardMapSnapshot? _map;
+
+        public string Id => id;
+
+        public ServiceProcess DirectoryProcess => directory;
+
+        public ServiceProcess Replicator { get; set; } = null!;
+
+        public IReadOnlyDictionary<string, string> ConnectionStrings => shards;
+
+        public DirectoryClient Directory { get; private set; } = null!;
+
+        public HybridLogicalClock Clock { get; } = new(TimeProvider.System, TimeSpan.FromSeconds(5));
+
+        public Dictionary<string, ShardStore> Stores { get; } = new(StringComparer.Ordinal);
+
+        public ShardStore StoreOf(int bucket) => Stores[_map!.Map.ShardOf(bucket)];
+
+        public ShardStore StoreOfUser(string userId) => StoreOf(Buckets.Of(userId));
+
+        public async Task InitializeAsync()
+        {
+            _channel = DirectoryClient.CreateChannel(directory.BaseAddress);
+            Directory = new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(_channel), new DirectoryClientOptions { NegativeCacheTtl = TimeSpan.FromMilliseconds(1) });
+            _map = await Directory.GetShardMapAsync(id);
+            foreach (var (shard, source) in _sources)
+            {
+                await ShardMigrator.MigrateAsync(source);
+                Stores[shard] = new ShardStore(shard, id, source, Clock);
+            }
+        }
+
+        /// <summary>Runs a scalar count on every shard of the region and sums it.</summary>
+        public async Task<long> CountAsync(string sql)
+        {
+            long total = 0;
+            foreach (var source in _sources.Values)
+            {
+                await using var command = source.CreateCommand(sql);
+                total += Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            return total;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Replicator is not null)
+            {
+                await Replicator.DisposeAsync();
+            }
+
+            await directory.DisposeAsync();
+            _channel?.Dispose();
+            foreach (var source in _sources.Values)
+            {
+                await source.DisposeAsync();
+            }
+        }
+    }
+}
+
+/// <summary>Tests of this collection share one <see cref="ReplicationCluster"/> and run one after another.</summary>
+[CollectionDefinition(Name)]
+public sealed class ClusterCollection : ICollectionFixture<ReplicationCluster>
+{
+    public const string Name = "replication cluster";
+}

@@ -1,0 +1,191 @@
+using Geo.Contracts.Replication;
+using Geo.Core.Placement;
+using Grpc.Core;
+
+namespace Geo.Replicator.Tests;
+
+[Collection(ClusterCollection.Name)]
+public sealed class ReplicationTests(ReplicationCluster cluster)
+{
+    private static readonly string[] Us = ["us-east", "us-west", "us-south"];
+    private static readonly TimeSpan Converge = TimeSpan.FromSeconds(30);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Three_regions_converge_documents_and_counters_to_the_sum_of_all_increments()
+    {
+        var user = await cluster.CreateUserAsync("us-east", "us");
+        await cluster.WaitForUsersAsync(Us, [user], Converge);
+        await cluster["us-east"].StoreOfUser(user).PutDocumentAsync(user, "notes", "a", """{"v":1}""", ct: Ct);
+        long expected = 0;
+        foreach (var (region, delta) in new[] { ("us-east", 5L), ("us-west", 7L), ("us-south", -2L), ("us-west", 1L) })
+        {
+            await cluster[region].StoreOfUser(user).IncrementCounterAsync(user, "clicks", delta, ct: Ct);
+            expected += delta;
+        }
+
+        Assert.True(await cluster.WaitConvergedAsync(Us, [Buckets.Of(user)], Converge), "digests did not converge");
+        foreach (var region in Us)
+        {
+            var store = cluster[region].StoreOfUser(user);
+            Assert.Equal(expected, await store.GetCounterAsync(user, "clicks", Ct));
+            Assert.Equal("""{"v": 1}""", (await store.GetDocumentAsync(user, "notes", "a", Ct))?.Body);
+        }
+
+        Assert.True(!cluster.ErrorLogs.Any(), string.Join("\n", cluster.ErrorLogs.Take(3).Concat(cluster.WarningLogs.GroupBy(l => l[..l.IndexOf(']', StringComparison.Ordinal)]).Select(g => $"{g.Key}: {g.Count()} warnings; first {g.First()[..Math.Min(g.First().Length, 420)]}"))));
+    }
+
+    [Fact]
+    public async Task Concurrent_writes_to_one_key_pick_the_same_winner_everywhere_and_log_the_loser()
+    {
+        var user = await cluster.CreateUserAsync("us-east", "us");
+        await cluster.WaitForUsersAsync(Us, [user], Converge);
+        cluster.EastToWest.Cut();
+        cluster.WestToEast.Cut();
+        try
+        {
+            var east = await cluster["us-east"].StoreOfUser(user).PutDocumentAsync(user, "profile", "name", """{"n":"east"}""", ct: Ct);
+            var west = await cluster["us-west"].StoreOfUser(user).PutDocumentAsync(user, "profile", "name", """{"n":"west"}""", ct: Ct);
+            var winner = east.Version!.Value > west.Version!.Value ? east.Version.Value : west.Version.Value;
+            var loser = winner == east.Version.Value ? west.Version.Value : east.Version.Value;
+            await Task.Delay(500, Ct);
+            Assert.Equal(west.Version, (await cluster["us-west"].StoreOfUser(user).GetDocumentAsync(user, "profile", "name", Ct))?.Version);
+
+            cluster.EastToWest.Heal();
+            cluster.WestToEast.Heal();
+            Assert.True(await cluster.WaitConvergedAsync(Us, [Buckets.Of(user)], Converge), "digests did not converge after the heal");
+            foreach (var region in Us)
+            {
+                var store = cluster[region].StoreOfUser(user);
+                Assert.Equal(winner, (await store.GetDocumentAsync(user, "profile", "name", Ct))?.Version);
+                var conflicts = await store.ReadConflictsAsync(0, 10_000, Ct);
+                Assert.Contains(conflicts, c => c.UserId == user && c.Key == "name" && c.Winner == winner && c.Loser == loser);
+            }
+        }
+        finally
+        {
+            cluster.EastToWest.Heal();
+            cluster.WestToEast.Heal();
+        }
+    }
+
+    [Fact]
+    public async Task Delete_against_a_concurrent_update_converges_to_the_later_version()
+    {
+        var user = await cluster.CreateUserAsync("us-west", "us");
+        await cluster.WaitForUsersAsync(Us, [user], Converge);
+        await cluster["us-east"].StoreOfUser(user).PutDocumentAsync(user, "notes", "k", """{"v":0}""", ct: Ct);
+        Assert.True(await cluster.WaitConvergedAsync(Us, [Buckets.Of(user)], Converge));
+        cluster.EastToWest.Cut();
+        cluster.WestToEast.Cut();
+        try
+        {
+            var deleted = await cluster["us-east"].StoreOfUser(user).DeleteDocumentAsync(user, "notes", "k", ct: Ct);
+            var updated = await cluster["us-west"].StoreOfUser(user).PutDocumentAsync(user, "notes", "k", """{"v":2}""", ct: Ct);
+            cluster.EastToWest.Heal();
+            cluster.WestToEast.Heal();
+            Assert.True(await cluster.WaitConvergedAsync(Us, [Buckets.Of(user)], Converge));
+            var updateWins = updated.Version!.Value > deleted.Version!.Value;
+            foreach (var region in Us)
+            {
+                var doc = await cluster[region].StoreOfUser(user).GetDocumentAsync(user, "notes", "k", Ct);
+                Assert.Equal(updateWins, doc is not null);
+            }
+        }
+        finally
+        {
+            cluster.EastToWest.Heal();
+            cluster.WestToEast.Heal();
+        }
+    }
+
+    [Fact]
+    public async Task Unauthenticated_peers_are_refused()
+    {
+        foreach (var (asRegion, token) in new (string, string?)[] { ("us-west", null), ("us-west", "wrong-token-wrong-token-wrong"), ("mars-1", ReplicationCluster.Token), ("us-east", ReplicationCluster.Token) })
+        {
+            var (client, headers, channel) = cluster.PeerClient("us-east", asRegion, token);
+            using (channel)
+            {
+                var error = await Assert.ThrowsAsync<RpcException>(async () => await client.GetStatusAsync(new StatusRequest(), headers, cancellationToken: Ct));
+                Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
+                using var call = client.Replicate(headers, cancellationToken: Ct);
+                var streamError = await Assert.ThrowsAsync<RpcException>(async () =>
+                {
+                    await call.RequestStream.WriteAsync(new ReplicationMessage { Heartbeat = new Heartbeat { Id = 1 } }, Ct);
+                    await call.ResponseStream.MoveNext(Ct);
+                });
+                Assert.Equal(StatusCode.Unauthenticated, streamError.StatusCode);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_forged_batch_for_a_user_outside_the_receivers_residency_is_refused()
+    {
+        var euUser = await cluster.CreateUserAsync("eu-west", "eu");
+        await cluster.WaitForUsersAsync(["us-east"], [euUser], Converge);
+        var (client, headers, channel) = cluster.PeerClient("us-east", "eu-west");
+        using (channel)
+        {
+            using var call = client.Replicate(headers, cancellationToken: Ct);
+            var hlc = cluster["eu-west"].Clock.Now().Value;
+            var batch = new ChangeBatch { Stream = "eu-west-forged", AfterSeq = 0, LastSeq = 1 };
+            batch.Changes.Add(new Change
+            {
+                Seq = 1, Kind = ChangeKind.Document, UserId = euUser, Collection = "secrets", Key = "k", Body = """{"x":1}""",
+                Version = new Contracts.Replication.Version { Hlc = hlc, Origin = "eu-west" }, Origin = "eu-west",
+            });
+            await call.RequestStream.WriteAsync(new ReplicationMessage { Batch = batch }, Ct);
+            Assert.True(await call.ResponseStream.MoveNext(Ct));
+            var ack = call.ResponseStream.Current.Ack;
+            Assert.Equal(1, ack.Refused);
+            Assert.Equal(0, ack.Applied);
+            Assert.Equal(1, ack.AppliedThrough); // Refused for good: acknowledged past, never retried.
+            await call.RequestStream.CompleteAsync();
+        }
+
+        Assert.Equal(0, await cluster["us-east"].CountAsync($"SELECT count(*) FROM documents WHERE user_id = '{euUser}'"));
+    }
+
+    [Fact]
+    public async Task An_eu_users_changes_never_reach_a_us_shard()
+    {
+        var euUser = await cluster.CreateUserAsync("eu-west", "eu");
+        var store = cluster["eu-west"].StoreOfUser(euUser);
+        for (var i = 0; i < 20; i++)
+        {
+            await store.PutDocumentAsync(euUser, "notes", $"n{i}", """{"private":true}""", ct: Ct);
+        }
+
+        await store.IncrementCounterAsync(euUser, "visits", 3, ct: Ct);
+        var lastSeq = (await store.ReadChangesAsync(0, 10_000, "eu-west", ct: Ct))[^1].Seq;
+
+        // Wait until every us peer acknowledged the eu-west shard past these writes: they were filtered, not delayed.
+        var (client, headers, channel) = cluster.PeerClient("eu-west", "us-east");
+        using (channel)
+        {
+            var deadline = DateTime.UtcNow + Converge;
+            while (true)
+            {
+                var status = await client.GetStatusAsync(new StatusRequest(), headers, cancellationToken: Ct);
+                if (status.Peers.Where(p => p.Peer.StartsWith("us-", StringComparison.Ordinal)).All(p => p.Acknowledged.TryGetValue(store.ShardId, out var a) && a >= lastSeq))
+                {
+                    break;
+                }
+
+                Assert.True(DateTime.UtcNow < deadline, "us peers did not acknowledge eu-west's log");
+                await Task.Delay(200, Ct);
+            }
+        }
+
+        foreach (var region in Us)
+        {
+            foreach (var table in new[] { "documents", "counters", "change_log", "conflicts" })
+            {
+                Assert.Equal(0, await cluster[region].CountAsync($"SELECT count(*) FROM {table} WHERE user_id = '{euUser}'"));
+            }
+        }
+    }
+}
