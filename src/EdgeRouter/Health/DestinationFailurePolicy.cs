@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.Model;
@@ -10,11 +11,11 @@ namespace Geo.EdgeRouter.Health;
 /// answers 503 when it sheds load, and moving an overloaded region's users onto its peers would spread the overload.
 /// Active probes of <c>/healthz/ready</c> still catch a region whose dependencies are down.
 /// </summary>
-internal sealed class DestinationFailurePolicy(IDestinationHealthUpdater updater) : IPassiveHealthCheckPolicy
+internal sealed class DestinationFailurePolicy(IDestinationHealthUpdater updater, IOptions<EdgeOptions> options) : IPassiveHealthCheckPolicy
 {
     public const string PolicyName = "GeoDestinationFailure";
 
-    private static readonly TimeSpan FallbackReactivation = TimeSpan.FromSeconds(10);
+    private readonly TimeSpan _reactivation = options.Value.PassiveReactivationPeriod;
 
     public string Name => PolicyName;
 
@@ -23,8 +24,8 @@ internal sealed class DestinationFailurePolicy(IDestinationHealthUpdater updater
         var error = context.GetForwarderErrorFeature()?.Error ?? ForwarderError.None;
         if (IsDestinationFailure(error, context.Response.StatusCode))
         {
-            var period = cluster.Model.Config.HealthCheck?.Passive?.ReactivationPeriod ?? FallbackReactivation;
-            updater.SetPassive(cluster, destination, DestinationHealth.Unhealthy, period);
+            // From the options: reading the cluster config here gave YARP's 10 s default instead of the configured period.
+            updater.SetPassive(cluster, destination, DestinationHealth.Unhealthy, _reactivation);
         }
     }
 

@@ -97,8 +97,8 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
         await Task.WhenAll(RegionIds.Select(async region => _apis[region] = await ServiceProcess.StartAsync("RegionService", ports[region].Api, Settings(region))));
 
         Edge = await ServiceProcess.StartAsync("EdgeRouter", ports["us-east"].Edge, Settings("us-east",
-            ("Geo:Edge:HealthCheckInterval", "00:00:00.500"),
-            ("Geo:Edge:HealthCheckTimeout", "00:00:00.400"),
+            ("Geo:Edge:HealthCheckInterval", "00:00:01"),
+            ("Geo:Edge:HealthCheckTimeout", "00:00:01"),
             ("Geo:Edge:PassiveReactivationPeriod", "00:00:02"),
             ("Geo:Edge:ClientRequestsPerSecond", "100000"),
             ("Geo:Edge:ClientBurst", "100000"),
@@ -127,9 +127,48 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
     /// <summary>Starts every regional API that a test stopped, so the next test begins with all regions up.</summary>
     public async Task RestoreAsync()
     {
-        foreach (var api in _apis.Values.Where(a => !a.IsRunning))
+        var stopped = _apis.Values.Where(a => !a.IsRunning).ToList();
+        foreach (var api in stopped)
         {
             await api.StartAsync(TimeSpan.FromSeconds(60));
+        }
+
+        if (stopped.Count > 0)
+        {
+            await WaitUntilEdgeSeesEveryRegionAsync();
+        }
+    }
+
+    /// <summary>
+    /// Until the edge's health checks notice the restarted APIs it still fails over; a create pinned to each region that
+    /// is served there without failover shows the edge routes to every region again (at most 30 s).
+    /// </summary>
+    private async Task WaitUntilEdgeSeesEveryRegionAsync()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var pending = new HashSet<string>(RegionIds);
+        while (pending.Count > 0 && clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            foreach (var region in pending.ToList())
+            {
+                var residency = region.StartsWith("eu", StringComparison.Ordinal) ? "eu" : "us";
+                using var response = await Client.PostAsync(new Uri("/v1/users", UriKind.Relative),
+                    Http.Json($"{{\"residency\":\"{residency}\",\"homeRegion\":\"{region}\"}}"));
+                if (response.IsSuccessStatusCode && Http.Header(response, "Geo-Region") == region && Http.Header(response, "Geo-Failover") is null)
+                {
+                    pending.Remove(region);
+                }
+            }
+
+            if (pending.Count > 0)
+            {
+                await Task.Delay(200);
+            }
+        }
+
+        if (pending.Count > 0)
+        {
+            throw new TimeoutException($"the edge still does not route to {string.Join(", ", pending)} 30 s after a restart");
         }
     }
 
