@@ -204,7 +204,8 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
         return divergent;
     }
 
-    public IEnumerable<string> ErrorLogs => _regions.Values.SelectMany(r => r.DirectoryProcess.ErrorLogs.Concat(r.Replicator?.ErrorLogs ?? []));
+    /// <summary>Replicator log lines at Error (the directory logs client resets of its own calls at Error, so it is left out).</summary>
+    public IEnumerable<string> ErrorLogs => _regions.Values.SelectMany(r => r.Replicator?.ErrorLogs ?? []);
 
     public IEnumerable<string> WarningLogs => _regions.Values.SelectMany(r => r.Replicator?.Logs ?? []).Where(l => l.Contains("\"LogLevel\":\"Warning\"", StringComparison.Ordinal));
 

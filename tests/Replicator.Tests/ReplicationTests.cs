@@ -33,7 +33,7 @@ public sealed class ReplicationTests(ReplicationCluster cluster)
             Assert.Equal("""{"v": 1}""", (await store.GetDocumentAsync(user, "notes", "a", Ct))?.Body);
         }
 
-        Assert.True(!cluster.ErrorLogs.Any(), string.Join("\n", cluster.ErrorLogs.Take(3).Concat(cluster.WarningLogs.GroupBy(l => l[..l.IndexOf(']', StringComparison.Ordinal)]).Select(g => $"{g.Key}: {g.Count()} warnings; first {g.First()[..Math.Min(g.First().Length, 420)]}"))));
+        Assert.True(!cluster.ErrorLogs.Any(), string.Join("\n", cluster.ErrorLogs.Take(3)));
     }
 
     [Fact]
@@ -60,7 +60,8 @@ public sealed class ReplicationTests(ReplicationCluster cluster)
                 var store = cluster[region].StoreOfUser(user);
                 Assert.Equal(winner, (await store.GetDocumentAsync(user, "profile", "name", Ct))?.Version);
                 var conflicts = await store.ReadConflictsAsync(0, 10_000, Ct);
-                Assert.Contains(conflicts, c => c.UserId == user && c.Key == "name" && c.Winner == winner && c.Loser == loser);
+                Assert.True(conflicts.Any(c => c.UserId == user && c.Key == "name" && c.Winner == winner && c.Loser == loser),
+                    $"{region}: no conflict {winner} over {loser}; has [{string.Join(", ", conflicts.Where(c => c.UserId == user).Select(c => $"{c.Winner} over {c.Loser}"))}]");
             }
         }
         finally
