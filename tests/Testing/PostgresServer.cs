@@ -190,9 +190,13 @@ public sealed class PostgresServer : IAsyncLifetime
             // The watchdog notices the server is gone, removes the directory and exits.
             _watchdog?.WaitForExit(TimeSpan.FromSeconds(10));
             _watchdog?.Dispose();
-            if (Directory.Exists(_root))
+            try
             {
                 Directory.Delete(_root, recursive: true);
+            }
+            catch (DirectoryNotFoundException)
+            {
+                // The watchdog removed it first: both may, whichever runs last finds nothing left.
             }
         }
     }
