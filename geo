@@ -96,7 +96,8 @@ cmd_test() {
     say "geo: terraform not installed; terraform checks skipped"
   fi
 
-  echo "$passed passed, $failed failed, $skipped skipped"
+  [ "$skipped" -eq 0 ] || echo "$skipped skipped"
+  echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
 }
 

@@ -20,6 +20,11 @@ internal sealed partial class StorageFailureInterceptor(ILogger<StorageFailureIn
             RpcErrors.Unavailable("the directory database is unavailable; retry with backoff", e);
             throw;
         }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            // The caller went away (deadline or cancel): an expected end, not a server error to log.
+            throw new RpcException(new Status(StatusCode.Cancelled, "the call was cancelled by the caller"));
+        }
     }
 
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
@@ -33,6 +38,10 @@ internal sealed partial class StorageFailureInterceptor(ILogger<StorageFailureIn
         {
             LogStorageFailure(logger, context.Method, e);
             RpcErrors.Unavailable("the directory database is unavailable; retry with backoff", e);
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Cancelled, "the call was cancelled by the caller"));
         }
     }
 
