@@ -143,14 +143,24 @@ public sealed class IdempotencyAndCacheTests(RegionCluster cluster)
         {
         }
 
-        using (var first = await Eu.GetAsync(new Uri(path, UriKind.Relative), ct))
+        // A read populates Redis (database 2 is eu-west's in the test topology). Another test may have just restarted
+        // Redis: the service's breaker and reconnect take a few seconds, so read until the entry shows up (bounded).
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(cluster.Redis.ConnectionString);
+        string? cached = null;
+        for (var attempt = 0; attempt < 100 && cached is null; attempt++)
         {
-            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+            using (var first = await Eu.GetAsync(new Uri(path, UriKind.Relative), ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+            }
+
+            cached = await redis.GetDatabase(2).StringGetAsync($"geo:d:{userId}:profile:main");
+            if (cached is null)
+            {
+                await Task.Delay(100, ct);
+            }
         }
 
-        // The read populated Redis (database 2 is eu-west's in the test topology).
-        await using var redis = await ConnectionMultiplexer.ConnectAsync(cluster.Redis.ConnectionString);
-        var cached = (string?)await redis.GetDatabase(2).StringGetAsync($"geo:d:{userId}:profile:main");
         Assert.NotNull(cached);
         Assert.Contains("Ada", cached, StringComparison.Ordinal);
 
@@ -228,9 +238,24 @@ public sealed class IdempotencyAndCacheTests(RegionCluster cluster)
             await cluster.EuDirectory.StartAsync(TimeSpan.FromSeconds(60), ct);
         }
 
-        // After the restart new users work again.
+        // After the restart new users work again, once the channel has reconnected (its backoff is capped at 2 s).
         cluster.AssertNoErrorsLogged();
-        var another = await Http.CreateUserAsync(Eu);
+        string? another = null;
+        for (var attempt = 0; attempt < 50 && another is null; attempt++)
+        {
+            using var create = await Eu.PostAsync(new Uri("/v1/users", UriKind.Relative), Http.Json("{\"residency\":\"eu\"}"), ct);
+            if (create.StatusCode == HttpStatusCode.Created)
+            {
+                another = JsonDocument.Parse(await create.Content.ReadAsStringAsync(ct)).RootElement.GetProperty("userId").GetString();
+            }
+            else
+            {
+                await Http.ProblemAsync(create, HttpStatusCode.ServiceUnavailable, "directory-unavailable");
+                await Task.Delay(200, ct);
+            }
+        }
+
+        Assert.NotNull(another);
         Assert.NotEqual(userId, another);
     }
 }

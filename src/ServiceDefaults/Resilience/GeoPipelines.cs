@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
+using Polly.Telemetry;
 using Polly.Timeout;
 
 namespace Geo.ServiceDefaults.Resilience;
@@ -33,6 +34,15 @@ public static class GeoPipelines
     public static IServiceCollection AddGeoResilience(this IServiceCollection services)
     {
         services.AddOptions<ResilienceOptions>().BindConfiguration(ResilienceOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+
+        // A handled failure is the caller's to report (a 503, a retry, a fallback); Polly's own Error per attempt
+        // would make every dependency blip look like a defect in the logs.
+        services.Configure<TelemetryOptions>(o => o.SeverityProvider = args => args.Event.EventName switch
+        {
+            "ExecutionAttempt" => ResilienceEventSeverity.Debug,
+            "OnRetry" or "OnTimeout" or "OnCircuitOpened" or "OnCircuitHalfOpened" or "OnCircuitClosed" => ResilienceEventSeverity.Warning,
+            _ => args.Event.Severity,
+        });
 
         services.AddResiliencePipeline(PostgresRead, (builder, context) =>
         {
