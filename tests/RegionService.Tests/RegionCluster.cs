@@ -32,6 +32,22 @@ public sealed class RegionCluster(PostgresServer postgres, RedisServer redis) : 
 
     public async ValueTask InitializeAsync()
     {
+        try
+        {
+            await StartAsync();
+        }
+        catch (Exception first) when (first is TimeoutException or InvalidOperationException or IOException)
+        {
+            // A start-up that loses a race for a port or a core on a shared machine gets one more try on fresh
+            // ports and databases; the first failure is kept on stderr for whoever reads the log.
+            await Console.Error.WriteLineAsync($"[region-cluster] start failed, retrying once: {first}");
+            await StopAllAsync();
+            await StartAsync();
+        }
+    }
+
+    private async Task StartAsync()
+    {
         var shards = new Dictionary<string, string>();
         foreach (var shard in new[] { "eu-west-0", "eu-west-1", "us-east-0", "us-east-1" })
         {
@@ -115,6 +131,12 @@ public sealed class RegionCluster(PostgresServer postgres, RedisServer redis) : 
     {
         Eu.Dispose();
         Us.Dispose();
+        await StopAllAsync();
+        System.IO.Directory.Delete(_dir, recursive: true);
+    }
+
+    private async Task StopAllAsync()
+    {
         foreach (var service in new[] { EuApiLimited, UsApi, EuApi, UsDirectory, EuDirectory })
         {
             if (service is not null)
@@ -122,7 +144,5 @@ public sealed class RegionCluster(PostgresServer postgres, RedisServer redis) : 
                 await service.DisposeAsync();
             }
         }
-
-        System.IO.Directory.Delete(_dir, recursive: true);
     }
 }

@@ -45,7 +45,16 @@ public sealed class ServiceProcess : IAsyncDisposable
         bool http2Only = false, TimeSpan? readyTimeout = null, CancellationToken ct = default)
     {
         var service = new ServiceProcess(project, port, settings, http2Only);
-        await service.StartAsync(readyTimeout ?? TimeSpan.FromSeconds(60), ct);
+        try
+        {
+            await service.StartAsync(readyTimeout ?? TimeSpan.FromSeconds(60), ct);
+        }
+        catch
+        {
+            await service.StopAsync(); // never leave a half-started process behind
+            throw;
+        }
+
         return service;
     }
 
