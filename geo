@@ -215,13 +215,13 @@ cmd_up() {
     done
   done
   cmd_status
-  local api; api="$(endpoint eu-west api)"
+  local edge; edge="$(endpoint us-east edge)"
   cat <<TRY
 
-Ready in $(( $(date +%s) - started )) s. Try it (an eu user at eu-west, one document):
-  USER_ID=\$(curl -s -X POST $api/v1/users -H 'content-type: application/json' -d '{"residency":"eu"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
-  curl -s -X PUT $api/v1/users/\$USER_ID/docs/notes/hello -H 'content-type: application/json' -d '{"text":"hi"}'
-  curl -s $api/v1/users/\$USER_ID/docs/notes/hello
+Ready in $(( $(date +%s) - started )) s. Try it through the us-east edge (an eu user lands in an eu region):
+  USER_ID=\$(curl -s -X POST $edge/v1/users -H 'content-type: application/json' -d '{"residency":"eu"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
+  curl -s -X PUT $edge/v1/users/\$USER_ID/docs/notes/hello -H 'content-type: application/json' -d '{"text":"hi"}'
+  curl -si $edge/v1/users/\$USER_ID/docs/notes/hello
 Stop with ./geo down (data stays in .geo/).
 TRY
 }
@@ -260,7 +260,7 @@ usage() {
   cat >&2 <<'USAGE'
 usage: ./geo <command>
   test      install prerequisites, build with warnings as errors, run every test; last line "N passed, N failed"
-  up        run the local four-region system under .geo/ (today: directory + regional API per region)
+  up        run the local four-region system under .geo/ (directory, API, replicator, edge per region)
   down      stop it (data stays in .geo/)
   status    health of every process
   ctl ...   geoctl, the admin CLI
