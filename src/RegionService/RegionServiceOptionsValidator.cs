@@ -1,4 +1,4 @@
-using Geo.Core.Topology;
+using Geo.ServiceDefaults.Topology;
 using Microsoft.Extensions.Options;
 
 namespace Geo.RegionService;
@@ -7,24 +7,7 @@ namespace Geo.RegionService;
 internal sealed class RegionServiceOptionsValidator : IValidateOptions<RegionServiceOptions>
 {
     public ValidateOptionsResult Validate(string? name, RegionServiceOptions options)
-    {
-        if (string.IsNullOrWhiteSpace(options.Topology))
-        {
-            return ValidateOptionsResult.Fail("Geo:Topology: missing; set it to the topology JSON path, e.g. --Geo:Topology=config/topology.local.json.");
-        }
-
-        GeoTopology topology;
-        try
-        {
-            topology = TopologyLoader.Load(options.Topology);
-        }
-        catch (TopologyException ex)
-        {
-            return ValidateOptionsResult.Fail(ex.Errors);
-        }
-
-        return topology.Regions.ContainsKey(options.Region)
-            ? ValidateOptionsResult.Success
-            : ValidateOptionsResult.Fail($"Geo:Region: '{options.Region}' is not a region of {options.Topology}; use one of: {string.Join(", ", topology.Regions.Keys)}.");
-    }
+        => TopologySettings.Validate(options.Topology, options.Region) is { Count: > 0 } errors
+            ? ValidateOptionsResult.Fail(errors)
+            : ValidateOptionsResult.Success;
 }

@@ -1,4 +1,5 @@
 using Geo.Core.Topology;
+using Geo.ServiceDefaults.Topology;
 using Microsoft.Extensions.Options;
 
 namespace Geo.Replicator.Hosting;
@@ -7,26 +8,9 @@ namespace Geo.Replicator.Hosting;
 internal sealed class GeoSiteOptionsValidator : IValidateOptions<GeoSiteOptions>
 {
     public ValidateOptionsResult Validate(string? name, GeoSiteOptions options)
-    {
-        if (string.IsNullOrWhiteSpace(options.Topology))
-        {
-            return ValidateOptionsResult.Fail("Geo:Topology: missing; set it to the topology JSON path, e.g. --Geo:Topology=config/topology.local.json.");
-        }
-
-        GeoTopology topology;
-        try
-        {
-            topology = TopologyLoader.Load(options.Topology);
-        }
-        catch (TopologyException ex)
-        {
-            return ValidateOptionsResult.Fail(ex.Errors.Select(e => $"Geo:Topology ({options.Topology}): {e}"));
-        }
-
-        return topology.Regions.ContainsKey(options.Region)
-            ? ValidateOptionsResult.Success
-            : ValidateOptionsResult.Fail($"Geo:Region: '{options.Region}' is not a region of {options.Topology}; use one of: {string.Join(", ", topology.Regions.Keys)}.");
-    }
+        => TopologySettings.Validate(options.Topology, options.Region) is { Count: > 0 } errors
+            ? ValidateOptionsResult.Fail(errors)
+            : ValidateOptionsResult.Success;
 }
 
 /// <summary>Checks the <c>Replicator</c> section: a secret is configured, overrides name known regions and valid URLs.</summary>
