@@ -256,6 +256,64 @@ cmd_status() {
   printf '%-16s %-12s %-26s %s\n' redis - "127.0.0.1:$REDIS_PORT" "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && echo ready || echo down)"
 }
 
+# ---- the demo: a scripted walk-through of the whole story on the running local system --------------------
+demo_step() { printf '\n== %s\n' "$*"; }
+demo_fail() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
+
+# demo_json FIELD: a field of the JSON on stdin.
+demo_json() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# demo_until SECONDS COMMAND...: retries COMMAND every 0.5 s until it succeeds or the time is up.
+demo_until() {
+  local limit=$1; shift
+  local deadline=$(( $(date +%s) + limit ))
+  until "$@"; do [ "$(date +%s)" -lt "$deadline" ] || return 1; sleep 0.5; done
+}
+
+cmd_demo() {
+  local us_edge eu_central_api user headers value
+  us_edge="$(endpoint us-east edge)"
+  eu_central_api="$(endpoint eu-central api)"
+  ready "$us_edge" || die "the local system is not running: ./geo up"
+  headers="$(mktemp)"; trap 'rm -f "$headers"' RETURN
+
+  demo_step "1. An eu user created through the us-east edge lands in an eu region"
+  user=$(curl -fsS -D "$headers" -X POST "$us_edge/v1/users" -H 'content-type: application/json' -d '{"residency":"eu"}' | demo_json userId)
+  grep -i '^geo-home-region: eu-' "$headers" || demo_fail "home region is not in eu"
+  echo "user $user"
+
+  demo_step "2. A write through the edge is read back from the other eu region after replication"
+  curl -fsS -o /dev/null -X PUT "$us_edge/v1/users/$user/docs/notes/demo" -H 'content-type: application/json' -d '{"step":2}'
+  demo_until 30 sh -c "curl -fsS '$eu_central_api/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 2'" \
+    || demo_fail "eu-central did not receive the write within 30 s"
+  echo "eu-central serves {\"step\": 2}"
+
+  demo_step "3. The us databases hold nothing of that user"
+  local db count
+  for db in geo_us_east_0 geo_us_east_1 geo_us_west_0 geo_us_west_1; do
+    count=$(psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "$db" -tAc "SELECT (SELECT count(*) FROM documents WHERE user_id = '$user') + (SELECT count(*) FROM change_log WHERE user_id = '$user')")
+    [ "$count" = 0 ] || demo_fail "$db holds $count rows of $user"
+    echo "$db: 0 rows"
+  done
+
+  demo_step "4. eu-west's API stops: the edge fails over to eu-central for reads and writes"
+  kill "$(cat "$GEO_DIR/run/RegionService-eu-west.pid")"
+  demo_until 30 sh -c "curl -fsS -D '$headers' -o /dev/null -X PUT '$us_edge/v1/users/$user/docs/notes/demo' -H 'content-type: application/json' -d '{\"step\":4}' && grep -qi '^geo-region: eu-central' '$headers'" \
+    || demo_fail "no failover write to eu-central within 30 s"
+  grep -i '^geo-failover' "$headers" || demo_fail "the failover was not flagged"
+  value=$(curl -fsS "$us_edge/v1/users/$user/docs/notes/demo" | demo_json step)
+  [ "$value" = 4 ] || demo_fail "read after failover returned step $value"
+  echo "write and read served by eu-central (step $value)"
+
+  demo_step "5. eu-west comes back and both eu regions converge"
+  start_service RegionService eu-west "$(endpoint eu-west api)"
+  demo_until 60 ready "$(endpoint eu-west api)" || demo_fail "eu-west did not come back within 60 s"
+  demo_until 30 sh -c "curl -fsS '$(endpoint eu-west api)/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 4'" \
+    || demo_fail "eu-west did not converge to step 4 within 30 s"
+  echo "eu-west and eu-central both serve {\"step\": 4}"
+  printf '\ndemo: every step passed\n'
+}
+
 usage() {
   cat >&2 <<'USAGE'
 usage: ./geo <command>
@@ -263,6 +321,7 @@ usage: ./geo <command>
   up        run the local four-region system under .geo/ (directory, API, replicator, edge per region)
   down      stop it (data stays in .geo/)
   status    health of every process
+  demo      a scripted walk-through on the running system (placement, replication, residency, failover)
   ctl ...   geoctl, the admin CLI
 USAGE
 }
@@ -273,7 +332,7 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   ctl) shift; build; exec dotnet src/Cli/bin/Release/net10.0/geoctl.dll "$@" ;;
-  demo) die "'demo' arrives with the EdgeRouter and the replicator (see README)" ;;
+  demo) cmd_demo ;;
   -h|--help|help|"") usage ;;
   *) usage; exit 2 ;;
 esac
