@@ -150,7 +150,15 @@ public sealed class EdgeRoutingTests(EdgeCluster cluster) : IAsyncLifetime
         var (_, usCreated) = await Http.CreateUserAsync(cluster.Client, "us");
         Assert.Equal("us-east", Http.Header(usCreated, "Geo-Region"));
         usCreated.Dispose();
+        // The server records a request after the client has its response, and the exporter caches a scrape briefly:
+        // read until the count settles (bounded).
         var usBefore = await cluster.ApiRequestCountAsync("us-east");
+        for (var attempt = 0; attempt < 50 && usBefore <= usStart; attempt++)
+        {
+            await Task.Delay(100, Ct);
+            usBefore = await cluster.ApiRequestCountAsync("us-east");
+        }
+
         Assert.True(usBefore > usStart, $"us-east request count did not move ({usStart} → {usBefore})");
 
         await Task.WhenAll(cluster.Api("eu-west").StopAsync(), cluster.Api("eu-central").StopAsync());
@@ -173,6 +181,8 @@ public sealed class EdgeRoutingTests(EdgeCluster cluster) : IAsyncLifetime
             Assert.Null(Http.Header(response, "Geo-Region"));
         }
 
+        // Past the exporter's scrape cache, so a misrouted request would have been counted by now.
+        await Task.Delay(TimeSpan.FromSeconds(1), Ct);
         Assert.Equal(usBefore, await cluster.ApiRequestCountAsync("us-east"));
         var metrics = await cluster.Client.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct);
         Assert.Contains(metrics.Split('\n'), l => l.StartsWith("geo_edge_rejected", StringComparison.Ordinal) && l.Contains("reason=\"no-allowed-region-healthy\"", StringComparison.Ordinal));
