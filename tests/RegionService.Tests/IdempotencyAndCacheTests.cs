@@ -46,6 +46,67 @@ public sealed class IdempotencyAndCacheTests(RegionCluster cluster)
     }
 
     [Fact]
+    public async Task A_user_create_with_an_idempotency_key_makes_one_user_however_often_it_is_sent()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var key = "create-" + Guid.NewGuid().ToString("N");
+        const string body = "{\"residency\":\"eu\"}";
+
+        // Ten at once, then one more later: every answer is 201 with the same user, one user exists.
+        var responses = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ =>
+            Eu.SendAsync(Http.Request(HttpMethod.Post, "/v1/users", body, idempotencyKey: key), ct)));
+        var ids = new List<string>();
+        try
+        {
+            foreach (var response in responses)
+            {
+                Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+                using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+                ids.Add(document.RootElement.GetProperty("userId").GetString()!);
+            }
+
+            Assert.Single(responses, r => !r.Headers.Contains("Idempotent-Replayed"));
+        }
+        finally
+        {
+            foreach (var r in responses)
+            {
+                r.Dispose();
+            }
+        }
+
+        var userId = Assert.Single(ids.Distinct());
+        using (var later = await Eu.SendAsync(Http.Request(HttpMethod.Post, "/v1/users", body, idempotencyKey: key), ct))
+        {
+            Assert.Equal(HttpStatusCode.Created, later.StatusCode);
+            Assert.Equal("true", later.Headers.GetValues("Idempotent-Replayed").Single());
+            Assert.Equal($"/v1/users/{userId}", later.Headers.Location?.OriginalString);
+            using var document = JsonDocument.Parse(await later.Content.ReadAsStringAsync(ct));
+            Assert.Equal(userId, document.RootElement.GetProperty("userId").GetString());
+        }
+
+        // The same key with another payload is refused and creates nothing.
+        using (var other = await Eu.SendAsync(Http.Request(HttpMethod.Post, "/v1/users", "{\"residency\":\"global\"}", idempotencyKey: key), ct))
+        {
+            await Http.ProblemAsync(other, HttpStatusCode.UnprocessableEntity, "idempotency-key-reused");
+        }
+
+        await using var directory = new NpgsqlConnection(cluster.DirectoryDatabases["eu-west"]);
+        await directory.OpenAsync(ct);
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM directory_create_keys WHERE idempotency_key = @k", directory);
+        count.Parameters.AddWithValue("k", key);
+        Assert.Equal(1L, await count.ExecuteScalarAsync(ct));
+        await using var users = new NpgsqlCommand(
+            "SELECT count(*) FROM directory_users u JOIN directory_create_keys k ON k.user_id = u.user_id WHERE k.idempotency_key = @k", directory);
+        users.Parameters.AddWithValue("k", key);
+        Assert.Equal(1L, await users.ExecuteScalarAsync(ct));
+
+        // A key that is not printable ASCII or too long is a 400, not a 500.
+        using var tooLong = await Eu.SendAsync(Http.Request(HttpMethod.Post, "/v1/users", body, idempotencyKey: new string('k', 257)), ct);
+        await Http.ProblemAsync(tooLong, HttpStatusCode.BadRequest, "invalid-request");
+    }
+
+    [Fact]
     public async Task A_concurrent_duplicate_answers_409_and_counters_replay_their_value()
     {
         var ct = TestContext.Current.CancellationToken;

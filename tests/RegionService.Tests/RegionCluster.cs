@@ -24,6 +24,7 @@ public sealed class RegionCluster(PostgresServer postgres, RedisServer redis) : 
     public ServiceProcess UsDirectory { get; private set; } = null!;
     public ServiceProcess UsApi { get; private set; } = null!;
     public IReadOnlyDictionary<string, string> Shards { get; private set; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> DirectoryDatabases { get; private set; } = new Dictionary<string, string>();
     public RedisServer Redis => redis;
     public string TopologyPath => Path.Combine(_dir, "topology.json");
 
@@ -57,6 +58,7 @@ public sealed class RegionCluster(PostgresServer postgres, RedisServer redis) : 
         Shards = shards;
         var euDirectoryDb = await postgres.CreateDatabaseAsync("dir_eu_west");
         var usDirectoryDb = await postgres.CreateDatabaseAsync("dir_us_east");
+        DirectoryDatabases = new Dictionary<string, string> { ["eu-west"] = euDirectoryDb, ["us-east"] = usDirectoryDb };
         int euDirPort = FreePort.Next(), euApiPort = FreePort.Next(), euLimitedPort = FreePort.Next(), usDirPort = FreePort.Next(), usApiPort = FreePort.Next();
 
         var topology = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(ServiceProcess.RepositoryRoot(), "config", "topology.local.json")))!;

@@ -78,10 +78,16 @@ public sealed class DirectoryClient
 
     /// <summary>Registers a user whose UUIDv7 <paramref name="userId"/> the caller generated; idempotent for the same payload.</summary>
     /// <exception cref="RpcException">INVALID_ARGUMENT, FAILED_PRECONDITION (home region not allowed), ALREADY_EXISTS (id taken), or a transport failure.</exception>
-    public async Task<UserEntry> CreateUserAsync(string userId, string residency, string homeRegion, CancellationToken ct = default)
+    public Task<UserEntry> CreateUserAsync(string userId, string residency, string homeRegion, CancellationToken ct = default)
+        => CreateUserAsync(new CreateUserRequest { UserId = userId, Residency = residency, HomeRegion = homeRegion }, ct);
+
+    /// <summary>Registers a user, optionally under an idempotency key (see <see cref="CreateUserRequest.IdempotencyKey"/>).</summary>
+    /// <exception cref="RpcException">As the other overload; FAILED_PRECONDITION "idempotency-key-reused" (<see cref="DirectoryErrors.IsIdempotencyKeyReused"/>).</exception>
+    public async Task<UserEntry> CreateUserAsync(CreateUserRequest request, CancellationToken ct = default)
     {
-        var entry = await Grpc.CreateUserAsync(new CreateUserRequest { UserId = userId, Residency = residency, HomeRegion = homeRegion }, Call(ct));
-        Remember(userId, entry);
+        ArgumentNullException.ThrowIfNull(request);
+        var entry = await Grpc.CreateUserAsync(request, Call(ct));
+        Remember(entry.UserId, entry);
         return entry;
     }
 

@@ -82,17 +82,35 @@ internal sealed partial class RegionApi(
             home = topology.PickHomeRegion(topology.Regions.ContainsKey(edge) ? edge : Region, residency);
         }
 
+        var idempotencyKey = http.Request.Headers[IdempotencyKeyHeader].ToString();
+        if (RequestRules.CheckIdempotencyKey(idempotencyKey) is { } badKey)
+        {
+            return badKey;
+        }
+
+        // A create has no user to scope its key to: the key lives in this region's directory, committed with the entry.
+        var key = idempotencyKey.Length == 0 ? null : new CreateKey(idempotencyKey, RequestHash(http.Request, json), _options.IdempotencyTtl);
         var user = new UserRecord(Guid.CreateVersion7(time.GetUtcNow()).ToString(), residency, home);
+        bool replayed;
         try
         {
-            user = await directory.CreateUserAsync(user, ct);
+            (user, replayed) = await directory.CreateUserAsync(user, key, ct);
         }
         catch (DirectoryUnavailableException ex)
         {
             return DirectoryDown(ex);
         }
+        catch (CreateKeyReusedException)
+        {
+            return RegionProblems.IdempotencyKeyReused();
+        }
 
         SetUserHeaders(http, user);
+        if (replayed)
+        {
+            http.Response.Headers[StoredResult.ReplayedHeader] = "true";
+        }
+
         return TypedResults.Created($"/v1/users/{user.UserId}", ToView(user));
     }
 
@@ -424,9 +442,9 @@ internal sealed partial class RegionApi(
             return new StoredResult(respond(plain), replayed: false);
         }
 
-        if (idempotencyKey.Length > RequestRules.MaxIdempotencyKeyLength)
+        if (RequestRules.CheckIdempotencyKey(idempotencyKey) is { } badKey)
         {
-            return RegionProblems.InvalidRequest($"Idempotency-Key is limited to {RequestRules.MaxIdempotencyKeyLength} characters.");
+            return badKey;
         }
 
         var begin = await store.BeginIdempotentAsync(user.UserId, idempotencyKey, RequestHash(http.Request, body), _options.IdempotencyTtl, ct);

@@ -24,6 +24,12 @@ internal static partial class RequestRules
             ? null
             : RegionProblems.InvalidName("key", key, $"use 1-{MaxKeyLength} characters without control characters");
 
+    /// <summary>Idempotency keys are 1–256 printable ASCII characters (e.g. a UUID).</summary>
+    public static ProblemHttpResult? CheckIdempotencyKey(string key)
+        => key.Length <= MaxIdempotencyKeyLength && key.All(c => c is >= ' ' and <= '~')
+            ? null
+            : RegionProblems.InvalidRequest($"Idempotency-Key must be 1-{MaxIdempotencyKeyLength} printable ASCII characters (a UUID is a good key).");
+
     public static bool IsUserId(string userId) => Guid.TryParseExact(userId, "D", out _);
 
     /// <summary>Reads a JSON body up to <paramref name="maxBytes"/>: 415 when not JSON, 413 when larger, 400 when malformed.</summary>

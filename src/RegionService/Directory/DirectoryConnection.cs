@@ -50,8 +50,26 @@ internal sealed class DirectoryConnection : IHostedService, IUserDirectory, ISha
     public async Task<UserRecord?> GetUserAsync(string userId, CancellationToken ct)
         => ToRecord(await CallAsync(c => _client.GetUserAsync(userId, c), ct));
 
-    public async Task<UserRecord> CreateUserAsync(UserRecord user, CancellationToken ct)
-        => ToRecord(await CallAsync(c => _client.CreateUserAsync(user.UserId, user.Residency, user.HomeRegion, c), ct))!;
+    public async Task<(UserRecord User, bool Replayed)> CreateUserAsync(UserRecord user, CreateKey? key, CancellationToken ct)
+    {
+        var request = new CreateUserRequest { UserId = user.UserId, Residency = user.Residency, HomeRegion = user.HomeRegion };
+        if (key is not null)
+        {
+            request.IdempotencyKey = key.Key;
+            request.RequestHash = Google.Protobuf.ByteString.CopyFrom(key.RequestHash);
+            request.KeyTtlSeconds = (long)Math.Ceiling(key.Ttl.TotalSeconds);
+        }
+
+        try
+        {
+            var entry = await CallAsync(c => _client.CreateUserAsync(request, c), ct);
+            return (ToRecord(entry)!, entry.Replayed);
+        }
+        catch (RpcException ex) when (DirectoryErrors.IsIdempotencyKeyReused(ex))
+        {
+            throw new CreateKeyReusedException(ex.Status.Detail);
+        }
+    }
 
     public async Task EraseUserAsync(string userId, CancellationToken ct)
     {

@@ -15,15 +15,23 @@ internal sealed partial class DirectoryService
     {
         UserRules.RequireUserId(request.UserId);
         UserRules.RequirePlacement(site.Topology, request.Residency, request.HomeRegion);
-        var (row, created) = await users.CreateAsync(request.UserId, request.Residency, request.HomeRegion, context.CancellationToken);
-        if (!created && (row.Deleted || row.Residency != request.Residency || row.HomeRegion != request.HomeRegion))
+        var key = UserRules.CreateKey(request);
+        var (row, outcome) = await users.CreateAsync(request.UserId, request.Residency, request.HomeRegion, key, context.CancellationToken);
+        switch (outcome)
         {
-            RpcErrors.AlreadyExists(row.Deleted
-                ? $"user '{request.UserId}' was erased; erased ids are never reused, generate a new one."
-                : $"user '{request.UserId}' exists with residency '{row.Residency}' and home region '{row.HomeRegion}'; generate a new id.");
+            case CreateOutcome.KeyReused:
+                RpcErrors.FailedPrecondition(UserRules.IdempotencyKeyReused);
+                break;
+            case CreateOutcome.Existed when row!.Deleted || row.Residency != request.Residency || row.HomeRegion != request.HomeRegion:
+                RpcErrors.AlreadyExists(row.Deleted
+                    ? $"user '{request.UserId}' was erased; erased ids are never reused, generate a new one."
+                    : $"user '{request.UserId}' exists with residency '{row.Residency}' and home region '{row.HomeRegion}'; generate a new id.");
+                break;
         }
 
-        return row.ToEntry();
+        var entry = row!.ToEntry();
+        entry.Replayed = outcome == CreateOutcome.Replayed;
+        return entry;
     }
 
     public override async Task<UserEntry> GetUser(GetUserRequest request, ServerCallContext context)

@@ -35,6 +35,36 @@ internal static class UserRules
         }
     }
 
+    /// <summary>The FAILED_PRECONDITION detail of a create whose idempotency key came with another request; clients match its prefix.</summary>
+    public const string IdempotencyKeyReused = DirectoryErrors.IdempotencyKeyReused + ": this Idempotency-Key was used for another create request.";
+
+    /// <summary>Keys are 1–256 printable ASCII characters; a hash comes with every key.</summary>
+    public static CreateKey? CreateKey(CreateUserRequest request)
+    {
+        if (request.IdempotencyKey.Length == 0)
+        {
+            return null;
+        }
+
+        if (request.IdempotencyKey.Length > 256 || request.IdempotencyKey.Any(c => c is < ' ' or > '~'))
+        {
+            RpcErrors.InvalidArgument("idempotency_key: 1 to 256 printable ASCII characters.");
+        }
+
+        if (request.RequestHash.Length is 0 or > 64)
+        {
+            RpcErrors.InvalidArgument("request_hash: required with idempotency_key (at most 64 bytes).");
+        }
+
+        if (request.KeyTtlSeconds < 0)
+        {
+            RpcErrors.InvalidArgument("key_ttl_seconds: must not be negative (0 means 24 hours).");
+        }
+
+        var ttl = request.KeyTtlSeconds == 0 ? TimeSpan.FromHours(24) : TimeSpan.FromSeconds(request.KeyTtlSeconds);
+        return new CreateKey(request.IdempotencyKey, request.RequestHash.ToByteArray(), ttl);
+    }
+
     /// <summary>A replicated entry: well-formed id, placement and version.</summary>
     public static void RequireReplicable(GeoTopology topology, UserEntry entry, int index)
     {

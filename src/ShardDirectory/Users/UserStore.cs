@@ -21,6 +21,25 @@ internal sealed record UserRow(string UserId, string Residency, string HomeRegio
     };
 }
 
+/// <summary>An idempotency key of a user creation: the key, the hash of the request it came with, how long it is kept.</summary>
+internal sealed record CreateKey(string Key, byte[] RequestHash, TimeSpan Ttl);
+
+/// <summary>What <see cref="UserStore.CreateAsync"/> did.</summary>
+internal enum CreateOutcome
+{
+    /// <summary>The entry was inserted.</summary>
+    Created,
+
+    /// <summary>An entry with this id already existed; nothing changed.</summary>
+    Existed,
+
+    /// <summary>The idempotency key was seen with the same request: the first create's entry is returned.</summary>
+    Replayed,
+
+    /// <summary>The idempotency key was seen with another request: nothing changed.</summary>
+    KeyReused,
+}
+
 /// <summary>
 /// Directory entries in the region's directory database. Every change takes one advisory lock until commit and
 /// draws a new <c>change_seq</c>, so sequence order is commit order and a reader of <c>change_seq &gt; N</c> misses nothing.
@@ -47,6 +66,24 @@ internal sealed class UserStore(NpgsqlDataSource dataSource, HybridLogicalClock 
         VALUES (@UserId, @Residency, @HomeRegion, @VersionHlc, @VersionOrigin, false, nextval('directory_user_change_seq'), @Now)
         ON CONFLICT (user_id) DO NOTHING
         RETURNING {Columns}
+        """;
+
+    private const string PruneKeysSql = """
+        DELETE FROM directory_create_keys
+        WHERE ctid IN (SELECT ctid FROM directory_create_keys WHERE expires_at <= @Now LIMIT 100)
+        """;
+
+    private const string GetKeySql = """
+        SELECT user_id AS UserId, request_hash AS RequestHash FROM directory_create_keys
+        WHERE idempotency_key = @Key AND expires_at > @Now
+        """;
+
+    private const string PutKeySql = """
+        INSERT INTO directory_create_keys (idempotency_key, request_hash, user_id, created_at, expires_at)
+        VALUES (@Key, @RequestHash, @UserId, @Now, @Expires)
+        ON CONFLICT (idempotency_key) DO UPDATE
+        SET request_hash = EXCLUDED.request_hash, user_id = EXCLUDED.user_id, created_at = EXCLUDED.created_at,
+            expires_at = EXCLUDED.expires_at
         """;
 
     private const string EraseSql = $"""
@@ -97,12 +134,36 @@ internal sealed class UserStore(NpgsqlDataSource dataSource, HybridLogicalClock 
         return await connection.QuerySingleOrDefaultAsync<UserRow>(Command(GetSql, new { UserId = userId }, null, ct));
     }
 
-    /// <summary>Inserts the entry with a fresh local version unless the id exists; returns the stored row and whether it was created.</summary>
-    public async Task<(UserRow Row, bool Created)> CreateAsync(string userId, string residency, string homeRegion, CancellationToken ct)
+    /// <summary>
+    /// Inserts the entry with a fresh local version unless the id exists. With a <paramref name="key"/>, the key and
+    /// the entry commit together: a later create with the same key and request hash returns the first user
+    /// (<see cref="CreateOutcome.Replayed"/>), one with another hash gets <see cref="CreateOutcome.KeyReused"/>.
+    /// Creates are serialized by the change lock, so a concurrent duplicate waits for the first and then replays it.
+    /// </summary>
+    public async Task<(UserRow? Row, CreateOutcome Outcome)> CreateAsync(string userId, string residency, string homeRegion, CreateKey? key, CancellationToken ct)
     {
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         await connection.ExecuteAsync(Command(LockSql, new { ChangeLockKey }, tx, ct));
+        var now = time.GetUtcNow();
+        if (key is not null)
+        {
+            await connection.ExecuteAsync(Command(PruneKeysSql, new { Now = now }, tx, ct));
+            var earlier = await connection.QuerySingleOrDefaultAsync<(string UserId, byte[] RequestHash)?>(
+                Command(GetKeySql, new { Key = key.Key, Now = now }, tx, ct));
+            if (earlier is { } first)
+            {
+                if (!first.RequestHash.AsSpan().SequenceEqual(key.RequestHash))
+                {
+                    return (null, CreateOutcome.KeyReused);
+                }
+
+                var replayed = await connection.QuerySingleAsync<UserRow>(Command(GetSql, new { first.UserId }, tx, ct));
+                await tx.CommitAsync(ct);
+                return (replayed, CreateOutcome.Replayed);
+            }
+        }
+
         var created = await connection.QuerySingleOrDefaultAsync<UserRow>(Command(InsertSql, new
         {
             UserId = userId,
@@ -110,11 +171,16 @@ internal sealed class UserStore(NpgsqlDataSource dataSource, HybridLogicalClock 
             HomeRegion = homeRegion,
             VersionHlc = clock.Now().Value,
             VersionOrigin = site.RegionId,
-            Now = time.GetUtcNow(),
+            Now = now,
         }, tx, ct));
+        if (created is not null && key is not null)
+        {
+            await connection.ExecuteAsync(Command(PutKeySql, new { Key = key.Key, key.RequestHash, UserId = userId, Now = now, Expires = now + key.Ttl }, tx, ct));
+        }
+
         var row = created ?? await connection.QuerySingleAsync<UserRow>(Command(GetSql, new { UserId = userId }, tx, ct));
         await tx.CommitAsync(ct);
-        return (row, created is not null);
+        return (row, created is not null ? CreateOutcome.Created : CreateOutcome.Existed);
     }
 
     /// <summary>Tombstones the entry with a version greater than its current one; null when unknown.</summary>

@@ -41,7 +41,9 @@ public sealed class HostingTests(PostgresServer postgres)
             await using var connection = new Npgsql.NpgsqlConnection(database);
             await connection.OpenAsync(Ct);
             await using var command = new Npgsql.NpgsqlCommand("SELECT (SELECT count(*) FROM geo_directory_schema_journal) * 100 + (SELECT count(*) FROM shard_map_history)", connection);
-            Assert.Equal(101L, await command.ExecuteScalarAsync(Ct));
+            // Every embedded migration recorded once, one map epoch written once.
+            Assert.True(Geo.ShardDirectory.Storage.DirectoryMigrator.Scripts.Count >= 2);
+            Assert.Equal(Geo.ShardDirectory.Storage.DirectoryMigrator.Scripts.Count * 100L + 1, await command.ExecuteScalarAsync(Ct));
             Assert.All(hosts, h => h.AssertNoErrors());
         }
         finally
