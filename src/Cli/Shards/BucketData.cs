@@ -65,12 +65,24 @@ internal static class BucketData
         return (seq, rows);
     }
 
-    /// <summary>Copies the completed idempotency records of the buckets' users (again, under the fence: records have no change log).</summary>
-    public static async Task<long> CopyIdempotencyAsync(NpgsqlDataSource source, NpgsqlDataSource target, IReadOnlyCollection<int> buckets, CancellationToken ct)
+    /// <summary>
+    /// Copies the completed idempotency records of the buckets' users (records have no change log). With
+    /// <paramref name="sinceSeq"/>, only those of users with a change in the buckets after that change-log position: a
+    /// write stores its record in its own transaction, so those are all the records completed since (a stored refusal
+    /// that wrote nothing is not among them). Returns the source's change-log position of the copy's snapshot.
+    /// </summary>
+    public static async Task<(long SnapshotSeq, long Rows)> CopyIdempotencyAsync(
+        NpgsqlDataSource source, NpgsqlDataSource target, IReadOnlyCollection<int> buckets, long? sinceSeq, CancellationToken ct)
     {
+        var table = sinceSeq is { } seq
+            ? IdempotencyTable with { Filter = $"state = 'done' AND user_id IN (SELECT user_id FROM change_log WHERE bucket = ANY({{0}}) AND seq > {seq.ToString(CultureInfo.InvariantCulture)})" }
+            : IdempotencyTable;
         await using var src = await source.OpenConnectionAsync(ct);
-        var rows = await CopyTablesAsync(src, target, [IdempotencyTable], buckets, (_, _) => { }, ct);
-        return rows.Values.Sum();
+        await using var srcTx = await src.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct);
+        var snapshot = await src.ExecuteScalarAsync<long>(new CommandDefinition("SELECT coalesce(max(seq), 0) FROM change_log", transaction: srcTx, cancellationToken: ct));
+        var rows = await CopyTablesAsync(src, target, [table], buckets, (_, _) => { }, ct);
+        await srcTx.CommitAsync(ct);
+        return (snapshot, rows.Values.Sum());
     }
 
     /// <summary>Deletes every row of <paramref name="buckets"/> (and their users' idempotency records) from a shard; returns how many.</summary>
