@@ -60,7 +60,7 @@ internal static class ReplicationCommands
     private static async Task<int> StatusAsync(CommandContext context, string? regionId, string? token, CancellationToken ct)
     {
         var topology = context.LoadTopology();
-        var secret = PeerToken(token);
+        var secret = PeerToken(context, token);
         var rows = new List<PeerRow>();
         var failed = false;
         foreach (var region in Regions(topology, regionId))
@@ -123,7 +123,7 @@ internal static class ReplicationCommands
             }
         }
 
-        var secret = PeerToken(token);
+        var secret = PeerToken(context, token);
         var rows = new List<VerifyRow>();
         foreach (var region in Regions(topology, regionId))
         {
@@ -203,10 +203,10 @@ internal static class ReplicationCommands
         }
     }
 
-    private static string PeerToken(string? option)
+    private static string PeerToken(CommandContext context, string? option)
     {
-        var token = option ?? Environment.GetEnvironmentVariable(PeerTokenVariable);
-        var file = Path.Combine(".geo", "replicator.token");
+        var token = option ?? context.Environment(PeerTokenVariable);
+        var file = Path.Combine(context.CurrentDirectory, ".geo", "replicator.token");
         if (string.IsNullOrWhiteSpace(token) && File.Exists(file))
         {
             token = File.ReadAllText(file).Trim();

@@ -65,6 +65,7 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
         report(id, 1, $"begun ({state.Phase})");
         long? caughtUp = null, idempotencySeq = null; // known when this run fenced the move itself
         Stopwatch? fenceClock = null;
+        var sourceFenced = false;
         var timings = new List<string>();
         switch (state.Phase)
         {
@@ -108,8 +109,24 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
             await UpdateAsync(source, id, "step = 'fencing', fenced_at = @Now", new { Now = DateTimeOffset.UtcNow }, ct);
             fenceClock = Stopwatch.StartNew();
             var map = await region.MapAsync(ct);
-            state = (await region.CallAsync(o => region.Directory.FenceMoveAsync(new MoveStepRequest { MoveId = id, ExpectedEpoch = map.Epoch }, o).ResponseAsync, ct)).Move;
+            // The directory fence (services hold writes) and the source's database fence (nothing more commits there)
+            // at the same time: each alone is enough for no write to be lost, and the window is the longer of the two.
+            var directoryFence = region.CallAsync(o => region.Directory.FenceMoveAsync(new MoveStepRequest { MoveId = id, ExpectedEpoch = map.Epoch }, o).ResponseAsync, ct);
+            var databaseFence = TimedAsync(() => sourceStore.FenceBucketsAsync(id, map.Epoch + 1, move.Buckets, ct));
+            try
+            {
+                state = (await directoryFence).Move;
+            }
+            catch
+            {
+                await databaseFence.ContinueWith(_ => { }, TaskScheduler.Default);
+                await sourceStore.UnfenceBucketsAsync(move.Buckets, CancellationToken.None); // not fenced in the directory: let writes through again
+                throw;
+            }
+
             timings.Add($"directory fence {fenceClock.Elapsed.TotalMilliseconds:F0} ms");
+            timings.Add($"source fence {(await databaseFence).TotalMilliseconds:F0} ms (in parallel)");
+            sourceFenced = true;
             report(id, 3, $"fenced at epoch {state.FencedEpoch}");
         }
 
@@ -118,12 +135,25 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
             // The fenced window: only the final catch-up and the flip. Resumed here after a crash, it starts from the durable watermark.
             fenceClock ??= Stopwatch.StartNew();
             var mark = fenceClock.Elapsed;
-            // After this no write to the buckets can commit on the source: in-flight ones finished, later ones are refused.
-            await sourceStore.FenceBucketsAsync(id, state.FencedEpoch, move.Buckets, ct);
-            timings.Add($"source fence {(fenceClock.Elapsed - mark).TotalMilliseconds:F0} ms");
-            mark = fenceClock.Elapsed;
-            var final = await CatchUpAsync(move, caughtUp, ct); // nothing commits on the source any more: one pass is complete
-            timings.Add($"final catch-up {final.Count} changes {(fenceClock.Elapsed - mark).TotalMilliseconds:F0} ms");
+            if (!sourceFenced)
+            {
+                // After this no write to the buckets can commit on the source: in-flight ones finished, later ones are refused.
+                await sourceStore.FenceBucketsAsync(id, state.FencedEpoch, move.Buckets, ct);
+                timings.Add($"source fence {(fenceClock.Elapsed - mark).TotalMilliseconds:F0} ms");
+                mark = fenceClock.Elapsed;
+            }
+
+            // Nothing commits on the source any more: one pass is complete. The changed users' rows are copied in a few
+            // statements rather than replayed change by change, unless an erase needs the replay.
+            var after = caughtUp ?? (await ReadProgressAsync(source, id, ct)).CaughtUpSeq ?? throw new InvalidOperationException($"Move '{id}' has no copy watermark.");
+            var recopied = await BucketData.RecopyChangedUsersAsync(source, target, move.Buckets, after, ct);
+            var final = recopied is { } r ? r.Changes : (await CatchUpAsync(move, after, ct)).Count;
+            if (recopied is { Changes: > 0 } done)
+            {
+                await UpdateAsync(source, id, "caught_up_seq = @After, changes_applied = changes_applied + @Count", new { After = done.LastSeq, Count = done.Changes }, ct);
+            }
+
+            timings.Add($"final catch-up {final} changes{(recopied is null ? " replayed" : " by row copy")} {(fenceClock.Elapsed - mark).TotalMilliseconds:F0} ms");
             mark = fenceClock.Elapsed;
             var records = await BucketData.CopyIdempotencyAsync(source, target, move.Buckets, idempotencySeq, ct);
             timings.Add($"idempotency {records.Rows} records {(fenceClock.Elapsed - mark).TotalMilliseconds:F0} ms");
@@ -229,6 +259,13 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
                 return (total, position);
             }
         }
+    }
+
+    private static async Task<TimeSpan> TimedAsync(Func<Task> action)
+    {
+        var started = Stopwatch.GetTimestamp();
+        await action();
+        return Stopwatch.GetElapsedTime(started);
     }
 
     private async Task EnsureProgressAsync(NpgsqlDataSource source, PlannedMove move, CancellationToken ct)

@@ -265,6 +265,24 @@ public sealed class MoveTests(PostgresServer postgres, RedisServer redis, ITestO
 
         output.WriteLine($"us-west converged in {converged.Elapsed.TotalSeconds:F1} s after the writer stopped");
         Assert.True(behind.Count == 0, "us-west is behind: " + string.Join("; ", behind.Take(5)));
+
+        // The same through geoctl: both replicators connected, nothing pending, no conflicts; anti-entropy finds the
+        // writers' buckets equal in both regions (digests compared through the replicators).
+        var replication = await GeoctlAsync(["replication", "status", "-o", "json"]);
+        output.WriteLine(replication.Stdout);
+        Assert.True(replication.ExitCode == 0, replication.ToString());
+        var peers = JsonNode.Parse(replication.Stdout)!.AsArray();
+        Assert.Equal(["us-east", "us-west"], peers.Select(p => (string)p!["region"]!).Order(StringComparer.Ordinal));
+        Assert.All(peers, p => Assert.True((bool)p!["connected"]!, p!.ToJsonString()));
+        Assert.All(peers, p => Assert.Equal(0, (long?)p!["conflicts"] ?? 0));
+        var writerBuckets = stats.CounterAcks.Keys.Select(u => Buckets.Of(u).ToString(System.Globalization.CultureInfo.InvariantCulture)).Distinct();
+        var antiEntropy = await GeoctlAsync(["verify", "--region", "us-east", "-o", "json", .. writerBuckets.SelectMany(b => new[] { "--bucket", b })]);
+        output.WriteLine(antiEntropy.Stdout);
+        Assert.True(antiEntropy.ExitCode == 0, antiEntropy.ToString());
+        var compared = JsonNode.Parse(antiEntropy.Stdout)!.AsArray().Single()!;
+        Assert.Equal("us-west", (string)compared["peer"]!);
+        Assert.Equal(writerBuckets.Count(), (int)compared["bucketsCompared"]!);
+        Assert.Empty(compared["divergentBuckets"]!.AsArray());
         Assert.Empty(_services.SelectMany(s => s.ErrorLogs));
 
         // Last, so that a starved host (the writer's rate depends on the service's latency) still shows the checks above.
@@ -309,40 +327,39 @@ public sealed class MoveTests(PostgresServer postgres, RedisServer redis, ITestO
         return Convert.ToInt64(await command.ExecuteScalarAsync(Ct), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    /// <summary>Rows in the two first shards (on the buckets each owns), so the copy takes long enough to be killed.</summary>
+    /// <summary>
+    /// The same rows in both regions (us-east's two first shards and us-west's, each on the buckets it owns), as if
+    /// replicated long ago, so the copy takes long enough to be killed and the regions start equal.
+    /// </summary>
     private async Task SeedAsync()
     {
-        var map = ShardMap.Initial(["us-east-0", "us-east-1"]);
-        foreach (var shard in new[] { "us-east-0", "us-east-1" })
+        var hlc = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 60_000) << 16;
+        var rows = Enumerable.Range(0, SeedRowsPerShard * 2).Select(i => (User: Guid.CreateVersion7().ToString(), Hlc: hlc + i)).ToList();
+        foreach (var id in Regions)
         {
-            await using var connection = new NpgsqlConnection(_shards[shard]);
-            await connection.OpenAsync(Ct);
-            await using var import = await connection.BeginBinaryImportAsync(
-                "COPY documents (user_id, collection, key, bucket, body, deleted, version_hlc, version_origin, updated_at) FROM STDIN (FORMAT BINARY)", Ct);
-            var hlc = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 60_000) << 16;
-            for (var written = 0; written < SeedRowsPerShard;)
+            var map = ShardMap.Initial([$"{id}-0", $"{id}-1"]);
+            foreach (var shard in map.Shards)
             {
-                var user = Guid.CreateVersion7().ToString();
-                var bucket = Buckets.Of(user);
-                if (map.ShardOf(bucket) != shard)
+                await using var connection = new NpgsqlConnection(_shards[shard]);
+                await connection.OpenAsync(Ct);
+                await using var import = await connection.BeginBinaryImportAsync(
+                    "COPY documents (user_id, collection, key, bucket, body, deleted, version_hlc, version_origin, updated_at) FROM STDIN (FORMAT BINARY)", Ct);
+                foreach (var (user, version) in rows.Where(r => map.ShardOf(Buckets.Of(r.User)) == shard))
                 {
-                    continue;
+                    await import.StartRowAsync(Ct);
+                    await import.WriteAsync(user, NpgsqlTypes.NpgsqlDbType.Text, Ct);
+                    await import.WriteAsync("seed", NpgsqlTypes.NpgsqlDbType.Text, Ct);
+                    await import.WriteAsync("k", NpgsqlTypes.NpgsqlDbType.Text, Ct);
+                    await import.WriteAsync(Buckets.Of(user), NpgsqlTypes.NpgsqlDbType.Integer, Ct);
+                    await import.WriteAsync("""{"seed":true,"pad":"0123456789012345678901234567890123456789"}""", NpgsqlTypes.NpgsqlDbType.Jsonb, Ct);
+                    await import.WriteAsync(false, NpgsqlTypes.NpgsqlDbType.Boolean, Ct);
+                    await import.WriteAsync(version, NpgsqlTypes.NpgsqlDbType.Bigint, Ct);
+                    await import.WriteAsync("us-east", NpgsqlTypes.NpgsqlDbType.Text, Ct);
+                    await import.WriteAsync(DateTimeOffset.UtcNow, NpgsqlTypes.NpgsqlDbType.TimestampTz, Ct);
                 }
 
-                await import.StartRowAsync(Ct);
-                await import.WriteAsync(user, NpgsqlTypes.NpgsqlDbType.Text, Ct);
-                await import.WriteAsync("seed", NpgsqlTypes.NpgsqlDbType.Text, Ct);
-                await import.WriteAsync("k", NpgsqlTypes.NpgsqlDbType.Text, Ct);
-                await import.WriteAsync(bucket, NpgsqlTypes.NpgsqlDbType.Integer, Ct);
-                await import.WriteAsync("""{"seed":true,"pad":"0123456789012345678901234567890123456789"}""", NpgsqlTypes.NpgsqlDbType.Jsonb, Ct);
-                await import.WriteAsync(false, NpgsqlTypes.NpgsqlDbType.Boolean, Ct);
-                await import.WriteAsync(hlc + written, NpgsqlTypes.NpgsqlDbType.Bigint, Ct);
-                await import.WriteAsync("us-east", NpgsqlTypes.NpgsqlDbType.Text, Ct);
-                await import.WriteAsync(DateTimeOffset.UtcNow, NpgsqlTypes.NpgsqlDbType.TimestampTz, Ct);
-                written++;
+                await import.CompleteAsync(Ct);
             }
-
-            await import.CompleteAsync(Ct);
         }
     }
 
@@ -357,6 +374,7 @@ public sealed class MoveTests(PostgresServer postgres, RedisServer redis, ITestO
         }
 
         info.Environment["GEO_ADMIN_TOKEN"] = Token;
+        info.Environment["GEO_PEER_TOKEN"] = PeerToken;
         using var process = new Process { StartInfo = info };
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
