@@ -107,8 +107,8 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
             // One last pass right before the fence, so the fenced window replays only what arrives in the last moments.
             caughtUp = (await CatchUpAsync(move, after: null, ct)).After;
             await UpdateAsync(source, id, "step = 'fencing', fenced_at = @Now", new { Now = DateTimeOffset.UtcNow }, ct);
-            fenceClock = Stopwatch.StartNew();
             var map = await region.MapAsync(ct);
+            fenceClock = Stopwatch.StartNew(); // writes can wait from here: the two fences start now
             // The directory fence (services hold writes) and the source's database fence (nothing more commits there)
             // at the same time: each alone is enough for no write to be lost, and the window is the longer of the two.
             var directoryFence = region.CallAsync(o => region.Directory.FenceMoveAsync(new MoveStepRequest { MoveId = id, ExpectedEpoch = map.Epoch }, o).ResponseAsync, ct);
