@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using Geo.Cli.Bench;
 using Geo.Cli.Capacity;
 using Geo.Cli.CommandLine;
 using Geo.Cli.Migrations;
+using Geo.Cli.Replication;
 using Geo.Cli.Shards;
 using Geo.Cli.Topology;
 
@@ -22,6 +24,9 @@ internal static class GeoCtl
         root.Add(ShardsCommands.Create(host, globals));
         root.Add(UsersCommands.Create(host, globals));
         root.Add(UsersCommands.CreateConflicts(host, globals));
+        root.Add(ReplicationCommands.Create(host, globals));
+        root.Add(ReplicationCommands.CreateVerify(host, globals));
+        root.Add(BenchCommands.Create(host, globals));
         return root;
     }
 

@@ -79,6 +79,12 @@ internal sealed class CommandContext
         }
     }
 
+    /// <summary>An environment variable of the invocation (replaced by tests).</summary>
+    public string? Environment(string name) => NonEmpty(_host.GetEnvironmentVariable(name));
+
+    /// <summary>The invocation's working directory, for relative paths.</summary>
+    public string CurrentDirectory => _host.CurrentDirectory;
+
     /// <summary>The topology file: <c>--topology</c>, else <c>$GEO_TOPOLOGY</c>, else config/topology.local.json above the current directory.</summary>
     public string TopologyPath()
     {

@@ -65,12 +65,58 @@ internal static class BucketData
         return (seq, rows);
     }
 
-    /// <summary>Copies the completed idempotency records of the buckets' users (again, under the fence: records have no change log).</summary>
-    public static async Task<long> CopyIdempotencyAsync(NpgsqlDataSource source, NpgsqlDataSource target, IReadOnlyCollection<int> buckets, CancellationToken ct)
+    /// <summary>
+    /// Copies the completed idempotency records of the buckets' users (records have no change log). With
+    /// <paramref name="sinceSeq"/>, only those of users with a change in the buckets after that change-log position: a
+    /// write stores its record in its own transaction, so those are all the records completed since (a stored refusal
+    /// that wrote nothing is not among them). Returns the source's change-log position of the copy's snapshot.
+    /// </summary>
+    public static async Task<(long SnapshotSeq, long Rows)> CopyIdempotencyAsync(
+        NpgsqlDataSource source, NpgsqlDataSource target, IReadOnlyCollection<int> buckets, long? sinceSeq, CancellationToken ct)
     {
+        var table = sinceSeq is { } seq
+            ? IdempotencyTable with { Filter = $"state = 'done' AND user_id IN (SELECT user_id FROM change_log WHERE bucket = ANY({{0}}) AND seq > {seq.ToString(CultureInfo.InvariantCulture)})" }
+            : IdempotencyTable;
         await using var src = await source.OpenConnectionAsync(ct);
-        var rows = await CopyTablesAsync(src, target, [IdempotencyTable], buckets, (_, _) => { }, ct);
-        return rows.Values.Sum();
+        await using var srcTx = await src.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct);
+        var snapshot = await src.ExecuteScalarAsync<long>(new CommandDefinition("SELECT coalesce(max(seq), 0) FROM change_log", transaction: srcTx, cancellationToken: ct));
+        var rows = await CopyTablesAsync(src, target, [table], buckets, (_, _) => { }, ct);
+        await srcTx.CommitAsync(ct);
+        return (snapshot, rows.Values.Sum());
+    }
+
+    /// <summary>
+    /// The fenced window's catch-up in a few statements whatever the number of changes: the current rows (documents,
+    /// counters) of every user with a change in the buckets after <paramref name="afterSeq"/>, copied and merged like
+    /// the first copy. Only valid while the source is fenced (its rows no longer change); the changes stay in the
+    /// source's log, which the replicator ships. Returns null when the window holds a user erase (that deletes rows on
+    /// the target, so it must be replayed from the log), else the changes covered and the log position reached.
+    /// </summary>
+    public static async Task<(int Changes, long LastSeq)?> RecopyChangedUsersAsync(
+        NpgsqlDataSource source, NpgsqlDataSource target, IReadOnlyCollection<int> buckets, long afterSeq, CancellationToken ct)
+    {
+        var list = Literal(buckets);
+        await using var src = await source.OpenConnectionAsync(ct);
+        await using var srcTx = await src.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct);
+        var window = (await src.QueryAsync<(string UserId, string Kind, long Seq)>(new CommandDefinition(
+            $"SELECT user_id, kind, seq FROM change_log WHERE bucket = ANY({list}) AND seq > @AfterSeq", new { AfterSeq = afterSeq }, srcTx, cancellationToken: ct))).ToList();
+        if (window.Count == 0)
+        {
+            return (0, afterSeq);
+        }
+
+        if (window.Any(c => c.Kind is not ("doc" or "counter")))
+        {
+            return null;
+        }
+
+        // User ids are text: quoted as SQL literals (COPY takes no parameters), so any id is safe.
+        var users = "ARRAY[" + string.Join(',', window.Select(c => c.UserId).Distinct(StringComparer.Ordinal).Select(u => "'" + u.Replace("'", "''", StringComparison.Ordinal) + "'")) + "]::text[]";
+        users = users.Replace("{", "{{", StringComparison.Ordinal).Replace("}", "}}", StringComparison.Ordinal); // the filter is a format string
+        var tables = Tables.Where(t => t.Name is "documents" or "counters").Select(t => t with { Filter = $"bucket = ANY({{0}}) AND user_id = ANY({users})" });
+        await CopyTablesAsync(src, target, tables, buckets, (_, _) => { }, ct);
+        await srcTx.CommitAsync(ct);
+        return (window.Count, window.Max(c => c.Seq));
     }
 
     /// <summary>Deletes every row of <paramref name="buckets"/> (and their users' idempotency records) from a shard; returns how many.</summary>

@@ -19,8 +19,8 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
     private const int MaxCatchUpPasses = 50;
     private static readonly TimeSpan CatchUpBudget = TimeSpan.FromMinutes(5);
 
-    // Fewer changes than this left after a pass: fence now, the final catch-up under the fence is short.
-    private const int FenceWhenBelow = 200;
+    // Fewer changes than this in a pass: the source's log is nearly drained, so the fenced window replays only a few.
+    private const int FenceWhenBelow = 50;
 
     private const string ProgressColumns = """
         move_id AS MoveId, step AS Step, copy_seq AS CopySeq, caught_up_seq AS CaughtUpSeq, rows_copied AS RowsCopied, changes_applied AS ChangesApplied,
@@ -63,6 +63,10 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
 
         await EnsureProgressAsync(source, move, ct);
         report(id, 1, $"begun ({state.Phase})");
+        long? caughtUp = null, idempotencySeq = null; // known when this run fenced the move itself
+        Stopwatch? fenceClock = null;
+        var sourceFenced = false;
+        var timings = new List<string>();
         switch (state.Phase)
         {
             case MovePhase.Cancelled:
@@ -87,45 +91,84 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
             var started = Stopwatch.GetTimestamp();
             for (var pass = 0; pass < MaxCatchUpPasses && Stopwatch.GetElapsedTime(started) < CatchUpBudget; pass++)
             {
-                var applied = await CatchUpAsync(move, ct);
-                report(id, 2, $"catch-up pass {pass + 1}: {applied} changes");
-                if (applied < FenceWhenBelow)
+                var applied = await CatchUpAsync(move, after: null, ct);
+                report(id, 2, $"catch-up pass {pass + 1}: {applied.Count} changes");
+                if (applied.Count < FenceWhenBelow)
                 {
                     break;
                 }
             }
 
+            // Idempotency records have no change log: copy them now, and under the fence only those of users written since.
+            var records = await BucketData.CopyIdempotencyAsync(source, target, move.Buckets, sinceSeq: null, ct);
+            report(id, 2, $"copied {records.Rows} idempotency records");
+            idempotencySeq = records.SnapshotSeq;
+
+            // One last pass right before the fence, so the fenced window replays only what arrives in the last moments.
+            caughtUp = (await CatchUpAsync(move, after: null, ct)).After;
             await UpdateAsync(source, id, "step = 'fencing', fenced_at = @Now", new { Now = DateTimeOffset.UtcNow }, ct);
             var map = await region.MapAsync(ct);
-            state = (await region.CallAsync(o => region.Directory.FenceMoveAsync(new MoveStepRequest { MoveId = id, ExpectedEpoch = map.Epoch }, o).ResponseAsync, ct)).Move;
+            fenceClock = Stopwatch.StartNew(); // writes can wait from here: the two fences start now
+            // The directory fence (services hold writes) and the source's database fence (nothing more commits there)
+            // at the same time: each alone is enough for no write to be lost, and the window is the longer of the two.
+            var directoryFence = region.CallAsync(o => region.Directory.FenceMoveAsync(new MoveStepRequest { MoveId = id, ExpectedEpoch = map.Epoch }, o).ResponseAsync, ct);
+            var databaseFence = TimedAsync(() => sourceStore.FenceBucketsAsync(id, map.Epoch + 1, move.Buckets, ct));
+            try
+            {
+                state = (await directoryFence).Move;
+            }
+            catch
+            {
+                await databaseFence.ContinueWith(_ => { }, TaskScheduler.Default);
+                await sourceStore.UnfenceBucketsAsync(move.Buckets, CancellationToken.None); // not fenced in the directory: let writes through again
+                throw;
+            }
+
+            timings.Add($"directory fence {fenceClock.Elapsed.TotalMilliseconds:F0} ms");
+            timings.Add($"source fence {(await databaseFence).TotalMilliseconds:F0} ms (in parallel)");
+            sourceFenced = true;
             report(id, 3, $"fenced at epoch {state.FencedEpoch}");
         }
 
         if (state.Phase == MovePhase.Fenced)
         {
-            // After this no write to the buckets can commit on the source: in-flight ones finished, later ones are refused.
-            await sourceStore.FenceBucketsAsync(id, state.FencedEpoch, move.Buckets, ct);
-            var final = 0;
-            for (var pass = 0; pass < 1000; pass++)
+            // The fenced window: only the final catch-up and the flip. Resumed here after a crash, it starts from the durable watermark.
+            fenceClock ??= Stopwatch.StartNew();
+            var mark = fenceClock.Elapsed;
+            if (!sourceFenced)
             {
-                var applied = await CatchUpAsync(move, ct);
-                final += applied;
-                if (applied == 0)
-                {
-                    break;
-                }
+                // After this no write to the buckets can commit on the source: in-flight ones finished, later ones are refused.
+                await sourceStore.FenceBucketsAsync(id, state.FencedEpoch, move.Buckets, ct);
+                timings.Add($"source fence {(fenceClock.Elapsed - mark).TotalMilliseconds:F0} ms");
+                mark = fenceClock.Elapsed;
             }
 
-            var records = await BucketData.CopyIdempotencyAsync(source, target, move.Buckets, ct);
-            var map = await region.MapAsync(ct);
-            state = (await region.CallAsync(o => region.Directory.FlipMoveAsync(new MoveStepRequest { MoveId = id, ExpectedEpoch = map.Epoch }, o).ResponseAsync, ct)).Move;
+            // Nothing commits on the source any more: one pass is complete. The changed users' rows are copied in a few
+            // statements rather than replayed change by change, unless an erase needs the replay.
+            var after = caughtUp ?? (await ReadProgressAsync(source, id, ct)).CaughtUpSeq ?? throw new InvalidOperationException($"Move '{id}' has no copy watermark.");
+            var recopied = await BucketData.RecopyChangedUsersAsync(source, target, move.Buckets, after, ct);
+            var final = recopied is { } r ? r.Changes : (await CatchUpAsync(move, after, ct)).Count;
+            if (recopied is { Changes: > 0 } done)
+            {
+                await UpdateAsync(source, id, "caught_up_seq = @After, changes_applied = changes_applied + @Count", new { After = done.LastSeq, Count = done.Changes }, ct);
+            }
+
+            timings.Add($"final catch-up {final} changes{(recopied is null ? " replayed" : " by row copy")} {(fenceClock.Elapsed - mark).TotalMilliseconds:F0} ms");
+            mark = fenceClock.Elapsed;
+            var records = await BucketData.CopyIdempotencyAsync(source, target, move.Buckets, idempotencySeq, ct);
+            timings.Add($"idempotency {records.Rows} records {(fenceClock.Elapsed - mark).TotalMilliseconds:F0} ms");
+            mark = fenceClock.Elapsed;
+            var expected = caughtUp is null ? (await region.MapAsync(ct)).Epoch : state.FencedEpoch; // resumed: the map may have moved on
+            state = (await region.CallAsync(o => region.Directory.FlipMoveAsync(new MoveStepRequest { MoveId = id, ExpectedEpoch = expected }, o).ResponseAsync, ct)).Move;
+            timings.Add($"flip {(fenceClock.Elapsed - mark).TotalMilliseconds:F0} ms");
             var flippedAt = DateTimeOffset.UtcNow;
+            var window = fenceClock.Elapsed.TotalMilliseconds;
             await UpdateAsync(source, id, """
                 step = 'flipped', flipped_at = @Now,
-                pause_ms = CASE WHEN fenced_at IS NULL THEN NULL ELSE extract(epoch FROM (@Now - fenced_at)) * 1000 END
-                """, new { Now = flippedAt }, ct);
+                pause_ms = CASE WHEN @Resumed OR fenced_at IS NULL THEN extract(epoch FROM (@Now - coalesce(fenced_at, @Now))) * 1000 ELSE @Window END
+                """, new { Now = flippedAt, Resumed = caughtUp is null, Window = window }, ct);
             var pause = (await ReadProgressAsync(source, id, ct)).PauseMs;
-            report(id, 4, $"flipped at epoch {state.FlippedEpoch}: final catch-up {final} changes, {records} idempotency records; writes paused {pause:F0} ms");
+            report(id, 4, $"flipped at epoch {state.FlippedEpoch}: writes paused {pause:F0} ms ({string.Join(", ", timings)})");
         }
 
         if (state.Phase == MovePhase.Flipped)
@@ -183,35 +226,46 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
         return await region.CallAsync(o => region.Directory.CancelMoveAsync(new MoveStepRequest { MoveId = moveId, ExpectedEpoch = map.Epoch }, o).ResponseAsync, ct);
     }
 
-    /// <summary>Replays the source's change log of the buckets after the watermark onto the target; returns how many changes.</summary>
-    private async Task<int> CatchUpAsync(PlannedMove move, CancellationToken ct)
+    /// <summary>
+    /// Replays the source's change log of the buckets after the watermark (<paramref name="after"/>, or the durable one
+    /// when null) onto the target, until a batch comes back short; returns how many changes and the new watermark.
+    /// Replaying a change twice is harmless (apply-if-newer, counters merge by max), so the watermark is saved after each batch.
+    /// </summary>
+    private async Task<(int Count, long After)> CatchUpAsync(PlannedMove move, long? after, CancellationToken ct)
     {
         var source = region.DataSource(move.From);
-        var progress = await ReadProgressAsync(source, move.MoveId, ct);
-        var after = progress.CaughtUpSeq ?? throw new InvalidOperationException($"Move '{move.MoveId}' has no copy watermark.");
+        var position = after ?? (await ReadProgressAsync(source, move.MoveId, ct)).CaughtUpSeq
+            ?? throw new InvalidOperationException($"Move '{move.MoveId}' has no copy watermark.");
         var total = 0;
         while (true)
         {
-            var changes = await region.Store(move.From).ReadChangesAsync(after, ChangeBatch, origin: null, buckets: move.Buckets, ct);
+            var changes = await region.Store(move.From).ReadChangesAsync(position, ChangeBatch, origin: null, buckets: move.Buckets, ct);
             if (changes.Count == 0)
             {
-                return total;
+                return (total, position);
             }
 
             var outcomes = await region.Store(move.To).ApplyRemoteAsync(changes, checkpoint: null, ct);
             if (outcomes.Any(o => o == Storage.ApplyOutcome.Quarantined))
             {
-                throw new GeoCliException(ExitCodes.Failed, $"Move '{move.MoveId}': the target quarantined changes (clock skew); nothing past seq {after} was recorded.");
+                throw new GeoCliException(ExitCodes.Failed, $"Move '{move.MoveId}': the target quarantined changes (clock skew); nothing past seq {position} was recorded.");
             }
 
-            after = changes[^1].Seq;
+            position = changes[^1].Seq;
             total += changes.Count;
-            await UpdateAsync(source, move.MoveId, "caught_up_seq = @After, changes_applied = changes_applied + @Count", new { After = after, changes.Count }, ct);
+            await UpdateAsync(source, move.MoveId, "caught_up_seq = @After, changes_applied = changes_applied + @Count", new { After = position, changes.Count }, ct);
             if (changes.Count < ChangeBatch)
             {
-                return total;
+                return (total, position);
             }
         }
+    }
+
+    private static async Task<TimeSpan> TimedAsync(Func<Task> action)
+    {
+        var started = Stopwatch.GetTimestamp();
+        await action();
+        return Stopwatch.GetElapsedTime(started);
     }
 
     private async Task EnsureProgressAsync(NpgsqlDataSource source, PlannedMove move, CancellationToken ct)

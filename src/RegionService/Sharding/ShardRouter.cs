@@ -27,8 +27,9 @@ internal sealed class ShardRouter : IAsyncDisposable
 {
     private readonly Dictionary<string, NpgsqlDataSource> _dataSources;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ShardStore> _stores;
-    private readonly System.Collections.Concurrent.ConcurrentBag<NpgsqlDataSource> _addedDataSources = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, NpgsqlDataSource> _addedDataSources = new(StringComparer.Ordinal);
     private readonly Lock _addLock = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _warming = new(StringComparer.Ordinal);
     private readonly IShardMapSource _maps;
     private readonly RegionServiceOptions _options;
     private readonly TimeProvider _time;
@@ -70,6 +71,7 @@ internal sealed class ShardRouter : IAsyncDisposable
             return new WriteRoute(null, WriteRouteFailure.NoMap, 0);
         }
 
+        WarmMoveTargets(snapshot);
         var bucket = Buckets.Of(userId);
         var deadline = _time.GetUtcNow() + _options.FenceWait;
         while (snapshot.FencedBuckets.Contains(bucket))
@@ -95,9 +97,50 @@ internal sealed class ShardRouter : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var dataSource in _dataSources.Values.Concat(_addedDataSources))
+        foreach (var dataSource in _dataSources.Values.Concat(_addedDataSources.Values))
         {
             await dataSource.DisposeAsync();
+        }
+    }
+
+    // Connections to warm on a move's target before its flip: the writes that waited out the fence all go there at once,
+    // and opening that many connections then would add to the pause.
+    private const int WarmConnections = 16;
+
+    /// <summary>Opens connections to the targets of moves in flight once each, in the background, so the flip finds a warm pool.</summary>
+    private void WarmMoveTargets(ShardMapSnapshot snapshot)
+    {
+        foreach (var move in snapshot.Moves)
+        {
+            if (!_warming.ContainsKey(move.TargetShard))
+            {
+                _warming.GetOrAdd(move.TargetShard, shard => Task.Run(() => WarmAsync(shard)));
+            }
+        }
+    }
+
+    private async Task WarmAsync(string shardId)
+    {
+        var connections = new List<NpgsqlConnection>();
+        try
+        {
+            _ = Store(shardId); // a shard added since start-up gets its data source here
+            var source = _dataSources.TryGetValue(shardId, out var known) ? known : _addedDataSources[shardId];
+            for (var i = 0; i < WarmConnections; i++)
+            {
+                connections.Add(await source.OpenConnectionAsync());
+            }
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        {
+            _warming.TryRemove(shardId, out _); // try again on a later map; writes open their own connections meanwhile
+        }
+        finally
+        {
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync(); // back to the pool, open
+            }
         }
     }
 
@@ -121,7 +164,7 @@ internal sealed class ShardRouter : IAsyncDisposable
             }
 
             var dataSource = CreateDataSource(connectionString, shardId);
-            _addedDataSources.Add(dataSource);
+            _addedDataSources[shardId] = dataSource;
             var store = new ShardStore(shardId, region.Id, dataSource, _clock, _time, _loggers.CreateLogger<ShardStore>());
             _stores[shardId] = store;
             return store;

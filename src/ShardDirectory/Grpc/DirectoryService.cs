@@ -13,6 +13,7 @@ internal sealed partial class DirectoryService(
     ShardMapStore maps,
     ShardMapHub hub,
     DirectorySite site,
+    IOptions<GeoSiteOptions> siteOptions,
     Core.Clock.HybridLogicalClock clock,
     TimeProvider time,
     IOptions<DirectoryOptions> options,

@@ -103,9 +103,9 @@ internal sealed partial class DirectoryService
             RpcErrors.InvalidArgument("buckets: listed more than once; list each bucket once.");
         }
 
-        if (!site.Topology.Regions.TryGetValue(region, out var regionInfo) || !regionInfo.Shards.ContainsKey(request.TargetShard))
+        if (!HasShard(site.Topology, region, request.TargetShard) && !HasShard(ReloadTopology(), region, request.TargetShard))
         {
-            RpcErrors.InvalidArgument($"target_shard: '{request.TargetShard}' is not a shard of region '{region}' in this directory's topology; add it to the topology and restart the directory.");
+            RpcErrors.InvalidArgument($"target_shard: '{request.TargetShard}' is not a shard of region '{region}' in this directory's topology ({siteOptions.Value.Topology}); add it with 'geoctl shards add'.");
         }
 
         return maps.BeginAsync(region, request.MoveId, request.ExpectedEpoch, buckets, request.TargetShard, context.CancellationToken);
@@ -123,6 +123,22 @@ internal sealed partial class DirectoryService
     {
         RequireMoveId(request.MoveId);
         return maps.GetMoveAsync(request.MoveId, context.CancellationToken);
+    }
+
+    private static bool HasShard(Core.Topology.GeoTopology topology, string region, string shard)
+        => topology.Regions.TryGetValue(region, out var info) && info.Shards.ContainsKey(shard);
+
+    // A shard added with 'geoctl shards add' since start-up is in the file, not in the topology read at start.
+    private Core.Topology.GeoTopology ReloadTopology()
+    {
+        try
+        {
+            return Core.Topology.TopologyLoader.Load(siteOptions.Value.Topology!);
+        }
+        catch (Exception e) when (e is Core.Topology.TopologyException or IOException)
+        {
+            return site.Topology;
+        }
     }
 
     private Task<MoveResponse> Step(MoveStep step, MoveStepRequest request, ServerCallContext context)

@@ -7,7 +7,7 @@ namespace Geo.Cli.Tests.Shards;
 /// <summary>
 /// Sends writes to the RegionService at a fixed total rate, bounded in count and time: each user has four sequential
 /// workers that each alternate a document PUT (one key each, increasing values) and a counter increment, and records what was
-/// acknowledged (2xx) and how long every write took.
+/// acknowledged (2xx), when, and how long every write took.
 /// </summary>
 internal sealed class BoundedWriter(HttpClient http, IReadOnlyList<string> users, int ratePerSecond, int maxWrites, TimeSpan maxTime) : IAsyncDisposable
 {
@@ -17,6 +17,7 @@ internal sealed class BoundedWriter(HttpClient http, IReadOnlyList<string> users
     private readonly ConcurrentDictionary<(string, string), long> _lastDocument = new();
     private readonly ConcurrentDictionary<(string, string), long> _documentAcks = new();
     private readonly ConcurrentBag<string> _unexpected = [];
+    private readonly ConcurrentQueue<long> _ackTimes = new();
     private int _sent;
     private int _acknowledged;
     private int _refused;
@@ -46,7 +47,12 @@ internal sealed class BoundedWriter(HttpClient http, IReadOnlyList<string> users
         }
 
         var sorted = _latencies.Order().ToArray();
+        // The write pause as a user sees it: the longest stretch with no acknowledged write (writes are paced evenly, so it is a few ms without a pause).
+        var acks = _ackTimes.Order().ToArray();
+        var gaps = acks.Zip(acks.Skip(1), (a, b) => b - a).Order().ToArray();
+        TimeSpan Gap(long ticks) => TimeSpan.FromSeconds((double)ticks / Stopwatch.Frequency);
         return new WriterStats(_sent, _acknowledged, _refused, elapsed,
+            gaps.Length == 0 ? TimeSpan.Zero : Gap(gaps[^1]), gaps.Length == 0 ? TimeSpan.Zero : Gap(gaps[gaps.Length / 2]),
             TimeSpan.FromMilliseconds(sorted.Length == 0 ? 0 : sorted[^1]), TimeSpan.FromMilliseconds(sorted.Length == 0 ? 0 : sorted[(int)(sorted.Length * 0.99)]),
             _counterAcks, _lastDocument, _documentAcks);
     }
@@ -76,6 +82,7 @@ internal sealed class BoundedWriter(HttpClient http, IReadOnlyList<string> users
                 _latencies.Add(Stopwatch.GetElapsedTime(begun).TotalMilliseconds);
                 if (response.IsSuccessStatusCode)
                 {
+                    _ackTimes.Enqueue(Stopwatch.GetTimestamp());
                     Interlocked.Increment(ref _acknowledged);
                     if (i % 2 == 0)
                     {
@@ -119,5 +126,5 @@ internal sealed class BoundedWriter(HttpClient http, IReadOnlyList<string> users
     }
 }
 
-internal sealed record WriterStats(int Sent, int Acknowledged, int Refused, TimeSpan Elapsed, TimeSpan MaxLatency, TimeSpan P99,
+internal sealed record WriterStats(int Sent, int Acknowledged, int Refused, TimeSpan Elapsed, TimeSpan LongestAckGap, TimeSpan MedianAckGap, TimeSpan MaxLatency, TimeSpan P99,
     IReadOnlyDictionary<string, long> CounterAcks, IReadOnlyDictionary<(string User, string Key), long> LastDocument, IReadOnlyDictionary<(string User, string Key), long> DocumentAcks);
