@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
+using Geo.Testing.Services;
 
 namespace Geo.EdgeRouter.Tests.Cluster;
 
@@ -239,14 +240,7 @@ public sealed class EdgeRoutingTests(EdgeCluster cluster) : IAsyncLifetime
         Assert.Contains(metrics.Split('\n'), l => l.StartsWith("geo_edge_rejected", StringComparison.Ordinal) && l.Contains("reason=\"no-allowed-region-healthy\"", StringComparison.Ordinal));
     }
 
-    /// <summary>Sum of a counter on the edge's <c>/metrics</c> over the series whose labels contain <paramref name="label"/>.</summary>
-    private async Task<long> EdgeCounterAsync(string name, string label)
-    {
-        var text = await cluster.Client.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct);
-        return text.Split('\n')
-            .Where(l => l.StartsWith(name, StringComparison.Ordinal) && !l.StartsWith('#') && l.Contains(label, StringComparison.Ordinal))
-            .Sum(l => (long)double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
-    }
+    private Task<long> EdgeCounterAsync(string name, string label) => EdgeProbes.CounterAsync(cluster.Client, name, label);
 
     private async Task<long> TotalApiRequestsAsync()
     {
