@@ -48,50 +48,50 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
     {
         _topology = await LocalTopology.CreateAsync(postgres, redis, "e2e", RegionIds);
 
-        // Directories first (the APIs and replicators need them), then every region's API and replicator at once.
-        foreach (var directory in await Task.WhenAll(RegionIds.Select(r => _topology.StartAsync("ShardDirectory", r))))
+        // Directories first: every other service reads users and shard maps from them.
+        await Task.WhenAll(RegionIds.Select(r => TrackAsync(_topology.StartAsync("ShardDirectory", r))));
+
+        // Then the APIs, which migrate the shards; then the replicators of every region at once. (Started together, a
+        // replicator's migration of the same shards timed out under load and it was not ready within 60 s.)
+        var apis = await Task.WhenAll(RegionIds.Select(r => TrackAsync(_topology.StartAsync("RegionService", r))));
+        for (var i = 0; i < RegionIds.Length; i++)
         {
-            _services.Add(directory);
+            _apis[RegionIds[i]] = apis[i];
         }
 
-        await Task.WhenAll(RegionIds.Select(async region =>
-        {
-            var api = await _topology.StartAsync("RegionService", region);
-            lock (_services)
-            {
-                _apis[region] = api;
-                _services.Add(api);
-            }
-        }).Concat(RegionIds.Select(async region =>
-        {
-            var replicator = await _topology.StartAsync("Replicator", region,
-                ("Replicator:PeerToken", "end-to-end-shared-secret"),
-                ("Replicator:PollInterval", "00:00:00.050"),
-                ("Replicator:HeartbeatInterval", "00:00:00.200"),
-                ("Replicator:InitialBackoff", "00:00:00.100"),
-                ("Replicator:MaxBackoff", "00:00:01"),
-                ("Replicator:BreakDuration", "00:00:01"));
-            lock (_services)
-            {
-                _services.Add(replicator);
-            }
-        })));
+        await Task.WhenAll(RegionIds.Select(r => TrackAsync(_topology.StartAsync("Replicator", r,
+            ("Replicator:PeerToken", "end-to-end-shared-secret"),
+            ("Replicator:PollInterval", "00:00:00.050"),
+            ("Replicator:HeartbeatInterval", "00:00:00.200"),
+            ("Replicator:InitialBackoff", "00:00:00.100"),
+            ("Replicator:MaxBackoff", "00:00:01"),
+            ("Replicator:BreakDuration", "00:00:01")))));
 
-        var edge = await _topology.StartAsync("EdgeRouter", "us-east",
+        var edge = await TrackAsync(_topology.StartAsync("EdgeRouter", "us-east",
             ("Geo:Edge:HealthCheckInterval", "00:00:01"),
             ("Geo:Edge:HealthCheckTimeout", "00:00:01"),
             ("Geo:Edge:PassiveReactivationPeriod", "00:00:02"),
             ("Geo:Edge:ClientRequestsPerSecond", "100000"),
             ("Geo:Edge:ClientBurst", "100000"),
             ("Geo:Edge:UserRequestsPerSecond", "100000"),
-            ("Geo:Edge:UserBurst", "100000"));
-        _services.Add(edge);
-        var limited = await ServiceProcess.StartAsync("EdgeRouter", FreePort.Next(), _topology.Settings("us-east",
+            ("Geo:Edge:UserBurst", "100000")));
+        var limited = await TrackAsync(ServiceProcess.StartAsync("EdgeRouter", FreePort.Next(), _topology.Settings("us-east",
             ("Geo:Edge:UserRequestsPerSecond", "1"),
-            ("Geo:Edge:UserBurst", "3")));
-        _services.Add(limited);
+            ("Geo:Edge:UserBurst", "3"))));
         Edge.BaseAddress = edge.BaseAddress;
         LimitedEdge.BaseAddress = limited.BaseAddress;
+    }
+
+    /// <summary>Records a started service at once, so a sibling start that fails cannot leave it running after disposal.</summary>
+    private async Task<ServiceProcess> TrackAsync(Task<ServiceProcess> starting)
+    {
+        var service = await starting;
+        lock (_services)
+        {
+            _services.Add(service);
+        }
+
+        return service;
     }
 
     /// <summary>Starts every regional API a test stopped and waits until the edge routes to each region again.</summary>

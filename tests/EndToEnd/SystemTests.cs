@@ -10,12 +10,23 @@ public sealed class SystemTests(GeoSystem system) : IAsyncLifetime
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public ValueTask InitializeAsync() => new(system.RestoreAsync());
+    private HashSet<string> _errorsBefore = [];
 
+    public async ValueTask InitializeAsync()
+    {
+        await system.RestoreAsync();
+        _errorsBefore = system.ErrorLogs.ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>Fails on any Error or Critical line a process logged during this test (earlier ones failed their own test).</summary>
     public async ValueTask DisposeAsync()
     {
         await system.RestoreAsync();
-        var errors = system.ErrorLogs.ToList();
+        var errors = system.ErrorLogs.Where(l => !_errorsBefore.Contains(l))
+            // grpc-dotnet logs at Error when a client resets a call before its request was read; the replicators cancel
+            // their directory polls on their own deadlines, which a loaded machine reaches. Known, reported; not this test's subject.
+            .Where(l => !(l.StartsWith("[ShardDirectory:", StringComparison.Ordinal) && l.Contains("The client reset the request stream", StringComparison.Ordinal)))
+            .ToList();
         Assert.True(errors.Count == 0, "errors logged:\n" + string.Join('\n', errors.Take(5)));
     }
 
