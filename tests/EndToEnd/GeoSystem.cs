@@ -46,7 +46,9 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
 
     private async Task StartAsync()
     {
+        // Generous: on two cores shared with other test runs a .NET service has taken over a minute to become ready.
         _topology = await LocalTopology.CreateAsync(postgres, redis, "e2e", RegionIds);
+        _topology.ReadyTimeout = TimeSpan.FromSeconds(180);
 
         // Directories first: every other service reads users and shard maps from them.
         await Task.WhenAll(RegionIds.Select(r => TrackAsync(_topology.StartAsync("ShardDirectory", r))));
@@ -77,7 +79,7 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
             ("Geo:Edge:UserBurst", "100000")));
         var limited = await TrackAsync(ServiceProcess.StartAsync("EdgeRouter", FreePort.Next(), _topology.Settings("us-east",
             ("Geo:Edge:UserRequestsPerSecond", "1"),
-            ("Geo:Edge:UserBurst", "3"))));
+            ("Geo:Edge:UserBurst", "3")), readyTimeout: _topology.ReadyTimeout));
         Edge.BaseAddress = edge.BaseAddress;
         LimitedEdge.BaseAddress = limited.BaseAddress;
     }
@@ -100,7 +102,7 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
         var stopped = _apis.Values.Where(a => !a.IsRunning).ToList();
         foreach (var api in stopped)
         {
-            await api.StartAsync(TimeSpan.FromSeconds(60));
+            await api.StartAsync(Topology.ReadyTimeout);
         }
 
         if (stopped.Count > 0)

@@ -98,7 +98,7 @@ public sealed class SystemTests(GeoSystem system) : IAsyncLifetime
         }
 
         // Home returns: the edge routes there again, and both regions serve the write made during the failover.
-        await system.Api("eu-west").StartAsync(TimeSpan.FromSeconds(60), Ct);
+        await system.Api("eu-west").StartAsync(system.Topology.ReadyTimeout, Ct);
         var backHome = await Http.UntilAsync(async () =>
         {
             using var response = await system.Edge.GetAsync(new Uri($"/v1/users/{user}/docs/profile/name", UriKind.Relative), Ct);

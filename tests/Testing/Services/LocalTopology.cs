@@ -39,6 +39,9 @@ public sealed class LocalTopology : IDisposable
     /// <summary>Shard id (<c>{region}-{n}</c>) → connection string.</summary>
     public IReadOnlyDictionary<string, string> Shards { get; }
 
+    /// <summary>How long <see cref="StartAsync"/> waits for a service to be ready. Default 60 s.</summary>
+    public TimeSpan ReadyTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>The written topology file (<c>Geo:Topology</c>).</summary>
     public string Path => System.IO.Path.Combine(_dir, "topology.json");
 
@@ -108,7 +111,8 @@ public sealed class LocalTopology : IDisposable
 
     /// <summary>Starts <paramref name="project"/> of <paramref name="region"/> on its topology port and waits until ready.</summary>
     public Task<ServiceProcess> StartAsync(string project, string region, params (string Key, string Value)[] more)
-        => ServiceProcess.StartAsync(project, Port(region, RoleOf[project]), Settings(region, more), http2Only: project is "ShardDirectory" or "Replicator");
+        => ServiceProcess.StartAsync(project, Port(region, RoleOf[project]), Settings(region, more),
+            http2Only: project is "ShardDirectory" or "Replicator", readyTimeout: ReadyTimeout);
 
     /// <summary>Sums a scalar query (parameter <c>@u</c> = <paramref name="userId"/>) over the shards of a region.</summary>
     public async Task<long> SumOverShardsAsync(string region, string sql, string userId)
