@@ -67,7 +67,7 @@ build_services() {
   fi
   say "geo: building the services"
   mkdir -p "$GEO_DIR"
-  dotnet build Geo.Services.slnf -c Release -v quiet --nologo -clp:NoSummary >&2
+  dotnet build Geo.Services.slnf -c Release -v quiet --nologo "-clp:ErrorsOnly;NoSummary" >&2
   touch "$stamp"
 }
 
