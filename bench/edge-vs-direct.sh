@@ -3,13 +3,15 @@
 # RegionService, (2) through an EdgeRouter of eu-west, (3) through nginx proxying to the same RegionService with upstream
 # keepalive, all in one run so the figures are read as ratios on a shared, noisy machine.
 # Per target: a throughput run (wrk, C connections, closed loop) and a latency run (1 connection, so p50/p99 are the
-# per-request cost without queueing). Needs the local system (./geo up); installs nginx with apt-get when missing.
+# per-request cost without queueing). The paths take turns, round after round, and the medians are reported, so a
+# burst of load from elsewhere on the machine does not land on one path only. Needs the local system (./geo up); installs nginx with apt-get when missing.
 # Loopback only; every load is bounded by -d.
-#   bench/edge-vs-direct.sh [seconds=10] [connections=16]
+#   bench/edge-vs-direct.sh [seconds=5] [connections=16] [rounds=3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECONDS_PER_RUN="${1:-10}"
+SECONDS_PER_RUN="${1:-5}"
 CONNECTIONS="${2:-16}"
+ROUNDS="${3:-3}"
 API="http://127.0.0.1:8092"             # eu-west RegionService in config/topology.local.json
 EDGE_PORT=18182; NGINX_PORT=18183       # private to this script: ./geo up uses 8080-8113
 EDGE="http://127.0.0.1:$EDGE_PORT"; NGINX="http://127.0.0.1:$NGINX_PORT"
@@ -85,29 +87,37 @@ done = function(summary, latency, requests)
 end
 LUA
 
-# run NAME URL CONNECTIONS -> "rps p50_us p99_us errors"
-run() { wrk -t2 -c"$3" -d"${SECONDS_PER_RUN}s" -s "$TMP/report.lua" "$2$DOC" | awk '/^RESULT/ {print $2, $3, $4, $5}'; }
-echo "user $USER_ID; $SECONDS_PER_RUN s per run; throughput at $CONNECTIONS connections, latency at 1 connection" >&2
-declare -A TP LAT
-for name in direct edge nginx; do
-  case $name in direct) url=$API ;; edge) url=$EDGE ;; nginx) url=$NGINX ;; esac
-  run "$name" "$url" 2 >/dev/null                       # warm-up (JIT, pools, cache), not reported
-  TP[$name]=$(run "$name" "$url" "$CONNECTIONS")
-  LAT[$name]=$(run "$name" "$url" 1)
+url_of() { case $1 in direct) echo "$API" ;; edge) echo "$EDGE" ;; nginx) echo "$NGINX" ;; esac; }
+
+# run URL CONNECTIONS -> "rps p50_us p99_us errors"
+run() { wrk -t"$(( $2 < 2 ? $2 : 2 ))" -c"$2" -d"${SECONDS_PER_RUN}s" -s "$TMP/report.lua" "$1$DOC" | awk '/^RESULT/ {print $2, $3, $4, $5}'; }
+echo "user $USER_ID; $ROUNDS rounds of $SECONDS_PER_RUN s per run, paths interleaved; throughput at $CONNECTIONS connections, latency at 1 connection" >&2
+for name in direct edge nginx; do run "$(url_of $name)" 2 >/dev/null; done   # warm-up (JIT, pools, cache), not reported
+: > "$TMP/results"
+for round in $(seq "$ROUNDS"); do
+  for name in direct edge nginx; do
+    echo "$name tp $(run "$(url_of $name)" "$CONNECTIONS")" >> "$TMP/results"
+    echo "$name lat $(run "$(url_of $name)" 1)" >> "$TMP/results"
+  done
 done
 
-python3 - "${TP[direct]}" "${LAT[direct]}" "${TP[edge]}" "${LAT[edge]}" "${TP[nginx]}" "${LAT[nginx]}" <<'PY'
-import sys
+python3 - "$TMP/results" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, kind, rps, p50, p99, errors = line.split()
+    runs.setdefault((name, kind), []).append((float(rps), float(p50), float(p99), int(errors)))
+med = lambda xs: statistics.median(xs)
 rows = {}
-for name, tp, lat in zip(["direct", "edge", "nginx"], sys.argv[1::2], sys.argv[2::2]):
-    rps, _, _, err_tp = tp.split()
-    _, p50, p99, err_lat = lat.split()
-    rows[name] = (float(rps), float(p50), float(p99), int(err_tp) + int(err_lat))
+for name in ["direct", "edge", "nginx"]:
+    tp, lat = runs[(name, "tp")], runs[(name, "lat")]
+    rows[name] = (med([r[0] for r in tp]), med([r[1] for r in lat]), med([r[2] for r in lat]), sum(r[3] for r in tp + lat))
 d = rows["direct"]
+print(f"medians of {len(runs[('direct', 'tp')])} interleaved rounds")
 print(f"{'path':28} {'req/s':>9} {'x direct':>9} {'p50 us':>8} {'p99 us':>8} {'+p50 us':>8} {'+p99 us':>8} {'errors':>7}")
 labels = {"direct": "RegionService direct", "edge": "EdgeRouter -> RegionService", "nginx": "nginx -> RegionService"}
 for name, (rps, p50, p99, err) in rows.items():
     print(f"{labels[name]:28} {rps:9.0f} {rps / d[0]:9.2f} {p50:8.0f} {p99:8.0f} {p50 - d[1]:8.0f} {p99 - d[2]:8.0f} {err:7d}")
 e, n = rows["edge"], rows["nginx"]
-print(f"edge vs nginx: {e[0] / n[0]:.2f}x the requests/s, +{e[1] - n[1]:.0f} us p50, +{e[2] - n[2]:.0f} us p99")
+print(f"edge vs nginx: {e[0] / n[0]:.2f}x the requests/s, {e[1] - n[1]:+.0f} us p50, {e[2] - n[2]:+.0f} us p99")
 PY

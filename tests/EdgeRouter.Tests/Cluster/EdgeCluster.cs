@@ -50,6 +50,7 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
     private async Task StartAsync()
     {
         _topology = await LocalTopology.CreateAsync(postgres, redis, "edge", RegionIds);
+        _topology.ReadyTimeout = TimeSpan.FromSeconds(180); // two cores shared with other test runs: starts have taken over 60 s
         foreach (var region in RegionIds)
         {
             _directories[region] = await _topology.StartAsync("ShardDirectory", region);
@@ -69,7 +70,7 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
             ("Geo:Edge:ClientRequestsPerSecond", "1"),
             ("Geo:Edge:ClientBurst", "5"),
             ("Geo:Edge:UserRequestsPerSecond", "1"),
-            ("Geo:Edge:UserBurst", "3")));
+            ("Geo:Edge:UserBurst", "3")), readyTimeout: _topology.ReadyTimeout);
         Client.BaseAddress = Edge.BaseAddress;
         LimitedClient.BaseAddress = LimitedEdge.BaseAddress;
     }
