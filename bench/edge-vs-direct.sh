@@ -4,7 +4,8 @@
 # keepalive, all in one run so the figures are read as ratios on a shared, noisy machine.
 # Per target: a throughput run (wrk, C connections, closed loop) and a latency run (1 connection, so p50/p99 are the
 # per-request cost without queueing). The paths take turns, round after round, and the medians are reported, so a
-# burst of load from elsewhere on the machine does not land on one path only. Needs the local system (./geo up); installs nginx with apt-get when missing.
+# burst of load from elsewhere on the machine does not land on one path only. Needs the local system (./geo up);
+# installs nginx with apt-get when missing.
 # Loopback only; every load is bounded by -d.
 #   bench/edge-vs-direct.sh [seconds=5] [connections=16] [rounds=3]
 set -euo pipefail
