@@ -9,4 +9,5 @@ internal static class EventIds
     public const int NoAllowedRegionHealthy = 3102;
     public const int ResidencyGuardTripped = 3103;
     public const int DirectoryUnavailable = 3104;
+    public const int RetriedAfterConnectFailure = 3105;
 }

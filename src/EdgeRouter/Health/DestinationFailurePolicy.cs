@@ -1,4 +1,6 @@
+using System.Net.Sockets;
 using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.Model;
@@ -11,7 +13,11 @@ namespace Geo.EdgeRouter.Health;
 /// answers 503 when it sheds load, and moving an overloaded region's users onto its peers would spread the overload.
 /// Active probes of <c>/healthz/ready</c> still catch a region whose dependencies are down.
 /// </summary>
-internal sealed class DestinationFailurePolicy(IDestinationHealthUpdater updater, IOptions<EdgeOptions> options) : IPassiveHealthCheckPolicy
+internal sealed class DestinationFailurePolicy(
+    IDestinationHealthUpdater updater,
+    IClusterDestinationsUpdater destinations,
+    IServiceProvider services,
+    IOptions<EdgeOptions> options) : IPassiveHealthCheckPolicy
 {
     public const string PolicyName = "GeoDestinationFailure";
 
@@ -24,9 +30,27 @@ internal sealed class DestinationFailurePolicy(IDestinationHealthUpdater updater
         var error = context.GetForwarderErrorFeature()?.Error ?? ForwarderError.None;
         if (IsDestinationFailure(error, context.Response.StatusCode))
         {
-            // From the options: reading the cluster config here gave YARP's 10 s default instead of the configured period.
-            updater.SetPassive(cluster, destination, DestinationHealth.Unhealthy, _reactivation);
+            MarkUnhealthy(context, cluster, destination);
         }
+    }
+
+    /// <summary>Takes the destination out now: the next request, even one already being routed, no longer selects it.</summary>
+    public void MarkUnhealthy(HttpContext context, ClusterState routeCluster, DestinationState destination)
+    {
+        // YARP passes the route's cluster, which for a request routing reassigned is the empty "unrouted" one; ejecting
+        // the destination there left the region's own list unchanged until the next active probe (the 502 window).
+        // Resolved per call: taking IProxyStateLookup in the constructor hung the edge at start-up (YARP builds its proxy state while constructing its own services).
+        var proxy = services.GetRequiredService<IProxyStateLookup>();
+        var cluster = context.GetReverseProxyFeature().Cluster is { } model && proxy.TryGetCluster(model.Config.ClusterId, out var routed)
+            ? routed
+            : routeCluster;
+
+        // From the options: reading the cluster config here gave YARP's 10 s default instead of the configured period.
+        updater.SetPassive(cluster, destination, DestinationHealth.Unhealthy, _reactivation);
+
+        // SetPassive recomputes the available destinations on the thread pool; do it now so the retry and the next
+        // request already see the ejection.
+        destinations.UpdateAvailableDestinations(cluster);
     }
 
     /// <summary>True when the destination (not the client) failed the call.</summary>
@@ -37,4 +61,27 @@ internal sealed class DestinationFailurePolicy(IDestinationHealthUpdater updater
             or ForwarderError.RequestBodyDestination or ForwarderError.ResponseBodyDestination => true,
         _ => false,
     };
+
+    /// <summary>
+    /// True when the call failed while connecting (refused, unreachable, reset during the handshake): no byte of the
+    /// request reached the destination, so sending it elsewhere cannot apply it twice. Anything later is ambiguous.
+    /// </summary>
+    public static bool NeverReachedDestination(IForwarderErrorFeature? failure)
+    {
+        if (failure is not { Error: ForwarderError.Request })
+        {
+            return false;
+        }
+
+        for (var e = failure.Exception; e is not null; e = e.InnerException)
+        {
+            if (e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError }
+                || e is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

@@ -1,11 +1,13 @@
 using Geo.Core.Topology;
 using Geo.EdgeRouter.Directory;
 using Geo.EdgeRouter.Headers;
+using Geo.EdgeRouter.Health;
 using Geo.EdgeRouter.Telemetry;
 using Geo.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace Geo.EdgeRouter.Routing;
 
@@ -85,45 +87,89 @@ internal sealed partial class RegionRoutingMiddleware(
             return;
         }
 
-        var choice = RegionChooser.Choose(topology, residency, preferred, IsHealthy);
-        if (home is not null)
+        var order = RegionChooser.FailoverOrder(topology, residency, preferred);
+        context.Response.OnStarting(() =>
         {
-            context.Response.OnStarting(() =>
+            if (home is not null)
             {
                 context.Response.Headers.TryAdd(EdgeHeaders.HomeRegion, home);
-                return Task.CompletedTask;
-            });
-        }
+            }
 
-        if (choice.Target is not { } target || !proxy.TryGetCluster(target, out var cluster))
-        {
-            LogNoRegion(logger, residency, string.Join(",", choice.Order));
-            context.Response.Headers.RetryAfter = _options.NoRegionRetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await RejectAsync(context, GeoProblems.Create(StatusCodes.Status503ServiceUnavailable, "no-allowed-region-healthy", "No allowed region is healthy",
-                $"Every region allowed for residency '{residency}' ({string.Join(", ", choice.Order)}) is unavailable; retry after the delay in Retry-After."),
-                "no-allowed-region-healthy");
-            return;
-        }
-
-        context.ReassignProxyRequest(cluster);
-        context.Features.Set(new RoutedRequest(residency, target, choice.IsFailover));
-        request.Headers[EdgeHeaders.EdgeRegion] = _edgeRegion;
-        if (choice.IsFailover)
-        {
-            context.Response.OnStarting(() =>
+            if (context.Features.Get<RoutedRequest>() is { Failover: true })
             {
                 context.Response.Headers[EdgeHeaders.Failover] = "true";
-                return Task.CompletedTask;
-            });
+            }
+
+            return Task.CompletedTask;
+        });
+
+        request.Headers[EdgeHeaders.EdgeRegion] = _edgeRegion;
+        if (HasBody(request) && !request.Body.CanSeek)
+        {
+            // A connect failure is retried elsewhere; the body must be readable again for that (64 KiB documents: memory).
+            request.EnableBuffering();
         }
 
-        metrics.Routed(target, choice.IsFailover);
-        LogRouted(logger, target, choice.IsFailover);
-        await next(context);
+        // Destinations that refused the connection during this request: never tried twice, whatever health says.
+        HashSet<string>? refused = null;
+        while (true)
+        {
+            var choice = RegionChooser.Choose(topology, residency, preferred, region => IsAvailable(region, refused));
+            if (choice.Target is not { } target || !proxy.TryGetCluster(target, out var cluster))
+            {
+                context.Features.Set<RoutedRequest>(null);
+                LogNoRegion(logger, residency, string.Join(",", order));
+                context.Response.Headers.RetryAfter = _options.NoRegionRetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await RejectAsync(context, GeoProblems.Create(StatusCodes.Status503ServiceUnavailable, "no-allowed-region-healthy", "No allowed region is healthy",
+                    $"Every region allowed for residency '{residency}' ({string.Join(", ", order)}) is unavailable; retry after the delay in Retry-After."),
+                    "no-allowed-region-healthy");
+                return;
+            }
+
+            context.ReassignProxyRequest(cluster);
+            if (refused is not null)
+            {
+                var feature = context.GetReverseProxyFeature();
+                feature.AvailableDestinations = feature.AvailableDestinations.Where(d => !refused.Contains(d.DestinationId)).ToList();
+            }
+
+            context.Features.Set(new RoutedRequest(residency, target, choice.IsFailover));
+            metrics.Routed(target, choice.IsFailover);
+            LogRouted(logger, target, choice.IsFailover);
+            await next(context);
+
+            // A destination that refused the connection never saw the request: send it to the next choice at once instead
+            // of answering 502 (the passive policy has already taken the destination out). Anything else stands.
+            var failure = context.GetForwarderErrorFeature();
+            if (!DestinationFailurePolicy.NeverReachedDestination(failure) || context.Response.HasStarted
+                || context.GetReverseProxyFeature().ProxiedDestination is not { } failed
+                || (HasBody(request) && !request.Body.CanSeek))
+            {
+                return;
+            }
+
+            refused ??= new HashSet<string>(StringComparer.Ordinal);
+            if (!refused.Add(failed.DestinationId))
+            {
+                return; // cannot happen (filtered above); never loop
+            }
+
+            LogRetrying(logger, failed.DestinationId, failure!.Exception?.Message ?? "connection failed");
+            metrics.Retried(ResidencyGuard.RegionOfDestination(failed.DestinationId));
+            context.Features.Set<IForwarderErrorFeature>(null);
+            context.Response.Clear();
+            if (request.Body.CanSeek)
+            {
+                request.Body.Position = 0;
+            }
+        }
     }
 
-    private bool IsHealthy(string region)
-        => proxy.TryGetCluster(region, out var cluster) && cluster.DestinationsState.AvailableDestinations.Count > 0;
+    private static bool HasBody(HttpRequest request) => request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0;
+
+    private bool IsAvailable(string region, HashSet<string>? refused)
+        => proxy.TryGetCluster(region, out var cluster)
+            && cluster.DestinationsState.AvailableDestinations.Any(d => refused is null || !refused.Contains(d.DestinationId));
 
     private async Task RejectAsync(HttpContext context, ProblemHttpResult problem, string reason)
     {
@@ -135,6 +181,9 @@ internal sealed partial class RegionRoutingMiddleware(
 
     [LoggerMessage(EventId = EventIds.Routed, Level = LogLevel.Debug, Message = "Routed to {RegionId} (failover: {Failover})")]
     private static partial void LogRouted(ILogger logger, string regionId, bool failover);
+
+    [LoggerMessage(EventId = EventIds.RetriedAfterConnectFailure, Level = LogLevel.Warning, Message = "Destination {DestinationId} refused the connection ({Reason}); sending the request to the next choice")]
+    private static partial void LogRetrying(ILogger logger, string destinationId, string reason);
 
     [LoggerMessage(EventId = EventIds.NoAllowedRegionHealthy, Level = LogLevel.Warning, Message = "No healthy region for residency {Residency}; tried {Regions}")]
     private static partial void LogNoRegion(ILogger logger, string residency, string regions);

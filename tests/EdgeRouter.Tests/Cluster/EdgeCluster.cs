@@ -1,9 +1,5 @@
-using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Geo.Testing;
 using Geo.Testing.Services;
-using Npgsql;
 
 [assembly: AssemblyFixture(typeof(PostgresServer))]
 [assembly: AssemblyFixture(typeof(RedisServer))]
@@ -20,14 +16,13 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
 {
     public static readonly string[] RegionIds = ["eu-west", "eu-central", "us-east"];
 
-    private readonly string _dir = System.IO.Directory.CreateTempSubdirectory("geo-edge-tests-").FullName;
     private readonly Dictionary<string, ServiceProcess> _directories = [];
     private readonly Dictionary<string, ServiceProcess> _apis = [];
+    private LocalTopology? _topology;
 
     public ServiceProcess Edge { get; private set; } = null!;
     public ServiceProcess LimitedEdge { get; private set; } = null!;
-    public IReadOnlyDictionary<string, string> Shards { get; private set; } = new Dictionary<string, string>();
-    public string TopologyPath => Path.Combine(_dir, "topology.json");
+    public string TopologyPath => _topology!.Path;
 
     /// <summary>Client of the main edge; the only way tests reach the regions.</summary>
     public HttpClient Client { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
@@ -54,74 +49,30 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
 
     private async Task StartAsync()
     {
-        var shards = new Dictionary<string, string>();
+        _topology = await LocalTopology.CreateAsync(postgres, redis, "edge", RegionIds);
+        _topology.ReadyTimeout = TimeSpan.FromSeconds(180); // two cores shared with other test runs: starts have taken over 60 s
         foreach (var region in RegionIds)
         {
-            foreach (var shard in new[] { $"{region}-0", $"{region}-1" })
-            {
-                shards[shard] = await postgres.CreateDatabaseAsync("edge_" + shard.Replace('-', '_'));
-            }
+            _directories[region] = await _topology.StartAsync("ShardDirectory", region);
         }
 
-        Shards = shards;
-        var topology = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(ServiceProcess.RepositoryRoot(), "config", "topology.local.json")))!;
-        topology["regions"]!.AsObject().Remove("us-west");
-        topology["latencyMs"]!.AsObject().Remove("us-west");
-        foreach (var (_, row) in topology["latencyMs"]!.AsObject())
-        {
-            row!.AsObject().Remove("us-west");
-        }
+        await Task.WhenAll(RegionIds.Select(async region => _apis[region] = await _topology.StartAsync("RegionService", region)));
 
-        var ports = new Dictionary<string, (int Api, int Directory, int Edge)>();
-        var redisDb = 4;
-        foreach (var region in RegionIds)
-        {
-            var port = (FreePort.Next(), FreePort.Next(), FreePort.Next());
-            ports[region] = port;
-            var node = topology["regions"]![region]!;
-            node["api"] = new JsonArray($"http://127.0.0.1:{port.Item1}");
-            node["directory"] = $"http://127.0.0.1:{port.Item2}";
-            node["edge"] = $"http://127.0.0.1:{port.Item3}";
-            node["redis"] = $"{redis.ConnectionString},defaultDatabase={redisDb++}";
-            node["directoryDatabase"] = await postgres.CreateDatabaseAsync("edge_dir_" + region.Replace('-', '_'));
-            node["shards"] = new JsonObject { [$"{region}-0"] = shards[$"{region}-0"], [$"{region}-1"] = shards[$"{region}-1"] };
-        }
-
-        await File.WriteAllTextAsync(TopologyPath, topology.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-
-        foreach (var region in RegionIds)
-        {
-            _directories[region] = await ServiceProcess.StartAsync("ShardDirectory", ports[region].Directory, Settings(region), http2Only: true);
-        }
-
-        await Task.WhenAll(RegionIds.Select(async region => _apis[region] = await ServiceProcess.StartAsync("RegionService", ports[region].Api, Settings(region))));
-
-        Edge = await ServiceProcess.StartAsync("EdgeRouter", ports["us-east"].Edge, Settings("us-east",
+        Edge = await _topology.StartAsync("EdgeRouter", "us-east",
             ("Geo:Edge:HealthCheckInterval", "00:00:01"),
             ("Geo:Edge:HealthCheckTimeout", "00:00:01"),
             ("Geo:Edge:PassiveReactivationPeriod", "00:00:02"),
             ("Geo:Edge:ClientRequestsPerSecond", "100000"),
             ("Geo:Edge:ClientBurst", "100000"),
             ("Geo:Edge:UserRequestsPerSecond", "100000"),
-            ("Geo:Edge:UserBurst", "100000")));
-        LimitedEdge = await ServiceProcess.StartAsync("EdgeRouter", FreePort.Next(), Settings("us-east",
+            ("Geo:Edge:UserBurst", "100000"));
+        LimitedEdge = await ServiceProcess.StartAsync("EdgeRouter", FreePort.Next(), _topology.Settings("us-east",
             ("Geo:Edge:ClientRequestsPerSecond", "1"),
             ("Geo:Edge:ClientBurst", "5"),
             ("Geo:Edge:UserRequestsPerSecond", "1"),
-            ("Geo:Edge:UserBurst", "3")));
+            ("Geo:Edge:UserBurst", "3")), readyTimeout: _topology.ReadyTimeout);
         Client.BaseAddress = Edge.BaseAddress;
         LimitedClient.BaseAddress = LimitedEdge.BaseAddress;
-
-        Dictionary<string, string> Settings(string region, params (string Key, string Value)[] more)
-        {
-            var settings = new Dictionary<string, string> { ["Geo:Region"] = region, ["Geo:Topology"] = TopologyPath };
-            foreach (var (key, value) in more)
-            {
-                settings[key] = value;
-            }
-
-            return settings;
-        }
     }
 
     /// <summary>Starts every regional API that a test stopped, so the next test begins with all regions up.</summary>
@@ -139,64 +90,13 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
         }
     }
 
-    /// <summary>
-    /// Until the edge's health checks notice the restarted APIs it still fails over; a create pinned to each region that
-    /// is served there without failover shows the edge routes to every region again (at most 30 s).
-    /// </summary>
-    private async Task WaitUntilEdgeSeesEveryRegionAsync()
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var pending = new HashSet<string>(RegionIds);
-        while (pending.Count > 0 && clock.Elapsed < TimeSpan.FromSeconds(30))
-        {
-            foreach (var region in pending.ToList())
-            {
-                var residency = region.StartsWith("eu", StringComparison.Ordinal) ? "eu" : "us";
-                using var response = await Client.PostAsync(new Uri("/v1/users", UriKind.Relative),
-                    Http.Json($"{{\"residency\":\"{residency}\",\"homeRegion\":\"{region}\"}}"));
-                if (response.IsSuccessStatusCode && Http.Header(response, "Geo-Region") == region && Http.Header(response, "Geo-Failover") is null)
-                {
-                    pending.Remove(region);
-                }
-            }
-
-            if (pending.Count > 0)
-            {
-                await Task.Delay(200);
-            }
-        }
-
-        if (pending.Count > 0)
-        {
-            throw new TimeoutException($"the edge still does not route to {string.Join(", ", pending)} 30 s after a restart");
-        }
-    }
+    private Task WaitUntilEdgeSeesEveryRegionAsync() => EdgeProbes.WaitUntilRoutedHomeAsync(Client, RegionIds, TimeSpan.FromSeconds(30));
 
     /// <summary>Requests a regional API has answered on its <c>/v1</c> routes, from its own Prometheus metrics.</summary>
-    public async Task<long> ApiRequestCountAsync(string region)
-    {
-        using var http = new HttpClient { BaseAddress = Api(region).BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
-        var text = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        return text.Split('\n')
-            .Where(l => l.StartsWith("http_server_request_duration_seconds_count{", StringComparison.Ordinal) && l.Contains("http_route=\"/v1", StringComparison.Ordinal))
-            .Sum(l => long.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
-    }
+    public Task<long> ApiRequestCountAsync(string region) => EdgeProbes.ApiRequestCountAsync(Api(region).BaseAddress);
 
     /// <summary>Sums a scalar query over both shards of a region.</summary>
-    public async Task<long> SumOverShardsAsync(string region, string sql, string userId)
-    {
-        long total = 0;
-        foreach (var (_, cs) in Shards.Where(s => s.Key.StartsWith(region + "-", StringComparison.Ordinal)))
-        {
-            await using var connection = new NpgsqlConnection(cs);
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand(sql, connection);
-            command.Parameters.AddWithValue("u", userId);
-            total += Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-        }
-
-        return total;
-    }
+    public Task<long> SumOverShardsAsync(string region, string sql, string userId) => _topology!.SumOverShardsAsync(region, sql, userId);
 
     /// <summary>Error or Critical lines the edges logged.</summary>
     public IEnumerable<string> EdgeErrorLogs => Edge.ErrorLogs.Concat(LimitedEdge.ErrorLogs);
@@ -216,10 +116,7 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
             await service.DisposeAsync();
         }
 
-        if (System.IO.Directory.Exists(_dir))
-        {
-            System.IO.Directory.Delete(_dir, recursive: true);
-        }
+        _topology?.Dispose();
     }
 }
 

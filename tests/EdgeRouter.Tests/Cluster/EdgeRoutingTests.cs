@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
+using Geo.Testing.Services;
 
 namespace Geo.EdgeRouter.Tests.Cluster;
 
@@ -139,6 +140,57 @@ public sealed class EdgeRoutingTests(EdgeCluster cluster) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_killed_home_api_costs_no_502_the_refused_request_is_sent_to_the_next_region_at_once()
+    {
+        var (userId, created) = await Http.CreateUserAsync(cluster.Client, "eu");
+        Assert.Equal("eu-west", Http.Header(created, "Geo-Home-Region"));
+        created.Dispose();
+        await Http.CopyUserEntryAsync(cluster.Directory("eu-west").BaseAddress, cluster.Directory("eu-central").BaseAddress, userId, Ct);
+
+        // A pooled connection to eu-west exists: the edge has just served through it.
+        using (var warm = await cluster.Client.GetAsync(new Uri($"/v1/users/{userId}", UriKind.Relative), Ct))
+        {
+            Assert.Equal("eu-west", Http.Header(warm, "Geo-Region"));
+        }
+
+        var retriedBefore = await EdgeCounterAsync("geo_edge_retried", "region=\"eu-west\"");
+        await cluster.Api("eu-west").StopAsync(); // SIGKILL: the edge learns of it from its next connection attempt
+
+        // First request after the kill, well inside the active probes' 2 s to notice: a write with a body, so the retry
+        // must resend the body. It is served by eu-central, not answered 502.
+        using (var put = await cluster.Client.PutAsync(new Uri($"/v1/users/{userId}/docs/notes/after-kill", UriKind.Relative), Http.Json("{\"n\":42}"), Ct))
+        {
+            var text = await put.Content.ReadAsStringAsync(Ct);
+            Assert.True(put.StatusCode == HttpStatusCode.Created, $"first write after the kill: {(int)put.StatusCode} {text}");
+            Assert.Equal("eu-central", Http.Header(put, "Geo-Region"));
+            Assert.Equal("true", Http.Header(put, "Geo-Failover"));
+        }
+
+        // 40 requests over about 4 s: past the passive reactivation period (2 s), when eu-west becomes selectable again
+        // until a probe fails twice. Not one 502 or other error, nothing outside eu.
+        var seen = new List<(HttpStatusCode Status, string? Region)>();
+        for (var i = 0; i < 40; i++)
+        {
+            using var response = await cluster.Client.GetAsync(new Uri($"/v1/users/{userId}/docs/notes/after-kill", UriKind.Relative), Ct);
+            seen.Add((response.StatusCode, Http.Header(response, "Geo-Region")));
+            await Task.Delay(100, Ct);
+        }
+
+        Assert.True(seen.All(s => s.Status == HttpStatusCode.OK && s.Region == "eu-central"), "after the kill: " + string.Join(", ", seen));
+
+        // The refused request was retried (not merely routed elsewhere by a probe that happened to be faster).
+        var retried = retriedBefore;
+        for (var attempt = 0; attempt < 30 && retried <= retriedBefore; attempt++)
+        {
+            await Task.Delay(100, Ct);
+            retried = await EdgeCounterAsync("geo_edge_retried", "region=\"eu-west\"");
+        }
+
+        Assert.True(retried > retriedBefore, $"geo_edge_retried{{region=eu-west}} did not move ({retriedBefore} → {retried})");
+        Assert.Equal(1, await cluster.SumOverShardsAsync("eu-central", "SELECT count(*) FROM documents WHERE user_id = @u AND key = 'after-kill'", userId));
+    }
+
+    [Fact]
     public async Task When_every_allowed_region_is_down_the_edge_answers_503_and_never_misroutes()
     {
         var (userId, created) = await Http.CreateUserAsync(cluster.Client, "eu");
@@ -187,6 +239,8 @@ public sealed class EdgeRoutingTests(EdgeCluster cluster) : IAsyncLifetime
         var metrics = await cluster.Client.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct);
         Assert.Contains(metrics.Split('\n'), l => l.StartsWith("geo_edge_rejected", StringComparison.Ordinal) && l.Contains("reason=\"no-allowed-region-healthy\"", StringComparison.Ordinal));
     }
+
+    private Task<long> EdgeCounterAsync(string name, string label) => EdgeProbes.CounterAsync(cluster.Client, name, label);
 
     private async Task<long> TotalApiRequestsAsync()
     {

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# What the EdgeRouter costs: the same cache-hit GET of one eu-west user's document sent (1) straight to the eu-west
+# RegionService, (2) through an EdgeRouter of eu-west, (3) through nginx proxying to the same RegionService with upstream
+# keepalive, all in one run so the figures are read as ratios on a shared, noisy machine.
+# Per target: a throughput run (wrk, C connections, closed loop) and a latency run (1 connection, so p50/p99 are the
+# per-request cost without queueing). The paths take turns, round after round, and the medians are reported, so a
+# burst of load from elsewhere on the machine does not land on one path only. Needs the local system (./geo up);
+# installs nginx with apt-get when missing.
+# Loopback only; every load is bounded by -d.
+#   bench/edge-vs-direct.sh [seconds=5] [connections=16] [rounds=3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_RUN="${1:-5}"
+CONNECTIONS="${2:-16}"
+ROUNDS="${3:-3}"
+API="http://127.0.0.1:8092"             # eu-west RegionService in config/topology.local.json
+EDGE_PORT=18182; NGINX_PORT=18183       # private to this script: ./geo up uses 8080-8113
+EDGE="http://127.0.0.1:$EDGE_PORT"; NGINX="http://127.0.0.1:$NGINX_PORT"
+
+command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || { echo "needs wrk: apt-get install -y wrk" >&2; exit 2; }
+if ! command -v nginx >/dev/null; then
+  [ "$(id -u)" = 0 ] || { echo "needs nginx: sudo apt-get install -y nginx" >&2; exit 2; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx >/dev/null
+fi
+curl -fsS -m 2 "$API/healthz/ready" >/dev/null || { echo "the local system is not running: ./geo up" >&2; exit 2; }
+
+TMP=$(mktemp -d); EDGE_PID=""; NGINX_PID=""
+cleanup() {
+  [ -n "$EDGE_PID" ] && kill "$EDGE_PID" 2>/dev/null && wait "$EDGE_PID" 2>/dev/null
+  [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# An edge of eu-west with the per-client and per-user limits raised out of the way: the ./geo up edges would answer 429
+# after 20 requests/s to one user, which is their job but not what is measured here. Same build, same topology.
+dotnet src/EdgeRouter/bin/Release/net10.0/Geo.EdgeRouter.dll --urls="$EDGE" --Geo:Region=eu-west \
+  --Geo:Topology=config/topology.local.json --Geo:Edge:ClientRequestsPerSecond=1000000 --Geo:Edge:ClientBurst=1000000 \
+  --Geo:Edge:UserRequestsPerSecond=1000000 --Geo:Edge:UserBurst=1000000 --Logging:LogLevel:Default=Warning \
+  >"$TMP/edge.log" 2>&1 &
+EDGE_PID=$!
+
+mkdir -p "$TMP/nginx"
+cat > "$TMP/nginx/nginx.conf" <<CONF
+daemon off;
+worker_processes auto;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/body; proxy_temp_path $TMP/nginx/proxy; fastcgi_temp_path $TMP/nginx/fcgi;
+  uwsgi_temp_path $TMP/nginx/uwsgi; scgi_temp_path $TMP/nginx/scgi;
+  upstream region { server 127.0.0.1:8092; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://region;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CONF
+nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" &
+NGINX_PID=$!
+
+for _ in $(seq 300); do curl -fsS -m 1 "$EDGE/healthz/ready" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fsS -m 1 "$EDGE/healthz/ready" >/dev/null || { echo "benchmark edge not ready; log:" >&2; tail -5 "$TMP/edge.log" >&2; exit 1; }
+for _ in $(seq 50); do curl -fsS -m 1 "$NGINX/healthz/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+
+USER_ID=$(curl -fsS -X POST "$API/v1/users" -H 'content-type: application/json' -d '{"residency":"eu","homeRegion":"eu-west"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
+curl -fsS -X PUT "$API/v1/users/$USER_ID/docs/bench/hot" -H 'content-type: application/json' -d '{"n":1}' >/dev/null
+DOC="/v1/users/$USER_ID/docs/bench/hot"
+for target in "$API" "$EDGE" "$NGINX"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$target$DOC")
+  [ "$code" = 200 ] || { echo "$target$DOC answered $code" >&2; exit 1; }
+done
+[ "$(curl -fsS -D - -o /dev/null "$EDGE$DOC" | tr -d '\r' | awk -F': ' 'tolower($1)=="geo-region" {print $2}')" = eu-west ] \
+  || { echo "the edge did not route to eu-west" >&2; exit 1; }
+
+cat > "$TMP/report.lua" <<'LUA'
+done = function(summary, latency, requests)
+  local bad = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
+  io.write(string.format("RESULT %.1f %.0f %.0f %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(99), bad))
+end
+LUA
+
+url_of() { case $1 in direct) echo "$API" ;; edge) echo "$EDGE" ;; nginx) echo "$NGINX" ;; esac; }
+
+# run URL CONNECTIONS -> "rps p50_us p99_us errors"
+run() { wrk -t"$(( $2 < 2 ? $2 : 2 ))" -c"$2" -d"${SECONDS_PER_RUN}s" -s "$TMP/report.lua" "$1$DOC" | awk '/^RESULT/ {print $2, $3, $4, $5}'; }
+echo "user $USER_ID; $ROUNDS rounds of $SECONDS_PER_RUN s per run, paths interleaved; throughput at $CONNECTIONS connections, latency at 1 connection" >&2
+for name in direct edge nginx; do run "$(url_of $name)" 2 >/dev/null; done   # warm-up (JIT, pools, cache), not reported
+: > "$TMP/results"
+for round in $(seq "$ROUNDS"); do
+  for name in direct edge nginx; do
+    echo "$name tp $(run "$(url_of $name)" "$CONNECTIONS")" >> "$TMP/results"
+    echo "$name lat $(run "$(url_of $name)" 1)" >> "$TMP/results"
+  done
+done
+
+python3 - "$TMP/results" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, kind, rps, p50, p99, errors = line.split()
+    runs.setdefault((name, kind), []).append((float(rps), float(p50), float(p99), int(errors)))
+med = lambda xs: statistics.median(xs)
+rows = {}
+for name in ["direct", "edge", "nginx"]:
+    tp, lat = runs[(name, "tp")], runs[(name, "lat")]
+    rows[name] = (med([r[0] for r in tp]), med([r[1] for r in lat]), med([r[2] for r in lat]), sum(r[3] for r in tp + lat))
+d = rows["direct"]
+print(f"medians of {len(runs[('direct', 'tp')])} interleaved rounds")
+print(f"{'path':28} {'req/s':>9} {'x direct':>9} {'p50 us':>8} {'p99 us':>8} {'+p50 us':>8} {'+p99 us':>8} {'errors':>7}")
+labels = {"direct": "RegionService direct", "edge": "EdgeRouter -> RegionService", "nginx": "nginx -> RegionService"}
+for name, (rps, p50, p99, err) in rows.items():
+    print(f"{labels[name]:28} {rps:9.0f} {rps / d[0]:9.2f} {p50:8.0f} {p99:8.0f} {p50 - d[1]:8.0f} {p99 - d[2]:8.0f} {err:7d}")
+e, n = rows["edge"], rows["nginx"]
+print(f"edge vs nginx: {e[0] / n[0]:.2f}x the requests/s, {e[1] - n[1]:+.0f} us p50, {e[2] - n[2]:+.0f} us p99")
+PY

@@ -1,0 +1,140 @@
+using Geo.Testing;
+using Geo.Testing.Services;
+
+[assembly: AssemblyFixture(typeof(PostgresServer))]
+[assembly: AssemblyFixture(typeof(RedisServer))]
+
+namespace Geo.EndToEnd;
+
+/// <summary>
+/// The system as a user meets it: three regions of the local topology — eu-west and eu-central (jurisdiction eu),
+/// us-east (us) — each with its ShardDirectory, RegionService and Replicator as real processes on real Postgres and
+/// Redis, and the us-east EdgeRouter in front (plus a second us-east edge with tight rate limits). Tests drive it only
+/// through edge HTTP; they stop and start regional APIs to cause failovers.
+/// </summary>
+public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsyncLifetime
+{
+    public static readonly string[] RegionIds = ["eu-west", "eu-central", "us-east"];
+
+    private readonly List<ServiceProcess> _services = [];
+    private readonly Dictionary<string, ServiceProcess> _apis = new(StringComparer.Ordinal);
+    private LocalTopology? _topology;
+
+    public LocalTopology Topology => _topology!;
+
+    /// <summary>The us-east edge (generous limits, 1 s health probes).</summary>
+    public HttpClient Edge { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>A second us-east edge: 3 requests of burst per user, then 1 per second.</summary>
+    public HttpClient LimitedEdge { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+
+    public ServiceProcess Api(string region) => _apis[region];
+
+    public async ValueTask InitializeAsync()
+    {
+        try
+        {
+            await StartAsync();
+        }
+        catch
+        {
+            // xunit does not dispose a fixture whose initialization threw: stop what did start.
+            await DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task StartAsync()
+    {
+        // Generous: on two cores shared with other test runs a .NET service has taken over a minute to become ready.
+        _topology = await LocalTopology.CreateAsync(postgres, redis, "e2e", RegionIds);
+        _topology.ReadyTimeout = TimeSpan.FromSeconds(180);
+
+        // Directories first: every other service reads users and shard maps from them.
+        await Task.WhenAll(RegionIds.Select(r => TrackAsync(_topology.StartAsync("ShardDirectory", r))));
+
+        // Then the APIs, which migrate the shards; then the replicators of every region at once. (Started together, a
+        // replicator's migration of the same shards timed out under load and it was not ready within 60 s.)
+        var apis = await Task.WhenAll(RegionIds.Select(r => TrackAsync(_topology.StartAsync("RegionService", r))));
+        for (var i = 0; i < RegionIds.Length; i++)
+        {
+            _apis[RegionIds[i]] = apis[i];
+        }
+
+        await Task.WhenAll(RegionIds.Select(r => TrackAsync(_topology.StartAsync("Replicator", r,
+            ("Replicator:PeerToken", "end-to-end-shared-secret"),
+            ("Replicator:PollInterval", "00:00:00.050"),
+            ("Replicator:HeartbeatInterval", "00:00:00.200"),
+            ("Replicator:InitialBackoff", "00:00:00.100"),
+            ("Replicator:MaxBackoff", "00:00:01"),
+            ("Replicator:BreakDuration", "00:00:01")))));
+
+        var edge = await TrackAsync(_topology.StartAsync("EdgeRouter", "us-east",
+            ("Geo:Edge:HealthCheckInterval", "00:00:01"),
+            ("Geo:Edge:HealthCheckTimeout", "00:00:01"),
+            ("Geo:Edge:PassiveReactivationPeriod", "00:00:02"),
+            ("Geo:Edge:ClientRequestsPerSecond", "100000"),
+            ("Geo:Edge:ClientBurst", "100000"),
+            ("Geo:Edge:UserRequestsPerSecond", "100000"),
+            ("Geo:Edge:UserBurst", "100000")));
+        var limited = await TrackAsync(ServiceProcess.StartAsync("EdgeRouter", FreePort.Next(), _topology.Settings("us-east",
+            ("Geo:Edge:UserRequestsPerSecond", "1"),
+            ("Geo:Edge:UserBurst", "3")), readyTimeout: _topology.ReadyTimeout));
+        Edge.BaseAddress = edge.BaseAddress;
+        LimitedEdge.BaseAddress = limited.BaseAddress;
+    }
+
+    /// <summary>Records a started service at once, so a sibling start that fails cannot leave it running after disposal.</summary>
+    private async Task<ServiceProcess> TrackAsync(Task<ServiceProcess> starting)
+    {
+        var service = await starting;
+        lock (_services)
+        {
+            _services.Add(service);
+        }
+
+        return service;
+    }
+
+    /// <summary>Starts every regional API a test stopped and waits until the edge routes to each region again.</summary>
+    public async Task RestoreAsync()
+    {
+        var stopped = _apis.Values.Where(a => !a.IsRunning).ToList();
+        foreach (var api in stopped)
+        {
+            await api.StartAsync(Topology.ReadyTimeout);
+        }
+
+        if (stopped.Count > 0)
+        {
+            await EdgeProbes.WaitUntilRoutedHomeAsync(Edge, RegionIds, TimeSpan.FromSeconds(30));
+        }
+    }
+
+    /// <summary>Error or Critical lines logged by any process of the system.</summary>
+    public IEnumerable<string> ErrorLogs => _services.SelectMany(s => s.ErrorLogs);
+
+    public async ValueTask DisposeAsync()
+    {
+        Edge.Dispose();
+        LimitedEdge.Dispose();
+        if (Environment.GetEnvironmentVariable("GEO_TEST_LOGS") is { Length: > 0 } logFile)
+        {
+            await File.WriteAllLinesAsync(logFile, _services.SelectMany(s => s.Logs));
+        }
+
+        foreach (var service in Enumerable.Reverse(_services))
+        {
+            await service.DisposeAsync();
+        }
+
+        _topology?.Dispose();
+    }
+}
+
+/// <summary>Tests of this collection share one <see cref="GeoSystem"/> and run one after another.</summary>
+[CollectionDefinition(Name)]
+public sealed class GeoSystemCollection : ICollectionFixture<GeoSystem>
+{
+    public const string Name = "geo system";
+}
