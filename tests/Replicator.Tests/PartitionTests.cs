@@ -13,14 +13,14 @@ public sealed class PartitionTests(ReplicationCluster cluster)
     private const int Users = 1_000;
     private const int Writes = 10_000;
     private const int Cuts = 5;
-    private const int WritersPerRegion = 4;
+    private const int WritersPerRegion = 8;
     private static readonly string[] Us = ["us-east", "us-west", "us-south"];
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>
     /// Writes go straight to each region's shards through <see cref="Storage.ShardStore"/> — the RegionService's own
-    /// storage path, where a committed transaction is an acknowledged write — from bounded parallel writers (4 per
+    /// storage path, where a committed transaction is an acknowledged write — from bounded parallel writers (8 per
     /// region), while the us-east ↔ us-west link is cut and healed five times at fixed fractions of the writes. The
     /// definition of "overwritten concurrent write" checked here is in docs/decisions.md (conflict log): an acknowledged
     /// document write that is not the key's final value and that no acknowledged write replaced knowingly (no write's

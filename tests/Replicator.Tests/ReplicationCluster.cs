@@ -159,23 +159,22 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
     public async Task WaitForUsersAsync(IEnumerable<string> regions, IReadOnlyCollection<string> users, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
-        foreach (var region in regions)
+        var pairs = regions.SelectMany(region => users.Select(user => (Region: region, User: user)));
+        await Parallel.ForEachAsync(pairs, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (pair, _) =>
         {
-            foreach (var user in users)
+            var directory = _regions[pair.Region].Directory;
+            while (true)
             {
-                while (true)
+                directory.Invalidate(pair.User);
+                if (await directory.GetUserAsync(pair.User) is not null)
                 {
-                    _regions[region].Directory.Invalidate(user);
-                    if (await _regions[region].Directory.GetUserAsync(user) is not null)
-                    {
-                        break;
-                    }
-
-                    Assert.True(DateTime.UtcNow < deadline, $"user {user} did not reach {region} within {timeout}");
-                    await Task.Delay(100);
+                    return;
                 }
+
+                Assert.True(DateTime.UtcNow < deadline, $"user {pair.User} did not reach {pair.Region} within {timeout}");
+                await Task.Delay(100);
             }
-        }
+        });
     }
 
     /// <summary>Polls until the digests of <paramref name="buckets"/> are equal in every region of <paramref name="regions"/>.</summary>
