@@ -176,10 +176,21 @@ namespace Geo.Bench
         public async Task<IReadOnlyList<string>> CreateUsersAsync(string home, int count)
         {
             var users = new string[count];
-            await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, ct) =>
+            await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (i, ct) =>
             {
                 users[i] = Guid.CreateVersion7().ToString();
-                await _directories[home].CreateUserAsync(users[i], "us", home, ct);
+                for (var attempt = 1; ; attempt++)
+                {
+                    try
+                    {
+                        await _directories[home].CreateUserAsync(users[i], "us", home, ct);
+                        break;
+                    }
+                    catch (RpcException ex) when (attempt < 5 && ex.StatusCode is StatusCode.DeadlineExceeded or StatusCode.Unavailable)
+                    {
+                        await Task.Delay(500 * attempt, ct); // A busy directory; the same id and payload again is idempotent.
+                    }
+                }
             });
             return users;
         }
