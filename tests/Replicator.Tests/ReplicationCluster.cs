@@ -292,7 +292,17 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
         {
             _channel = DirectoryClient.CreateChannel(directory.BaseAddress);
             Directory = new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(_channel), new DirectoryClientOptions { NegativeCacheTtl = TimeSpan.FromMilliseconds(1) });
-            _map = await Directory.GetShardMapAsync(id);
+            for (var attempt = 1; _map is null; attempt++)
+            {
+                try
+                {
+                    _map = await Directory.GetShardMapAsync(id);
+                }
+                catch (RpcException ex) when (attempt < 5 && ex.StatusCode is StatusCode.DeadlineExceeded or StatusCode.Unavailable)
+                {
+                    await Task.Delay(500 * attempt); // A directory that just started on a saturated machine.
+                }
+            }
             foreach (var (shard, source) in _sources)
             {
                 await ShardMigrator.MigrateAsync(source);
