@@ -140,31 +140,41 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
     public async Task<string> CreateUserAsync(string home, string residency)
     {
         var id = Guid.CreateVersion7().ToString();
-        await _regions[home].Directory.CreateUserAsync(id, residency, home);
-        return id;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await _regions[home].Directory.CreateUserAsync(id, residency, home);
+                return id;
+            }
+            catch (RpcException ex) when (attempt < 3 && ex.StatusCode is StatusCode.DeadlineExceeded or StatusCode.Unavailable)
+            {
+                // A directory busy on a loaded machine: creating the same id with the same payload again is idempotent.
+                await Task.Delay(500 * attempt);
+            }
+        }
     }
 
     /// <summary>Waits until every region in <paramref name="regions"/> knows every user.</summary>
     public async Task WaitForUsersAsync(IEnumerable<string> regions, IReadOnlyCollection<string> users, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
-        foreach (var region in regions)
+        var pairs = regions.SelectMany(region => users.Select(user => (Region: region, User: user)));
+        await Parallel.ForEachAsync(pairs, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (pair, _) =>
         {
-            foreach (var user in users)
+            var directory = _regions[pair.Region].Directory;
+            while (true)
             {
-                while (true)
+                directory.Invalidate(pair.User);
+                if (await directory.GetUserAsync(pair.User) is not null)
                 {
-                    _regions[region].Directory.Invalidate(user);
-                    if (await _regions[region].Directory.GetUserAsync(user) is not null)
-                    {
-                        break;
-                    }
-
-                    Assert.True(DateTime.UtcNow < deadline, $"user {user} did not reach {region} within {timeout}");
-                    await Task.Delay(100);
+                    return;
                 }
+
+                Assert.True(DateTime.UtcNow < deadline, $"user {pair.User} did not reach {pair.Region} within {timeout}");
+                await Task.Delay(100);
             }
-        }
+        });
     }
 
     /// <summary>Polls until the digests of <paramref name="buckets"/> are equal in every region of <paramref name="regions"/>.</summary>
@@ -185,6 +195,38 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
 
             await Task.Delay(250);
         }
+    }
+
+    /// <summary>
+    /// Polls until every region in <paramref name="regions"/> has every change that originated in it durably
+    /// acknowledged by every other region in <paramref name="regions"/> (the sender's checkpoint per peer and shard is at
+    /// or past its last local change). Equal digests are not enough before checking conflict logs: a loser that arrives
+    /// after the winner changes no digest, yet it is what writes the winner region's conflict entry.
+    /// </summary>
+    public async Task<bool> WaitDeliveredAsync(IReadOnlyList<string> regions, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        foreach (var from in regions)
+        {
+            foreach (var store in _regions[from].Stores.Values)
+            {
+                var last = await _regions[from].ScalarAsync(store.ShardId, $"SELECT coalesce(max(seq), 0) FROM change_log WHERE origin = '{from}'");
+                foreach (var peer in regions.Where(r => r != from))
+                {
+                    while (await store.GetCheckpointAsync(peer, store.ShardId) < last)
+                    {
+                        if (DateTime.UtcNow > deadline)
+                        {
+                            return false;
+                        }
+
+                        await Task.Delay(100);
+                    }
+                }
+            }
+        }
+
+        return true;
     }
 
     public async Task<int> DivergentBucketsAsync(IReadOnlyList<string> regions, IReadOnlyCollection<int> buckets)
@@ -250,7 +292,17 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
         {
             _channel = DirectoryClient.CreateChannel(directory.BaseAddress);
             Directory = new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(_channel), new DirectoryClientOptions { NegativeCacheTtl = TimeSpan.FromMilliseconds(1) });
-            _map = await Directory.GetShardMapAsync(id);
+            for (var attempt = 1; _map is null; attempt++)
+            {
+                try
+                {
+                    _map = await Directory.GetShardMapAsync(id);
+                }
+                catch (RpcException ex) when (attempt < 5 && ex.StatusCode is StatusCode.DeadlineExceeded or StatusCode.Unavailable)
+                {
+                    await Task.Delay(500 * attempt); // A directory that just started on a saturated machine.
+                }
+            }
             foreach (var (shard, source) in _sources)
             {
                 await ShardMigrator.MigrateAsync(source);
@@ -262,13 +314,19 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
         public async Task<long> CountAsync(string sql)
         {
             long total = 0;
-            foreach (var source in _sources.Values)
+            foreach (var shardId in _sources.Keys)
             {
-                await using var command = source.CreateCommand(sql);
-                total += Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+                total += await ScalarAsync(shardId, sql);
             }
 
             return total;
+        }
+
+        /// <summary>Runs a scalar query on one shard.</summary>
+        public async Task<long> ScalarAsync(string shardId, string sql)
+        {
+            await using var command = _sources[shardId].CreateCommand(sql);
+            return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
         }
 
         public async ValueTask DisposeAsync()

@@ -92,6 +92,21 @@ public sealed class ReplicationTests(TwoRegions regions) : IClassFixture<TwoRegi
     }
 
     [Fact]
+    public async Task A_local_write_replaced_by_a_third_regions_history_that_arrives_out_of_order_is_logged()
+    {
+        // us-east writes a; us-south writes p (never saw a); us-west applies p and writes c over it; c reaches us-east
+        // before p does. c's writer replaced p, not a: us-east cannot see that a was lost unless it logs this case.
+        var user = ShardDatabase.NewUserId();
+        var a = (await _east.PutDocumentAsync(user, "docs", "k", """{"from":"east"}""", ct: Ct)).Version!.Value;
+        var p = At(a, +10, "us-south");
+        var c = Doc(user, "k", """{"from":"west"}""", At(a, +20, "us-west")) with { PreviousVersion = p };
+
+        Assert.Equal([ApplyOutcome.Applied, ApplyOutcome.Skipped], await _east.ApplyRemoteAsync([c, Doc(user, "k", """{"from":"south"}""", p)], ct: Ct));
+        var conflict = Assert.Single(await ConflictsOfAsync(_east, user));
+        Assert.Equal((c.Version, a), (conflict.Winner, conflict.Loser));
+    }
+
+    [Fact]
     public async Task A_remote_write_that_saw_the_local_value_is_a_fast_forward_not_a_conflict()
     {
         var user = ShardDatabase.NewUserId();

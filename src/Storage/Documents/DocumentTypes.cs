@@ -36,4 +36,5 @@ public enum DocumentWriteOutcome
 /// <summary>The result of a document put or delete.</summary>
 /// <param name="Outcome">What happened.</param>
 /// <param name="Version">The new version; for <see cref="DocumentWriteOutcome.PreconditionFailed"/> the current live version, or null when none.</param>
-public sealed record DocumentWriteResult(DocumentWriteOutcome Outcome, DataVersion? Version);
+/// <param name="Replaced">The stored version (live or tombstone) this write replaced, null when the key had none or nothing was written: the writer has seen it, so it is not a concurrent loser.</param>
+public sealed record DocumentWriteResult(DocumentWriteOutcome Outcome, DataVersion? Version, DataVersion? Replaced = null);

@@ -143,7 +143,7 @@ public sealed partial class ShardStore
                 (null, null) => DocumentWriteOutcome.NotFound,
                 (null, _) => DocumentWriteOutcome.Deleted,
             };
-            var result = new DocumentWriteResult(outcome, version);
+            var result = new DocumentWriteResult(outcome, version, current?.Version);
             await CompleteIdempotencyAsync(connection, tx, userId, idempotency, result, ct);
             await tx.CommitAsync(ct);
             return result;
