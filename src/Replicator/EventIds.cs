@@ -21,4 +21,6 @@ internal static class EventIds
     public const int Migrated = 4040;
     public const int MigrationRetry = 4041;
     public const int TokenGenerated = 4042;
+    public const int ShardAdded = 4043;
+    public const int ShardsChanged = 4044;
 }

@@ -6,6 +6,7 @@ internal static class EventIds
     public const int Migrated = 3000;
     public const int InitialMapCreated = 3001;
     public const int StorageUnavailable = 3010;
+    public const int UnexpectedError = 3011;
     public const int ListenerFailed = 3020;
     public const int ListenerConnected = 3021;
     public const int MapEpochObserved = 3022;

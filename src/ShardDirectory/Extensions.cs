@@ -44,6 +44,11 @@ internal static class Extensions
         services.AddHealthChecks().AddCheck<DirectoryDatabaseHealthCheck>("directory-database", tags: [Extensions.ReadyTagName]);
 
         services.AddGrpc(o => o.Interceptors.Add<StorageFailureInterceptor>());
+
+        // grpc-dotnet logs at Error when a caller resets a call before its request was read (a replicator's session
+        // ending mid-call) — the caller's doing, not a server fault. Handler failures are logged once, at Error, by
+        // StorageFailureInterceptor instead, so nothing of ours goes unlogged.
+        builder.Logging.AddFilter("Grpc.AspNetCore.Server.ServerCallHandler", LogLevel.None);
         builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(l => l.Protocols = HttpProtocols.Http2));
         if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]) && DefaultUrl(builder.Configuration) is { } url)
         {

@@ -20,9 +20,36 @@ internal sealed partial class ReplicationHost(GeoTopology topology, IOptions<Geo
 {
     private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(1);
 
+    private static readonly TimeSpan ShardWatchInterval = TimeSpan.FromSeconds(1);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await shards.WhenMigrated(stoppingToken);
+
+        // One generation of links per set of local shards: when the map names a shard added since start-up
+        // (geoctl shards add + a move onto it), the links restart with a stream for it. Checkpoints are durable, so a
+        // restart resends at most the unacknowledged window, which the receiver applies idempotently.
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            using var generation = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            var links = CreateLinks();
+            var tasks = links.Select(l => l.RunAsync(generation.Token)).ToList();
+            tasks.Add(StatsAsync(links, generation.Token));
+            tasks.Add(PruneAsync(generation.Token));
+            tasks.Add(WatchForNewShardsAsync(generation));
+            try
+            {
+                await Task.WhenAll(tasks);
+            }
+            catch (OperationCanceledException) when (generation.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
+            {
+                // A new shard: next generation.
+            }
+        }
+    }
+
+    private List<PeerLink> CreateLinks()
+    {
         var local = site.Value.Region;
         var links = new List<PeerLink>();
         foreach (var peer in peers.All.Keys)
@@ -34,10 +61,32 @@ internal sealed partial class ReplicationHost(GeoTopology topology, IOptions<Geo
             links.Add(new PeerLink(local, peer, address, secrets.For(peer), streams, transport, peers.All[peer], options.Value, clock, time, random, logger));
         }
 
-        var tasks = links.Select(l => l.RunAsync(stoppingToken)).ToList();
-        tasks.Add(StatsAsync(links, stoppingToken));
-        tasks.Add(PruneAsync(stoppingToken));
-        await Task.WhenAll(tasks);
+        return links;
+    }
+
+    private async Task WatchForNewShardsAsync(CancellationTokenSource generation)
+    {
+        var ct = generation.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            await Task.Delay(ShardWatchInterval, time, ct);
+            if (directory.CurrentMap?.Map.Shards.Where(id => !shards.Stores.ContainsKey(id)).ToArray() is not { Length: > 0 } missing)
+            {
+                continue;
+            }
+
+            try
+            {
+                var added = await shards.AddAsync(missing, ct);
+                LogShardsChanged(logger, string.Join(",", added));
+                await generation.CancelAsync();
+                return;
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or Core.Topology.TopologyException or IOException or Npgsql.NpgsqlException)
+            {
+                LogBackgroundFailed(logger, "opening a new shard", ex.Message);
+            }
+        }
     }
 
     private async Task StatsAsync(IReadOnlyList<PeerLink> links, CancellationToken ct)
@@ -122,6 +171,9 @@ internal sealed partial class ReplicationHost(GeoTopology topology, IOptions<Geo
 
     [LoggerMessage(EventId = EventIds.Pruned, Level = LogLevel.Information, Message = "Pruned {Count} change-log entries of shard {ShardId} up to {UptoSeq} (acknowledged by every peer)")]
     private static partial void LogPruned(ILogger logger, string shardId, int count, long uptoSeq);
+
+    [LoggerMessage(EventId = EventIds.ShardsChanged, Level = LogLevel.Information, Message = "New local shards {ShardIds}: restarting the peer links with their streams")]
+    private static partial void LogShardsChanged(ILogger logger, string shardIds);
 
     [LoggerMessage(EventId = EventIds.BackgroundFailed, Level = LogLevel.Warning, Message = "Replication {Task} failed: {Reason}; trying again")]
     private static partial void LogBackgroundFailed(ILogger logger, string task, string reason);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Geo.Core.Clock;
 using Geo.Core.Topology;
 using Geo.Replicator.Hosting;
@@ -14,42 +15,93 @@ namespace Geo.Replicator.Sharding;
 /// </summary>
 internal sealed partial class LocalShards : BackgroundService, IAsyncDisposable
 {
-    private readonly Dictionary<string, NpgsqlDataSource> _dataSources;
+    private readonly ConcurrentDictionary<string, NpgsqlDataSource> _dataSources = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ShardStore> _stores = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _migrated = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _adding = new();
+    private readonly string _topologyPath;
+    private readonly HybridLogicalClock _clock;
+    private readonly TimeProvider _time;
+    private readonly ILoggerFactory _loggers;
     private readonly ILogger<LocalShards> _logger;
+    private readonly string _checkpointShardId;
 
     public LocalShards(GeoTopology topology, IOptions<GeoSiteOptions> site, HybridLogicalClock clock, TimeProvider time, ILoggerFactory loggers)
     {
+        (_topologyPath, _clock, _time, _loggers) = (site.Value.Topology, clock, time, loggers);
         _logger = loggers.CreateLogger<LocalShards>();
         var region = topology.Region(site.Value.Region);
         RegionId = region.Id;
-        _dataSources = region.Shards.ToDictionary(s => s.Key, s => CreateDataSource(s.Value, s.Key), StringComparer.Ordinal);
-        Stores = _dataSources.ToDictionary(
-            s => s.Key,
-            s => new ShardStore(s.Key, region.Id, s.Value, clock, time, loggers.CreateLogger<ShardStore>()),
-            StringComparer.Ordinal);
-        Ids = [.. Stores.Keys.Order(StringComparer.Ordinal)];
+        foreach (var (shardId, connectionString) in region.Shards)
+        {
+            Open(shardId, connectionString);
+        }
+
+        // Fixed at start: a shard added later must not move the directory stream's checkpoints elsewhere.
+        _checkpointShardId = Ids[0];
     }
 
     public string RegionId { get; }
 
-    /// <summary>Shard ids, sorted.</summary>
-    public IReadOnlyList<string> Ids { get; }
+    /// <summary>Shard ids, sorted; grows when a shard added with <c>geoctl shards add</c> appears in the map.</summary>
+    public IReadOnlyList<string> Ids => [.. _stores.Keys.Order(StringComparer.Ordinal)];
 
-    public IReadOnlyDictionary<string, ShardStore> Stores { get; }
+    public IReadOnlyDictionary<string, ShardStore> Stores => _stores;
 
-    /// <summary>The shard that also keeps this region's directory-stream checkpoints (the first by id).</summary>
-    public ShardStore CheckpointStore => Stores[Ids[0]];
+    /// <summary>The shard that also keeps this region's directory-stream checkpoints (the first by id at start).</summary>
+    public ShardStore CheckpointStore => _stores[_checkpointShardId];
 
     public bool IsMigrated => _migrated.Task.IsCompletedSuccessfully;
 
     public Task WhenMigrated(CancellationToken ct) => _migrated.Task.WaitAsync(ct);
 
-    /// <summary>The store of <paramref name="shardId"/>, or an error naming the fix when the map names an unknown shard.</summary>
+    /// <summary>
+    /// The store of <paramref name="shardId"/>. A shard added since start-up (the map names it) is opened from the
+    /// topology file, which <c>geoctl shards add</c> wrote after migrating the shard; an unknown one is an error naming the fix.
+    /// </summary>
     public ShardStore Store(string shardId)
-        => Stores.TryGetValue(shardId, out var store)
-            ? store
-            : throw new InvalidOperationException($"The shard map names shard '{shardId}', which is not in this region's topology; add it to the topology.");
+        => _stores.TryGetValue(shardId, out var store) ? store : AddFromTopology(shardId);
+
+    /// <summary>Opens every shard of <paramref name="shardIds"/> not open yet and migrates it; returns the ones it added.</summary>
+    public async Task<IReadOnlyList<string>> AddAsync(IEnumerable<string> shardIds, CancellationToken ct)
+    {
+        var added = new List<string>();
+        foreach (var shardId in shardIds.Where(id => !_stores.ContainsKey(id)))
+        {
+            AddFromTopology(shardId);
+            await ShardMigrator.MigrateAsync(_dataSources[shardId], ct);
+            LogShardAdded(_logger, shardId);
+            added.Add(shardId);
+        }
+
+        return added;
+    }
+
+    private ShardStore AddFromTopology(string shardId)
+    {
+        lock (_adding)
+        {
+            if (_stores.TryGetValue(shardId, out var existing))
+            {
+                return existing;
+            }
+
+            var region = TopologyLoader.Load(_topologyPath).Region(RegionId);
+            return region.Shards.TryGetValue(shardId, out var connectionString)
+                ? Open(shardId, connectionString)
+                : throw new InvalidOperationException(
+                    $"The shard map names shard '{shardId}', which is not in this region's topology ({_topologyPath}); add it with 'geoctl shards add'.");
+        }
+    }
+
+    private ShardStore Open(string shardId, string connectionString)
+    {
+        var dataSource = CreateDataSource(connectionString, shardId);
+        _dataSources[shardId] = dataSource;
+        var store = new ShardStore(shardId, RegionId, dataSource, _clock, _time, _loggers.CreateLogger<ShardStore>());
+        _stores[shardId] = store;
+        return store;
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -95,6 +147,9 @@ internal sealed partial class LocalShards : BackgroundService, IAsyncDisposable
 
     [LoggerMessage(EventId = EventIds.Migrated, Level = LogLevel.Information, Message = "Shard {ShardId} migrated ({Applied} new migrations)")]
     private static partial void LogMigrated(ILogger logger, string shardId, int applied);
+
+    [LoggerMessage(EventId = EventIds.ShardAdded, Level = LogLevel.Information, Message = "Shard {ShardId} added since start-up: opened from the topology file and migrated")]
+    private static partial void LogShardAdded(ILogger logger, string shardId);
 
     [LoggerMessage(EventId = EventIds.MigrationRetry, Level = LogLevel.Warning, Message = "Shard migration failed ({Reason}); retrying in {DelayMs} ms")]
     private static partial void LogMigrationRetry(ILogger logger, string reason, double delayMs);

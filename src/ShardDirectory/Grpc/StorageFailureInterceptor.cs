@@ -4,7 +4,10 @@ using Npgsql;
 
 namespace Geo.ShardDirectory.Grpc;
 
-/// <summary>Turns a directory-database outage into <c>UNAVAILABLE</c> (retryable) instead of <c>UNKNOWN</c>, logged once here.</summary>
+/// <summary>
+/// The gRPC boundary: turns a directory-database outage into <c>UNAVAILABLE</c> (retryable) instead of <c>UNKNOWN</c>,
+/// a caller's cancel into <c>CANCELLED</c>, and logs every other unexpected failure once, at Error.
+/// </summary>
 internal sealed partial class StorageFailureInterceptor(ILogger<StorageFailureInterceptor> logger) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
@@ -25,6 +28,11 @@ internal sealed partial class StorageFailureInterceptor(ILogger<StorageFailureIn
             // The caller went away (deadline or cancel): an expected end, not a server error to log.
             throw new RpcException(new Status(StatusCode.Cancelled, "the call was cancelled by the caller"));
         }
+        catch (Exception e) when (IsUnexpected(e, context))
+        {
+            LogUnexpected(logger, context.Method, e);
+            throw;
+        }
     }
 
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
@@ -43,10 +51,22 @@ internal sealed partial class StorageFailureInterceptor(ILogger<StorageFailureIn
         {
             throw new RpcException(new Status(StatusCode.Cancelled, "the call was cancelled by the caller"));
         }
+        catch (Exception e) when (IsUnexpected(e, context))
+        {
+            LogUnexpected(logger, context.Method, e);
+            throw;
+        }
     }
 
     private static bool IsStorageFailure(Exception e, ServerCallContext context)
         => e is NpgsqlException { IsTransient: true } or TimeoutException && !context.CancellationToken.IsCancellationRequested;
+
+    // An RpcException is a deliberate answer; a failure after the caller left is the caller's doing.
+    private static bool IsUnexpected(Exception e, ServerCallContext context)
+        => e is not RpcException && !context.CancellationToken.IsCancellationRequested;
+
+    [LoggerMessage(EventId = EventIds.UnexpectedError, Level = LogLevel.Error, Message = "Unexpected error in {Method}")]
+    private static partial void LogUnexpected(ILogger logger, string method, Exception exception);
 
     [LoggerMessage(EventId = EventIds.StorageUnavailable, Level = LogLevel.Warning, Message = "Directory database unavailable during {Method}")]
     private static partial void LogStorageFailure(ILogger logger, string method, Exception exception);
