@@ -319,6 +319,31 @@ cmd_status() {
   done < <(service_table)
   printf '%-16s %-12s %-26s %s\n' postgres - "127.0.0.1:$PG_PORT" "$(pg_isready -h 127.0.0.1 -p "$PG_PORT" >/dev/null 2>&1 && echo ready || echo down)"
   printf '%-16s %-12s %-26s %s\n' redis - "127.0.0.1:$REDIS_PORT" "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && echo ready || echo down)"
+  status_replication
+}
+
+# Replication lag between regions, read from each replicator's /metrics (cleartext HTTP/2): seconds since the peer
+# was last known to hold every change of the region (grows during a partition), and changes it has not acknowledged.
+status_replication() {
+  local project region url
+  printf '\n%-12s %-12s %10s %10s\n' FROM TO LAG_S PENDING
+  while read -r project region url; do
+    [ "$project" = Replicator ] || continue
+    curl -fsS -m 2 --http2-prior-knowledge "$url/metrics" 2>/dev/null | python3 -c '
+import re, sys
+region = sys.argv[1]
+lag, pending = {}, {}
+for line in sys.stdin:
+    m = re.match(r"geo_replicator_(lag_seconds|pending)\{([^}]*)\} (\S+)", line)
+    if not m: continue
+    peer = re.search(r"peer=\"([^\"]+)\"", m.group(2))
+    if peer: (lag if m.group(1) == "lag_seconds" else pending)[peer.group(1)] = float(m.group(3))
+dash, down = "-", "down"
+if not lag: print(f"{region:<12} {dash:<12} {down:>10} {dash:>10}")
+for peer in sorted(lag):
+    print(f"{region:<12} {peer:<12} {lag[peer]:>10.1f} {int(pending.get(peer, 0)):>10}")
+' "$region" || true
+  done < <(service_table)
 }
 
 # ---- the demo: a scripted walk-through of the whole story on the running local system --------------------
