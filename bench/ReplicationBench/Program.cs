@@ -55,24 +55,24 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
 await cluster.StartSenderAsync();
 var lagUsers = await cluster.CreateUsersAsync("us-east", options.Users);
 await cluster.WaitForUsersAsync("us-west", lagUsers, TimeSpan.FromSeconds(120));
-var lag = await LagBench.RunAsync(cluster, lagUsers, maxApply / 2, options);
+var lag = await LagBench.RunAsync(cluster, lagUsers, options.LagRate > 0 ? options.LagRate : maxApply / 2, options);
 Console.WriteLine(lag);
 return 0;
 
 namespace Geo.Bench
 {
-    internal sealed record BenchOptions(int Changes, int Users, int Rounds, int BatchSize, int Window, TimeSpan LagDuration, int Writers)
+    internal sealed record BenchOptions(int Changes, int Users, int Rounds, int BatchSize, int Window, TimeSpan LagDuration, int Writers, int LagRate)
     {
         public static BenchOptions Parse(string[] args)
         {
             var values = args.Select(a => a.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0].TrimStart('-'), p => p[1], StringComparer.Ordinal);
             int Int(string name, int fallback) => values.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
             var options = new BenchOptions(Int("changes", 20_000), Int("users", 1_000), Int("rounds", 3), Int("batch", 200), Int("window", 4),
-                TimeSpan.FromSeconds(Int("lag-seconds", 20)), Int("writers", 16));
+                TimeSpan.FromSeconds(Int("lag-seconds", 20)), Int("writers", 16), Int("lag-rate", 0));
             if (options.Changes < 1 || options.Changes > 1_000_000 || options.Rounds is < 1 or > 20 || options.BatchSize is < 1 or > 1000
-                || options.Window is < 1 or > 64 || options.LagDuration > TimeSpan.FromMinutes(10) || options.Writers is < 1 or > 64 || options.Users < 1)
+                || options.Window is < 1 or > 64 || options.LagDuration > TimeSpan.FromMinutes(10) || options.Writers is < 1 or > 64 || options.Users < 1 || options.LagRate is < 0 or > 100_000)
             {
-                throw new ArgumentException("bounds: changes 1..1000000, rounds 1..20, batch 1..1000, window 1..64, lag-seconds <= 600, writers 1..64");
+                throw new ArgumentException("bounds: changes 1..1000000, rounds 1..20, batch 1..1000, window 1..64, lag-seconds <= 600, writers 1..64, lag-rate 0..100000 (0: half the median apply maximum)");
             }
 
             return options;
@@ -408,7 +408,7 @@ namespace Geo.Bench
                 }
 
                 return string.Create(CultureInfo.InvariantCulture,
-                    $"lag at {rate:0} writes/s target (half the median apply maximum): achieved {total / writeSeconds:0} writes/s over {writeSeconds:0.0} s ({total} writes, {options.Writers} writers, {behind} started >100 ms late); "
+                    $"lag at {rate:0} writes/s target ({(options.LagRate > 0 ? "--lag-rate" : "half the median apply maximum")}): achieved {total / writeSeconds:0} writes/s over {writeSeconds:0.0} s ({total} writes, {options.Writers} writers, {behind} started >100 ms late); "
                     + $"lag p50 {Stats.Percentile(lags, 0.5):0} ms, p99 {Stats.Percentile(lags, 0.99):0} ms, max {lags.Max():0} ms");
             }
             finally
