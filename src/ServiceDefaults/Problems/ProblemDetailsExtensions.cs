@@ -32,17 +32,20 @@ public static partial class ProblemDetailsExtensions
                 return;
             }
 
-            if (error is not null)
-            {
-                LogUnexpected(logger, error, context.Request.Method, context.Request.Path);
-            }
-
             if (IsUnavailable(error))
             {
+                // A dependency that is down or saturated (pool exhausted, timeout, open breaker) is an expected fault
+                // answered with a retryable 503: a warning, not an error.
+                LogUnavailable(logger, error!, context.Request.Method, context.Request.Path);
                 context.Response.Headers.RetryAfter = "1";
                 await GeoProblems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "dependency-unavailable", "Service unavailable",
                     "A dependency (database or peer) is unavailable or timed out; retry shortly.");
                 return;
+            }
+
+            if (error is not null)
+            {
+                LogUnexpected(logger, error, context.Request.Method, context.Request.Path);
             }
 
             await GeoProblems.WriteAsync(context, StatusCodes.Status500InternalServerError, "internal", "Internal error",
@@ -69,6 +72,9 @@ public static partial class ProblemDetailsExtensions
             || (error?.InnerException is { } inner && IsUnavailable(inner));
 
     private static string ReasonPhrase(int code) => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(code) is { Length: > 0 } p ? p : "Error";
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Dependency unavailable in {Method} {Path}; answered 503")]
+    private static partial void LogUnavailable(ILogger logger, Exception exception, string method, string path);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Error, Message = "Unhandled error in {Method} {Path}")]
     private static partial void LogUnexpected(ILogger logger, Exception exception, string method, string path);
