@@ -108,6 +108,12 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Suspends the process (SIGSTOP): a hung service whose sockets stay open. <see cref="ResumeAsync"/> undoes it.</summary>
+    public Task SuspendAsync() => SignalAsync("STOP");
+
+    /// <summary>Resumes a process suspended with <see cref="SuspendAsync"/> (SIGCONT).</summary>
+    public Task ResumeAsync() => SignalAsync("CONT");
+
     public async ValueTask DisposeAsync() => await StopAsync();
 
     /// <summary>Path of a service's built assembly, in the same configuration as the running tests.</summary>
@@ -130,6 +136,17 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
 
         throw new DirectoryNotFoundException("Geo.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    private async Task SignalAsync(string signal)
+    {
+        var process = _process is { HasExited: false } p ? p : throw new InvalidOperationException($"{_project} is not running.");
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { $"-{signal}", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })!;
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {process.Id} failed with exit code {kill.ExitCode}.");
+        }
     }
 
     private void Collect(string? line)
