@@ -11,7 +11,8 @@ namespace Geo.EdgeRouter.Health;
 /// Passive health: one transport failure or one 500/502/504 from a destination takes it out for the cluster's reactivation
 /// period, so the next request fails over at once instead of waiting for active probes. A 503 does not: the regional API
 /// answers 503 when it sheds load, and moving an overloaded region's users onto its peers would spread the overload.
-/// Active probes of <c>/healthz/ready</c> still catch a region whose dependencies are down.
+/// Active probes of <c>/healthz/ready</c> still catch a region whose dependencies are down. An answer marked
+/// <c>Geo-Draining</c> (the API is stopping; see <see cref="DrainingDestinations"/>) takes the destination out too.
 /// </summary>
 internal sealed class DestinationFailurePolicy(
     IDestinationHealthUpdater updater,
@@ -28,7 +29,7 @@ internal sealed class DestinationFailurePolicy(
     public void RequestProxied(HttpContext context, ClusterState cluster, DestinationState destination)
     {
         var error = context.GetForwarderErrorFeature()?.Error ?? ForwarderError.None;
-        if (IsDestinationFailure(error, context.Response.StatusCode))
+        if (IsDestinationFailure(error, context.Response.StatusCode) || DrainingDestinations.AnsweredDraining(context))
         {
             MarkUnhealthy(context, cluster, destination);
         }
@@ -84,4 +85,24 @@ internal sealed class DestinationFailurePolicy(
 
         return false;
     }
+
+    /// <summary>
+    /// True when a failed call may be sent to another destination: it never reached this one, or it failed before any
+    /// response arrived and repeating it is harmless — an idempotent method (GET, HEAD, PUT, DELETE, OPTIONS) or a
+    /// request with an <c>Idempotency-Key</c> (the regional API replays the first outcome for the key).
+    /// </summary>
+    public static bool MayResend(IForwarderErrorFeature? failure, HttpRequest request)
+    {
+        if (NeverReachedDestination(failure))
+        {
+            return true;
+        }
+
+        return failure is { Error: ForwarderError.Request }
+            && (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsPut(request.Method)
+                || HttpMethods.IsDelete(request.Method) || HttpMethods.IsOptions(request.Method)
+                || request.Headers.ContainsKey(IdempotencyKeyHeader));
+    }
+
+    private const string IdempotencyKeyHeader = "Idempotency-Key";
 }
