@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Geo.ServiceDefaults.Lifecycle;
 using OpenTelemetry.Metrics;
 
 namespace Geo.ServiceDefaults;
@@ -43,6 +44,7 @@ public static class Extensions
         builder.Services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddGracefulShutdown();
 
         builder.Services.AddOpenTelemetry()
             .WithMetrics(m => m
@@ -56,6 +58,7 @@ public static class Extensions
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseGracefulShutdown();
         app.UseGeoRequestTimeouts();
         app.MapHealthChecks("/healthz/live", new HealthCheckOptions { Predicate = c => c.Tags.Contains("live") });
         app.MapHealthChecks("/healthz/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag) || c.Tags.Contains("live") });

@@ -9,6 +9,7 @@ using Geo.Replicator.Sending;
 using Geo.Replicator.Sharding;
 using Geo.Replicator.Telemetry;
 using Geo.Replicator.Wire;
+using Geo.ServiceDefaults.Lifecycle;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 
@@ -22,7 +23,11 @@ internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchAp
     public override async Task Replicate(IAsyncStreamReader<ReplicationMessage> requestStream, IServerStreamWriter<ReplicationReply> responseStream, ServerCallContext context)
     {
         var peer = auth.Authenticate(context);
-        var ct = context.CancellationToken;
+        // The stream ends when this process is about to stop listening (graceful shutdown); the peer resumes elsewhere
+        // or later from its checkpoint, and the server does not wait out its drain timeout for a stream that never ends.
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken,
+            context.GetHttpContext().RequestServices.GetRequiredService<GracefulShutdown>().Stopping);
+        var ct = stream.Token;
         var state = peers.All[peer];
         // Per stream: everything up to this sequence is applied or durably refused in this session.
         var contiguous = new Dictionary<string, long>(StringComparer.Ordinal);

@@ -114,12 +114,14 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
             await File.WriteAllLinesAsync(logFile, all.SelectMany(s => s.Logs));
         }
 
-        foreach (var service in all)
+        try
         {
-            await service.DisposeAsync();
+            await ServiceProcess.DisposeAllAsync(all);
         }
-
-        _topology?.Dispose();
+        finally
+        {
+            _topology?.Dispose();
+        }
     }
 }
 
