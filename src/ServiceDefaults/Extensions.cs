@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using OpenTelemetry.Metrics;
+using Geo.ServiceDefaults.Telemetry;
 
 namespace Geo.ServiceDefaults;
 
@@ -14,7 +14,7 @@ public static class Extensions
     /// <summary>Tag of health checks that gate readiness (dependencies); liveness checks only the process.</summary>
     public const string ReadyTag = "ready";
 
-    /// <summary>Adds JSON console logs, ProblemDetails, health checks, OpenTelemetry metrics and <see cref="TimeProvider"/>.</summary>
+    /// <summary>Adds JSON console logs, ProblemDetails, health checks, OpenTelemetry traces and metrics (<see cref="GeoTelemetry"/>) and <see cref="TimeProvider"/>.</summary>
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder)
         where TBuilder : IHostApplicationBuilder
     {
@@ -42,11 +42,7 @@ public static class Extensions
             .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
         builder.Services.AddSingleton(TimeProvider.System);
 
-        builder.Services.AddOpenTelemetry()
-            .WithMetrics(m => m
-                .AddAspNetCoreInstrumentation()
-                .AddMeter("Geo.*")
-                .AddPrometheusExporter());
+        builder.AddGeoTelemetry();
         return builder;
     }
 
