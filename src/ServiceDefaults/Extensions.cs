@@ -6,7 +6,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Geo.ServiceDefaults.Lifecycle;
-using OpenTelemetry.Metrics;
+using Geo.ServiceDefaults.Telemetry;
 
 namespace Geo.ServiceDefaults;
 
@@ -16,7 +16,7 @@ public static class Extensions
     /// <summary>Tag of health checks that gate readiness (dependencies); liveness checks only the process.</summary>
     public const string ReadyTag = "ready";
 
-    /// <summary>Adds JSON console logs, ProblemDetails, health checks, OpenTelemetry metrics and <see cref="TimeProvider"/>.</summary>
+    /// <summary>Adds JSON console logs, ProblemDetails, health checks, OpenTelemetry traces and metrics (<see cref="GeoTelemetry"/>) and <see cref="TimeProvider"/>.</summary>
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder)
         where TBuilder : IHostApplicationBuilder
     {
@@ -46,11 +46,7 @@ public static class Extensions
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddGracefulShutdown();
 
-        builder.Services.AddOpenTelemetry()
-            .WithMetrics(m => m
-                .AddAspNetCoreInstrumentation()
-                .AddMeter("Geo.*")
-                .AddPrometheusExporter());
+        builder.AddGeoTelemetry();
         return builder;
     }
 
