@@ -58,6 +58,7 @@ internal sealed class StreamSender
 
     public async Task RunAsync(Func<ReplicationMessage, CancellationToken, Task> write, CancellationToken ct)
     {
+        using var pushed = _stream.Signal?.Subscribe(() => _wake.Writer.TryWrite(true));
         while (true)
         {
             ct.ThrowIfCancellationRequested();
