@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # geo: the one entry point for contributors and CI.
-#   ./geo test     restore, build (warnings as errors), run every test project and the terraform checks;
+#   ./geo test     restore, build (warnings as errors), run every test project, the terraform checks and the ops
+#                  checks (ops/check: promtool on the Prometheus configuration and alerting rules);
 #                  the last line is "N passed, N failed".
 #   ./geo up|down|status|demo   the local four-region system (see README).
 set -euo pipefail
@@ -119,9 +120,42 @@ cmd_test() {
     say "geo: terraform not installed; terraform checks skipped"
   fi
 
+  ops_checks
+
   [ "$skipped" -eq 0 ] || echo "$skipped skipped"
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
+}
+
+ensure_promtool() {
+  command -v promtool >/dev/null && return
+  apt_install prometheus
+  # Debian's package starts a system-wide Prometheus on 9090; Geo starts its own (./geo up --prometheus).
+  if is_root && command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    systemctl stop prometheus >/dev/null 2>&1 || true
+  fi
+}
+
+# ops/check (promtool check config/rules, promtool test rules, scrape configuration vs topology), counted in the
+# summary like the terraform checks: its "ops: N passed, M failed" line, and one failure if it fails without one.
+ops_checks() {
+  ensure_promtool
+  say "geo: ops checks (Prometheus configuration and alerting rules)"
+  local opslog opsline opsrc
+  opslog="$(mktemp)"
+  set +e
+  ops/check 2>&1 | tee "$opslog" >&2
+  opsrc=${PIPESTATUS[0]}
+  set -e
+  opsline=$(grep -E '^ops: [0-9]+ passed, [0-9]+ failed' "$opslog" | tail -n 1 || true)
+  if [ -n "$opsline" ]; then
+    passed=$((passed + $(echo "$opsline" | awk '{print $2}')))
+    failed=$((failed + $(echo "$opsline" | awk '{print $4}')))
+  fi
+  if [ "$opsrc" -ne 0 ] && { [ -z "$opsline" ] || [ "$(echo "$opsline" | awk '{print $4}')" = 0 ]; }; then
+    failed=$((failed + 1))
+  fi
+  rm -f "$opslog"
 }
 
 # ---- the local system --------------------------------------------------------------------------------
@@ -236,6 +270,14 @@ stop_service() {
   rm -f "$pidfile"
 }
 
+# metrics_args PROJECT URL: the gRPC services speak cleartext HTTP/2 only, which Prometheus cannot scrape; they also
+# serve /metrics over HTTP/1.1 on their port + 2000 (ops/prometheus/generate uses the same rule).
+metrics_args() {
+  case "$1" in
+    ShardDirectory|Replicator) local port="${2##*:}"; echo "--Geo:MetricsUrl=${2%:*}:$((port + 2000))" ;;
+  esac
+}
+
 start_service() {
   local project="$1" region="$2" url="$3" name="$1-$2"
   local pidfile="$GEO_DIR/run/$name.pid"
@@ -244,7 +286,7 @@ start_service() {
   # Sixteen processes on a small machine: workstation GC (server GC gives each process a heap and GC thread per core)
   # and no tiered-PGO instrumentation make start-up cheaper; neither changes behaviour.
   DOTNET_gcServer=0 DOTNET_TieredPGO=0 nohup dotnet "src/$project/bin/Release/net10.0/Geo.$project.dll" --urls="$url" \
-    --Geo:Region="$region" --Geo:Topology="$TOPOLOGY" >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &
+    --Geo:Region="$region" --Geo:Topology="$TOPOLOGY" $(metrics_args "$project" "$url") >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! > "$pidfile"
 }
 

@@ -120,6 +120,12 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Suspends the process (SIGSTOP): a hung service whose sockets stay open. <see cref="ResumeAsync"/> undoes it.</summary>
+    public Task SuspendAsync() => SignalAsync("STOP");
+
+    /// <summary>Resumes a process suspended with <see cref="SuspendAsync"/> (SIGCONT).</summary>
+    public Task ResumeAsync() => SignalAsync("CONT");
+
     /// <summary>
     /// Planned stop: SIGTERM, then waits for the process to drain and exit. Kills it and throws when it has not exited
     /// within <paramref name="timeout"/> (default 60 s), or when it crashed while stopping.
@@ -209,6 +215,17 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
 
         throw new DirectoryNotFoundException("Geo.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    private async Task SignalAsync(string signal)
+    {
+        var process = _process is { HasExited: false } p ? p : throw new InvalidOperationException($"{_project} is not running.");
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { $"-{signal}", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })!;
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {process.Id} failed with exit code {kill.ExitCode}.");
+        }
     }
 
     private void Collect(string? line)
