@@ -140,7 +140,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         var crashesBefore = CrashLogs.Count();
         if (!process.HasExited)
         {
-            await Geo.Testing.ChildProcesses.RunAsync("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
+            await SignalAsync("TERM");
         }
 
         using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
