@@ -7,8 +7,8 @@ using Geo.Replicator.Directory;
 using Geo.Replicator.Hosting;
 using Geo.Replicator.Sending;
 using Geo.Replicator.Sharding;
-using Geo.Replicator.Telemetry;
 using Geo.Replicator.Wire;
+using Geo.Replicator.Telemetry;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 
@@ -172,6 +172,7 @@ internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchAp
             }
 
             metrics.Refused(peer, "malformed", malformed);
+            using var applying = ReplicationTracing.StartApply(peer, batch);
             var result = await applier.ApplyAsync(peer, batch.Stream, changes, done, batch.LastSeq, fromStream: true, ct);
             ack.AppliedThrough = result.AppliedThrough;
             ack.Rewind = result.Stopped;
