@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using Geo.Cli.Bench;
 using Geo.Cli.Capacity;
+using Geo.Cli.Checkpoints;
 using Geo.Cli.CommandLine;
 using Geo.Cli.Migrations;
 using Geo.Cli.Replication;
@@ -27,6 +28,7 @@ internal static class GeoCtl
         root.Add(ReplicationCommands.Create(host, globals));
         root.Add(ReplicationCommands.CreateVerify(host, globals));
         root.Add(BenchCommands.Create(host, globals));
+        root.Add(CheckpointsCommand.Create(host, globals));
         return root;
     }
 

@@ -194,6 +194,7 @@ internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchAp
             }
 
             metrics.Refused(peer, "malformed", malformed);
+            using var applying = ReplicationTracing.StartApply(peer, batch);
             var result = await applier.ApplyAsync(peer, batch.Stream, changes, done, batch.LastSeq, fromStream: true, ct);
             ack.AppliedThrough = result.AppliedThrough;
             ack.Rewind = result.Stopped;
