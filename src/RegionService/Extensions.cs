@@ -1,8 +1,10 @@
 using Geo.Core.Clock;
 using Geo.Core.Topology;
 using Geo.RegionService.Api;
+using Geo.RegionService.Auth;
 using Geo.RegionService.Directory;
 using Geo.RegionService.Sharding;
+using Geo.ServiceDefaults.Auth;
 using Geo.ServiceDefaults.Resilience;
 using Geo.ServiceDefaults.Shedding;
 using Geo.Storage.Caching;
@@ -39,6 +41,7 @@ internal static class Extensions
                 sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(GeoPipelines.Redis), sp.GetRequiredService<ILogger<DocumentCache>>());
         });
         services.AddSingleton<RegionApi>();
+        services.AddSingleton<ResidencyAccessFilter>();
         services.AddSingleton<ShardMigrations>();
         services.AddHostedService(sp => sp.GetRequiredService<ShardMigrations>());
 
@@ -71,10 +74,12 @@ internal static class Extensions
             return next(context);
         });
         app.UseRateLimiter();
+        app.UseGeoApiAccess();
         app.MapOpenApi("/openapi/{documentName}.json");
 
         var api = app.Services.GetRequiredService<RegionApi>();
         var users = app.MapGroup("/v1/users");
+        users.AddEndpointFilter<ResidencyAccessFilter>();
         users.MapPost("/", (HttpContext http, CancellationToken ct) => api.CreateUserAsync(http, ct));
         users.MapGet("/{userId}", (HttpContext http, string userId, CancellationToken ct) => api.GetUserAsync(http, userId, ct));
         users.MapDelete("/{userId}", (HttpContext http, string userId, CancellationToken ct) => api.EraseUserAsync(http, userId, ct));

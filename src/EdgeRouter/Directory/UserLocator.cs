@@ -76,7 +76,7 @@ internal sealed partial class UserLocator : IAsyncDisposable
         var (peerEntry, peerRegion, allPeersFailed) = await AskPeersAsync(userId, ct);
         if (peerEntry is not null)
         {
-            LogFoundAtPeer(_logger, userId, peerRegion!);
+            LogFoundAtPeer(_logger, peerRegion!);
             return UserLookup.Found(peerEntry, peerRegion!);
         }
 
@@ -149,7 +149,7 @@ internal sealed partial class UserLocator : IAsyncDisposable
     private static partial void LogLocalDirectoryFailed(ILogger logger, string regionId, string reason);
 
     [LoggerMessage(EventId = EventIds.FoundAtPeer, Level = LogLevel.Debug, Message = "User {UserId} found in the directory of {RegionId}")]
-    private static partial void LogFoundAtPeer(ILogger logger, string userId, string regionId);
+    private static partial void LogFoundAtPeer(ILogger logger, string regionId);
 }
 
 /// <summary>Outcome of a lookup: the entry, or not found, or no directory answered.</summary>
