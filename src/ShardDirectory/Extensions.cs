@@ -41,6 +41,7 @@ internal static class Extensions
         // Order matters: start-up migrates before the listener runs and before Kestrel accepts calls.
         services.AddHostedService<DirectoryStartup>();
         services.AddHostedService<ShardMapListener>();
+        services.AddHostedService<MoveMetrics>();
         services.AddHealthChecks().AddCheck<DirectoryDatabaseHealthCheck>("directory-database", tags: [Extensions.ReadyTagName]);
 
         services.AddGrpc(o => o.Interceptors.Add<StorageFailureInterceptor>());

@@ -148,7 +148,7 @@ internal sealed partial class UserLocator : IAsyncDisposable
     [LoggerMessage(EventId = EventIds.LocalDirectoryFailed, Level = LogLevel.Warning, Message = "Directory of {RegionId} failed; asking peers: {Reason}")]
     private static partial void LogLocalDirectoryFailed(ILogger logger, string regionId, string reason);
 
-    [LoggerMessage(EventId = EventIds.FoundAtPeer, Level = LogLevel.Debug, Message = "User {UserId} found in the directory of {RegionId}")]
+    [LoggerMessage(EventId = EventIds.FoundAtPeer, Level = LogLevel.Debug, Message = "A user was found in the directory of {RegionId}")]
     private static partial void LogFoundAtPeer(ILogger logger, string regionId);
 }
 

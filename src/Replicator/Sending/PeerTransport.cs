@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Geo.Contracts.Replication;
 using Grpc.Net.Client;
+using Microsoft.Extensions.Options;
 
 namespace Geo.Replicator.Sending;
 
@@ -10,16 +11,20 @@ internal interface IPeerTransport
     Replication.ReplicationClient Client(Uri address);
 }
 
-/// <summary>gRPC over HTTP/2 (cleartext for <c>http://</c>), one channel per address, keep-alive pings so a dead link is noticed.</summary>
-internal sealed class GrpcPeerTransport : IPeerTransport, IDisposable
+/// <summary>
+/// gRPC over HTTP/2 (cleartext for <c>http://</c>), one channel per address, keep-alive pings so a dead link is noticed.
+/// Message-size limits are <see cref="Hosting.ReplicatorOptions.MaxMessageBytes"/>, the same as the receiver's.
+/// </summary>
+internal sealed class GrpcPeerTransport(IOptions<Hosting.ReplicatorOptions> options) : IPeerTransport, IDisposable
 {
     private readonly ConcurrentDictionary<Uri, GrpcChannel> _channels = new();
+    private readonly int _maxMessageBytes = options.Value.MaxMessageBytes;
 
     public Replication.ReplicationClient Client(Uri address)
-        => new(_channels.GetOrAdd(address, static a => GrpcChannel.ForAddress(a, new GrpcChannelOptions
+        => new(_channels.GetOrAdd(address, static (a, max) => GrpcChannel.ForAddress(a, new GrpcChannelOptions
         {
-            MaxReceiveMessageSize = 64 * 1024 * 1024,
-            MaxSendMessageSize = 64 * 1024 * 1024,
+            MaxReceiveMessageSize = max,
+            MaxSendMessageSize = max,
             HttpHandler = new SocketsHttpHandler
             {
                 EnableMultipleHttp2Connections = true,
@@ -29,7 +34,7 @@ internal sealed class GrpcPeerTransport : IPeerTransport, IDisposable
                 KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
                 PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
             },
-        })));
+        }), _maxMessageBytes));
 
     public void Dispose()
     {

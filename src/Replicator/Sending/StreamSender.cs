@@ -91,7 +91,7 @@ internal sealed class StreamSender
             }
 
             var readStart = _time.GetUtcNow();
-            var read = await _stream.ReadAsync(_peer, after, _options.BatchSize, ct);
+            var read = await _stream.ReadAsync(_peer, after, _options.BatchSize, _options.BatchBytes, ct);
             if (read.Batch is { } batch)
             {
                 lock (_gate)

@@ -58,7 +58,7 @@ public static class TestCredentials
     /// </summary>
     public static HttpClient CreateClient(Uri? baseAddress = null, TimeSpan? timeout = null, Func<string>? token = null)
     {
-        var client = new HttpClient(new BearerTokenHandler(token ?? DefaultToken) { InnerHandler = new SocketsHttpHandler() })
+        var client = new HttpClient(WithBearer(new SocketsHttpHandler(), token))
         {
             Timeout = timeout ?? TimeSpan.FromSeconds(30),
         };
@@ -69,6 +69,10 @@ public static class TestCredentials
 
         return client;
     }
+
+    /// <summary>Wraps <paramref name="inner"/> so every request carries the default (or the given) bearer token.</summary>
+    public static DelegatingHandler WithBearer(HttpMessageHandler inner, Func<string>? token = null)
+        => new BearerTokenHandler(token ?? DefaultToken) { InnerHandler = inner };
 
     /// <summary>A client that sends no credential at all (tests of anonymous endpoints and of refusals).</summary>
     public static HttpClient CreateAnonymousClient(Uri? baseAddress = null, TimeSpan? timeout = null)
