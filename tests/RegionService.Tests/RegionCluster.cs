@@ -28,8 +28,8 @@ public sealed class RegionCluster(PostgresServer postgres, RedisServer redis) : 
     public RedisServer Redis => redis;
     public string TopologyPath => Path.Combine(_dir, "topology.json");
 
-    public HttpClient Eu { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
-    public HttpClient Us { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+    public HttpClient Eu { get; } = TestCredentials.CreateClient();
+    public HttpClient Us { get; } = TestCredentials.CreateClient();
 
     public async ValueTask InitializeAsync()
     {

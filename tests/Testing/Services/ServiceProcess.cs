@@ -23,7 +23,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     {
         _project = project;
         Port = port;
-        _settings = settings;
+        _settings = WithTestIssuer(settings);
         _http2Only = http2Only;
     }
 
@@ -226,6 +226,21 @@ public sealed class ServiceProcess : IAsyncDisposable
         {
             throw new InvalidOperationException($"kill -{signal} {process.Id} failed with exit code {kill.ExitCode}.");
         }
+    }
+
+    // Every service trusts the test run's development issuer unless the test configures Geo:Auth itself.
+    private static Dictionary<string, string> WithTestIssuer(IReadOnlyDictionary<string, string> settings)
+    {
+        var merged = new Dictionary<string, string>(settings, StringComparer.Ordinal);
+        if (!merged.Keys.Any(k => k.StartsWith(Geo.ServiceDefaults.Auth.GeoAuthOptions.SectionName + ":", StringComparison.OrdinalIgnoreCase)))
+        {
+            foreach (var (key, value) in TestCredentials.ServiceSettings)
+            {
+                merged[key] = value;
+            }
+        }
+
+        return merged;
     }
 
     private void Collect(string? line)
