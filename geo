@@ -129,6 +129,10 @@ GEO_DIR="$ROOT/.geo"
 TOPOLOGY="$ROOT/config/topology.local.json"
 PG_PORT=5433
 REDIS_PORT=6380
+# Mutual TLS between the services: the local CA and a certificate per region and role (geoctl auth certs), never
+# checked in. curl talks to the services as the admin (health is anonymous; the API and /metrics are not).
+PKI_DIR="$GEO_DIR/pki"
+TLS="--cacert .geo/pki/ca.crt --cert .geo/pki/global-admin.crt --key .geo/pki/global-admin.key"
 # Services started per region, in start order; each entry is project:topology-key.
 SERVICES="ShardDirectory:directory RegionService:api EdgeRouter:edge Replicator:replicator"
 
@@ -206,21 +210,43 @@ for entry in sys.argv[2:]:
 PY
 }
 
+# ensure_pki: the local CA and every region's certificates under .geo/pki (made once; geoctl is built only then).
+ensure_pki() {
+  local missing=0 region role
+  for region in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["regions"]))' "$TOPOLOGY"); do
+    for role in edge api directory replicator; do [ -s "$PKI_DIR/$region-$role.key" ] || missing=1; done
+  done
+  [ -s "$PKI_DIR/ca.crt" ] && [ -s "$PKI_DIR/global-admin.key" ] || missing=1
+  [ "$missing" = 1 ] || return 0
+  say "geo: creating the local CA and service certificates in .geo/pki"
+  dotnet build src/Cli -c Release -v quiet --nologo "-clp:ErrorsOnly;NoSummary" >&2
+  dotnet src/Cli/bin/Release/net10.0/geoctl.dll auth certs --out "$PKI_DIR" --topology "$TOPOLOGY" >&2
+}
+
+# role_of PROJECT: the certificate role a service runs as.
+role_of() {
+  case "$1" in ShardDirectory) echo directory ;; RegionService) echo api ;; EdgeRouter) echo edge ;; Replicator) echo replicator ;; esac
+}
+
 start_service() {
-  local project="$1" region="$2" url="$3" name="$1-$2"
+  local project="$1" region="$2" url="$3" name="$1-$2" role
+  role="$(role_of "$1")"
   local pidfile="$GEO_DIR/run/$name.pid"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then return; fi
   mkdir -p "$GEO_DIR/run" "$GEO_DIR/logs"
   # Sixteen processes on a small machine: workstation GC (server GC gives each process a heap and GC thread per core)
   # and no tiered-PGO instrumentation make start-up cheaper; neither changes behaviour.
   DOTNET_gcServer=0 DOTNET_TieredPGO=0 nohup dotnet "src/$project/bin/Release/net10.0/Geo.$project.dll" --urls="$url" \
-    --Geo:Region="$region" --Geo:Topology="$TOPOLOGY" >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &
+    --Geo:Region="$region" --Geo:Topology="$TOPOLOGY" --Geo:Tls:CaFile="$PKI_DIR/ca.crt" \
+    --Geo:Tls:CertificateFile="$PKI_DIR/$region-$role.crt" --Geo:Tls:KeyFile="$PKI_DIR/$region-$role.key" \
+    >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! > "$pidfile"
 }
 
 ready() {
-  # gRPC services may speak cleartext HTTP/2 only: try HTTP/1.1, then prior-knowledge HTTP/2.
-  curl -fsS -m 1 "$1/healthz/ready" >/dev/null 2>&1 || curl -fsS -m 1 --http2-prior-knowledge "$1/healthz/ready" >/dev/null 2>&1
+  # Every service serves HTTPS (HTTP/1.1 and HTTP/2 by ALPN); health is anonymous but the server is checked against the CA.
+  # shellcheck disable=SC2086
+  curl $TLS -fsS -m 1 "$1/healthz/ready" >/dev/null 2>&1
 }
 
 # wait_ready DEADLINE < "project region url" lines: polls every pending service (in parallel) until all are ready.
@@ -255,6 +281,7 @@ cmd_up() {
   command -v curl >/dev/null || apt_install curl
   local begun; begun=$(date +%s)
   build_services
+  ensure_pki
   local started; started=$(date +%s)
   start_postgres
   start_redis
@@ -272,10 +299,11 @@ cmd_up() {
   local edge; edge="$(endpoint us-east edge)"
   cat <<TRY
 
-Ready in $(( $(date +%s) - started )) s after the build ($(( $(date +%s) - begun )) s in all). Try it through the us-east edge (an eu user lands in an eu region):
-  USER_ID=\$(curl -s -X POST $edge/v1/users -H 'content-type: application/json' -d '{"residency":"eu"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
-  curl -s -X PUT $edge/v1/users/\$USER_ID/docs/notes/hello -H 'content-type: application/json' -d '{"text":"hi"}'
-  curl -si $edge/v1/users/\$USER_ID/docs/notes/hello
+Ready in $(( $(date +%s) - started )) s after the build ($(( $(date +%s) - begun )) s in all). Try it through the us-east edge (an eu user lands in an eu region;
+the edge serves HTTPS with a certificate of the local CA in .geo/pki):
+  USER_ID=\$(curl -s --cacert .geo/pki/ca.crt -X POST $edge/v1/users -H 'content-type: application/json' -d '{"residency":"eu"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
+  curl -s --cacert .geo/pki/ca.crt -X PUT $edge/v1/users/\$USER_ID/docs/notes/hello -H 'content-type: application/json' -d '{"text":"hi"}'
+  curl -si --cacert .geo/pki/ca.crt $edge/v1/users/\$USER_ID/docs/notes/hello
 Stop with ./geo down (data stays in .geo/).
 TRY
 }
@@ -322,14 +350,15 @@ cmd_status() {
   status_replication
 }
 
-# Replication lag between regions, read from each replicator's /metrics (cleartext HTTP/2): seconds since the peer
+# Replication lag between regions, read from each replicator's /metrics (mutual TLS, as the admin): seconds since the peer
 # was last known to hold every change of the region (grows during a partition), and changes it has not acknowledged.
 status_replication() {
   local project region url
   printf '\n%-12s %-12s %10s %10s\n' FROM TO LAG_S PENDING
   while read -r project region url; do
     [ "$project" = Replicator ] || continue
-    curl -fsS -m 2 --http2-prior-knowledge "$url/metrics" 2>/dev/null | python3 -c '
+    # shellcheck disable=SC2086
+    curl $TLS -fsS -m 2 "$url/metrics" 2>/dev/null | python3 -c '
 import re, sys
 region = sys.argv[1]
 lag, pending = {}, {}
@@ -368,13 +397,13 @@ cmd_demo() {
   headers="$(mktemp)"; trap 'rm -f "$headers"' RETURN
 
   demo_step "1. An eu user created through the us-east edge lands in an eu region"
-  user=$(curl -fsS -D "$headers" -X POST "$us_edge/v1/users" -H 'content-type: application/json' -d '{"residency":"eu"}' | demo_json userId)
+  user=$(curl $TLS -fsS -D "$headers" -X POST "$us_edge/v1/users" -H 'content-type: application/json' -d '{"residency":"eu"}' | demo_json userId)
   grep -i '^geo-home-region: eu-' "$headers" || demo_fail "home region is not in eu"
   echo "user $user"
 
   demo_step "2. A write through the edge is read back from the other eu region after replication"
-  curl -fsS -o /dev/null -X PUT "$us_edge/v1/users/$user/docs/notes/demo" -H 'content-type: application/json' -d '{"step":2}'
-  demo_until 30 sh -c "curl -fsS '$eu_central_api/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 2'" \
+  curl $TLS -fsS -o /dev/null -X PUT "$us_edge/v1/users/$user/docs/notes/demo" -H 'content-type: application/json' -d '{"step":2}'
+  demo_until 30 sh -c "curl $TLS -fsS '$eu_central_api/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 2'" \
     || demo_fail "eu-central did not receive the write within 30 s"
   echo "eu-central serves {\"step\": 2}"
 
@@ -388,17 +417,17 @@ cmd_demo() {
 
   demo_step "4. eu-west's API stops: the edge fails over to eu-central for reads and writes"
   kill "$(cat "$GEO_DIR/run/RegionService-eu-west.pid")"
-  demo_until 30 sh -c "curl -fsS -D '$headers' -o /dev/null -X PUT '$us_edge/v1/users/$user/docs/notes/demo' -H 'content-type: application/json' -d '{\"step\":4}' && grep -qi '^geo-region: eu-central' '$headers'" \
+  demo_until 30 sh -c "curl $TLS -fsS -D '$headers' -o /dev/null -X PUT '$us_edge/v1/users/$user/docs/notes/demo' -H 'content-type: application/json' -d '{\"step\":4}' && grep -qi '^geo-region: eu-central' '$headers'" \
     || demo_fail "no failover write to eu-central within 30 s"
   grep -i '^geo-failover' "$headers" || demo_fail "the failover was not flagged"
-  value=$(curl -fsS "$us_edge/v1/users/$user/docs/notes/demo" | demo_json step)
+  value=$(curl $TLS -fsS "$us_edge/v1/users/$user/docs/notes/demo" | demo_json step)
   [ "$value" = 4 ] || demo_fail "read after failover returned step $value"
   echo "write and read served by eu-central (step $value)"
 
   demo_step "5. eu-west comes back and both eu regions converge"
   start_service RegionService eu-west "$(endpoint eu-west api)"
   demo_until 60 ready "$(endpoint eu-west api)" || demo_fail "eu-west did not come back within 60 s"
-  demo_until 30 sh -c "curl -fsS '$(endpoint eu-west api)/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 4'" \
+  demo_until 30 sh -c "curl $TLS -fsS '$(endpoint eu-west api)/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 4'" \
     || demo_fail "eu-west did not converge to step 4 within 30 s"
   echo "eu-west and eu-central both serve {\"step\": 4}"
   printf '\ndemo: every step passed\n'

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using Geo.Cli.Auth;
 using Geo.Cli.Bench;
 using Geo.Cli.Capacity;
 using Geo.Cli.CommandLine;
@@ -27,6 +28,7 @@ internal static class GeoCtl
         root.Add(ReplicationCommands.Create(host, globals));
         root.Add(ReplicationCommands.CreateVerify(host, globals));
         root.Add(BenchCommands.Create(host, globals));
+        root.Add(new Command("auth", "Credentials of the deployment.") { CertsCommand.Create(host, globals) });
         return root;
     }
 

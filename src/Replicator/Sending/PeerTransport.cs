@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Geo.Contracts.Replication;
+using Geo.Core.Tls;
 using Grpc.Net.Client;
 
 namespace Geo.Replicator.Sending;
@@ -10,13 +11,13 @@ internal interface IPeerTransport
     Replication.ReplicationClient Client(Uri address);
 }
 
-/// <summary>gRPC over HTTP/2 (cleartext for <c>http://</c>), one channel per address, keep-alive pings so a dead link is noticed.</summary>
-internal sealed class GrpcPeerTransport : IPeerTransport, IDisposable
+/// <summary>gRPC over HTTP/2 and mutual TLS (this replicator's certificate), one channel per address, keep-alive pings so a dead link is noticed.</summary>
+internal sealed class GrpcPeerTransport(TlsCredentials tls) : IPeerTransport, IDisposable
 {
     private readonly ConcurrentDictionary<Uri, GrpcChannel> _channels = new();
 
     public Replication.ReplicationClient Client(Uri address)
-        => new(_channels.GetOrAdd(address, static a => GrpcChannel.ForAddress(a, new GrpcChannelOptions
+        => new(_channels.GetOrAdd(address, a => GrpcChannel.ForAddress(a, new GrpcChannelOptions
         {
             MaxReceiveMessageSize = 64 * 1024 * 1024,
             MaxSendMessageSize = 64 * 1024 * 1024,
@@ -28,6 +29,7 @@ internal sealed class GrpcPeerTransport : IPeerTransport, IDisposable
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
                 KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
                 PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                SslOptions = tls.ClientOptions(),
             },
         })));
 
