@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # geo: the one entry point for contributors and CI.
-#   ./geo test     restore, build (warnings as errors), run every test project and the terraform checks;
+#   ./geo test     restore, build (warnings as errors), run every test project, the terraform checks and the ops
+#                  checks (ops/check: promtool on the Prometheus configuration and alerting rules);
 #                  the last line is "N passed, N failed".
 #   ./geo up|down|status|demo   the local four-region system (see README).
 set -euo pipefail
@@ -119,9 +120,42 @@ cmd_test() {
     say "geo: terraform not installed; terraform checks skipped"
   fi
 
+  ops_checks
+
   [ "$skipped" -eq 0 ] || echo "$skipped skipped"
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
+}
+
+ensure_promtool() {
+  command -v promtool >/dev/null && return
+  apt_install prometheus
+  # Debian's package starts a system-wide Prometheus on 9090; Geo starts its own (./geo up --prometheus).
+  if is_root && command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    systemctl stop prometheus >/dev/null 2>&1 || true
+  fi
+}
+
+# ops/check (promtool check config/rules, promtool test rules, scrape configuration vs topology), counted in the
+# summary like the terraform checks: its "ops: N passed, M failed" line, and one failure if it fails without one.
+ops_checks() {
+  ensure_promtool
+  say "geo: ops checks (Prometheus configuration and alerting rules)"
+  local opslog opsline opsrc
+  opslog="$(mktemp)"
+  set +e
+  ops/check 2>&1 | tee "$opslog" >&2
+  opsrc=${PIPESTATUS[0]}
+  set -e
+  opsline=$(grep -E '^ops: [0-9]+ passed, [0-9]+ failed' "$opslog" | tail -n 1 || true)
+  if [ -n "$opsline" ]; then
+    passed=$((passed + $(echo "$opsline" | awk '{print $2}')))
+    failed=$((failed + $(echo "$opsline" | awk '{print $4}')))
+  fi
+  if [ "$opsrc" -ne 0 ] && { [ -z "$opsline" ] || [ "$(echo "$opsline" | awk '{print $4}')" = 0 ]; }; then
+    failed=$((failed + 1))
+  fi
+  rm -f "$opslog"
 }
 
 # ---- the local system --------------------------------------------------------------------------------
@@ -228,18 +262,56 @@ role_of() {
   case "$1" in ShardDirectory) echo directory ;; RegionService) echo api ;; EdgeRouter) echo edge ;; Replicator) echo replicator ;; esac
 }
 
+# alive PID: the process exists and is not a zombie. `kill -0` is no test: a killed process whose parent does not reap it
+# (a container whose init reaps no orphans) stays in the process table as a zombie, and kill -0 succeeds on it.
+alive() {
+  local stat
+  [ -n "${1:-}" ] && stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"   # the fields after "(comm)"; the first is the state
+  case "${stat%% *}" in Z|X|x|"") return 1 ;; *) return 0 ;; esac
+}
+
+# service_alive NAME: the process recorded in .geo/run/NAME.pid is alive and still that service (pids get reused).
+service_alive() {
+  local pidfile="$GEO_DIR/run/$1.pid" pid
+  [ -f "$pidfile" ] && pid="$(cat "$pidfile")" && alive "$pid" || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "Geo.${1%%-*}.dll"
+}
+
+# stop_service NAME [SECONDS]: SIGTERM (the service drains: readiness down, in-flight requests finish), waits until it is
+# gone, SIGKILL after SECONDS (default 40: the default shutdown delay + drain is 22 s).
+stop_service() {
+  local name="$1" limit="${2:-40}" pidfile="$GEO_DIR/run/$1.pid" pid _
+  [ -f "$pidfile" ] || return 0
+  pid="$(cat "$pidfile")"
+  if service_alive "$name"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq $(( limit * 10 ))); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then say "geo: $name did not stop within $limit s; killing it"; kill -KILL "$pid" 2>/dev/null || true; fi
+  fi
+  rm -f "$pidfile"
+}
+
+# metrics_args PROJECT URL: the gRPC services speak cleartext HTTP/2 only, which Prometheus cannot scrape; they also
+# serve /metrics over HTTP/1.1 on their port + 2000 (ops/prometheus/generate uses the same rule).
+metrics_args() {
+  case "$1" in
+    ShardDirectory|Replicator) local port="${2##*:}"; echo "--Geo:MetricsUrl=${2%:*}:$((port + 2000))" ;;
+  esac
+}
+
 start_service() {
   local project="$1" region="$2" url="$3" name="$1-$2" role
   role="$(role_of "$1")"
   local pidfile="$GEO_DIR/run/$name.pid"
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then return; fi
+  if service_alive "$name"; then return; fi
   mkdir -p "$GEO_DIR/run" "$GEO_DIR/logs"
   # Sixteen processes on a small machine: workstation GC (server GC gives each process a heap and GC thread per core)
   # and no tiered-PGO instrumentation make start-up cheaper; neither changes behaviour.
   DOTNET_gcServer=0 DOTNET_TieredPGO=0 nohup dotnet "src/$project/bin/Release/net10.0/Geo.$project.dll" --urls="$url" \
     --Geo:Region="$region" --Geo:Topology="$TOPOLOGY" --Geo:Tls:CaFile="$PKI_DIR/ca.crt" \
     --Geo:Tls:CertificateFile="$PKI_DIR/$region-$role.crt" --Geo:Tls:KeyFile="$PKI_DIR/$region-$role.key" \
-    >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &
+    $(metrics_args "$project" "$url") >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! > "$pidfile"
 }
 
@@ -266,7 +338,7 @@ wait_ready() {
     for entry in "${pending[@]}"; do
       grep -qxF "$entry" "$GEO_DIR/run/ready.out" && continue
       read -r project region url <<<"$entry"
-      kill -0 "$(cat "$GEO_DIR/run/$project-$region.pid")" 2>/dev/null || die "$project-$region exited; see .geo/logs/$project-$region.log"
+      service_alive "$project-$region" || die "$project-$region exited; see .geo/logs/$project-$region.log"
       next+=("$entry")
     done
     pending=("${next[@]+"${next[@]}"}")
@@ -309,29 +381,20 @@ TRY
 }
 
 cmd_down() {
-  local pidfile
+  local pidfile name
+  # Every service at once: each drains (readiness down, in-flight requests finish) and exits; databases stop after them.
   for pidfile in "$GEO_DIR"/run/*.pid; do
     [ -f "$pidfile" ] || continue
-    kill "$(cat "$pidfile")" 2>/dev/null || true
+    name="$(basename "$pidfile" .pid)"
+    stop_service "$name" &
   done
-  # Wait (bounded) for the services to exit before stopping the databases under them.
-  local _
-  for _ in $(seq 100); do
-    local alive=0
-    for pidfile in "$GEO_DIR"/run/*.pid; do
-      [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && alive=1
-    done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for pidfile in "$GEO_DIR"/run/*.pid; do
-    [ -f "$pidfile" ] || continue
-    kill -9 "$(cat "$pidfile")" 2>/dev/null || true
-    rm -f "$pidfile"
-  done
+  wait
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   local data; data="$(pg_data_dir)"
   if [ -s "$data/PG_VERSION" ]; then as_pg pg_ctl -D "$data" -m fast -w stop >/dev/null 2>&1 || true; fi
+  local crashed
+  crashed="$(grep -l 'Unhandled exception' "$GEO_DIR"/logs/*.log 2>/dev/null || true)"
+  [ -z "$crashed" ] || say "geo: a service crashed (\"Unhandled exception\") — see $(echo $crashed)"
   say "geo: stopped (data kept in .geo/)"
 }
 
@@ -341,7 +404,7 @@ cmd_status() {
   while read -r project region url; do
     pidfile="$GEO_DIR/run/$project-$region.pid"
     if ready "$url"; then state=ready
-    elif [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then state=starting
+    elif service_alive "$project-$region"; then state=starting
     else state=down; fi
     printf '%-16s %-12s %-26s %s\n' "$project" "$region" "$url" "$state"
   done < <(service_table)
@@ -403,7 +466,7 @@ cmd_demo() {
 
   demo_step "2. A write through the edge is read back from the other eu region after replication"
   curl $TLS -fsS -o /dev/null -X PUT "$us_edge/v1/users/$user/docs/notes/demo" -H 'content-type: application/json' -d '{"step":2}'
-  demo_until 30 sh -c "curl $TLS -fsS '$eu_central_api/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 2'" \
+  demo_until 30 sh -c "curl $TLS -fs '$eu_central_api/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 2'" \
     || demo_fail "eu-central did not receive the write within 30 s"
   echo "eu-central serves {\"step\": 2}"
 
@@ -416,7 +479,7 @@ cmd_demo() {
   done
 
   demo_step "4. eu-west's API stops: the edge fails over to eu-central for reads and writes"
-  kill "$(cat "$GEO_DIR/run/RegionService-eu-west.pid")"
+  kill -TERM "$(cat "$GEO_DIR/run/RegionService-eu-west.pid")"
   demo_until 30 sh -c "curl $TLS -fsS -D '$headers' -o /dev/null -X PUT '$us_edge/v1/users/$user/docs/notes/demo' -H 'content-type: application/json' -d '{\"step\":4}' && grep -qi '^geo-region: eu-central' '$headers'" \
     || demo_fail "no failover write to eu-central within 30 s"
   grep -i '^geo-failover' "$headers" || demo_fail "the failover was not flagged"
@@ -425,9 +488,12 @@ cmd_demo() {
   echo "write and read served by eu-central (step $value)"
 
   demo_step "5. eu-west comes back and both eu regions converge"
+  stop_service RegionService-eu-west   # waits until the drained process is gone
+  ! grep -q 'Unhandled exception' "$GEO_DIR/logs/RegionService-eu-west.log" || demo_fail "eu-west's API crashed while stopping; see .geo/logs/RegionService-eu-west.log"
+  echo "eu-west's API drained and exited cleanly"
   start_service RegionService eu-west "$(endpoint eu-west api)"
   demo_until 60 ready "$(endpoint eu-west api)" || demo_fail "eu-west did not come back within 60 s"
-  demo_until 30 sh -c "curl $TLS -fsS '$(endpoint eu-west api)/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 4'" \
+  demo_until 30 sh -c "curl $TLS -fs '$(endpoint eu-west api)/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 4'" \
     || demo_fail "eu-west did not converge to step 4 within 30 s"
   echo "eu-west and eu-central both serve {\"step\": 4}"
   printf '\ndemo: every step passed\n'

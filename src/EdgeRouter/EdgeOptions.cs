@@ -47,7 +47,7 @@ internal sealed class EdgeOptions
     [Range(1, 100)]
     public int HealthCheckFailureThreshold { get; set; } = 2;
 
-    /// <summary>How long a destination stays out after a transport failure or a 500/502/504 answer. Default 10 s.</summary>
+    /// <summary>How long a destination stays out after a transport failure or a 502/504 answer (see DestinationFailurePolicy). Default 10 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan PassiveReactivationPeriod { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -58,6 +58,13 @@ internal sealed class EdgeOptions
     /// <summary>Largest <c>POST /v1/users</c> body the edge buffers to read the residency. Default 16 KiB.</summary>
     [Range(64, 1024 * 1024)]
     public int MaxCreateBodyBytes { get; set; } = 16 * 1024;
+
+    /// <summary>
+    /// Largest body the edge forwards; larger ones are answered 413 without forwarding. Bodies are buffered (so a refused
+    /// connection can be retried elsewhere) in memory up to 64 KiB, beyond that in a temporary file. Default 1 MiB.
+    /// </summary>
+    [Range(1024, 64 * 1024 * 1024)]
+    public int MaxBodyBytes { get; set; } = 1024 * 1024;
 
     /// <summary>How long a miss in the local directory waits for peer directories (asked in parallel). Default 1 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:00:30")]

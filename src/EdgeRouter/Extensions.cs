@@ -38,7 +38,7 @@ internal static class Extensions
 
         services.AddSingleton(sp => TopologyLoader.Load(sp.GetRequiredService<IOptions<EdgeSiteOptions>>().Value.Topology));
         services.AddSingleton<UserLocator>();
-        services.AddReverseProxy();
+        services.AddReverseProxy().AddDrainingDetection();
         services.AddSingleton<IProxyConfigProvider, TopologyProxyConfig>();
         services.AddSingleton<IPassiveHealthCheckPolicy, DestinationFailurePolicy>();
         services.AddHealthChecks().AddCheck<DirectoryHealthCheck>("directory", tags: [ServiceDefaults.Extensions.ReadyTag]);

@@ -31,6 +31,10 @@ internal sealed class RegionServiceOptions
     [Range(typeof(TimeSpan), "00:00:00", "00:00:30")]
     public TimeSpan FenceWait { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Largest total of document bodies in one page of a listing; a fuller page ends early with <c>next</c> set. Default 1 MiB.</summary>
+    [Range(1024, 64 * 1024 * 1024)]
+    public int MaxPageBytes { get; set; } = 1024 * 1024;
+
     /// <summary>Largest page of a collection listing. Default 1000.</summary>
     [Range(1, 10_000)]
     public int MaxPageSize { get; set; } = 1000;

@@ -32,6 +32,12 @@ internal static class Extensions
         services.AddSingleton<IValidateOptions<ReplicatorOptions>, ReplicatorOptionsValidator>();
         services.AddGeoResilience();
         services.AddGrpc(o => o.Interceptors.Add<PeerAuthorizationInterceptor>());
+        services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<IOptions<ReplicatorOptions>>((grpc, replicator) =>
+        {
+            // The receiver's limits are the sender's (GrpcPeerTransport): one setting for both sides.
+            grpc.MaxReceiveMessageSize = replicator.Value.MaxMessageBytes;
+            grpc.MaxSendMessageSize = replicator.Value.MaxMessageBytes;
+        });
 
         services.AddSingleton(sp => TopologyLoader.Load(sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value.Topology));
         services.AddSingleton(sp => new HybridLogicalClock(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value.MaxClockSkew));

@@ -1,10 +1,12 @@
+using Geo.ServiceDefaults.Limits;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using OpenTelemetry.Metrics;
+using Geo.ServiceDefaults.Lifecycle;
+using Geo.ServiceDefaults.Telemetry;
 
 namespace Geo.ServiceDefaults;
 
@@ -14,7 +16,7 @@ public static class Extensions
     /// <summary>Tag of health checks that gate readiness (dependencies); liveness checks only the process.</summary>
     public const string ReadyTag = "ready";
 
-    /// <summary>Adds JSON console logs, ProblemDetails, health checks, OpenTelemetry metrics and <see cref="TimeProvider"/>.</summary>
+    /// <summary>Adds JSON console logs, ProblemDetails, health checks, OpenTelemetry traces and metrics (<see cref="GeoTelemetry"/>) and <see cref="TimeProvider"/>.</summary>
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder)
         where TBuilder : IHostApplicationBuilder
     {
@@ -38,22 +40,22 @@ public static class Extensions
         builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
 
         builder.Services.AddProblemDetails();
+        builder.Services.AddGeoHttpLimits();
         builder.Services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddGracefulShutdown();
 
-        builder.Services.AddOpenTelemetry()
-            .WithMetrics(m => m
-                .AddAspNetCoreInstrumentation()
-                .AddMeter("Geo.*")
-                .AddPrometheusExporter());
+        builder.AddGeoTelemetry();
         return builder;
     }
 
-    /// <summary>Maps <c>/healthz/live</c>, <c>/healthz/ready</c> and <c>/metrics</c>.</summary>
+    /// <summary>Applies the request timeout, then maps <c>/healthz/live</c>, <c>/healthz/ready</c> and <c>/metrics</c>.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseGracefulShutdown();
+        app.UseGeoRequestTimeouts();
         app.MapHealthChecks("/healthz/live", new HealthCheckOptions { Predicate = c => c.Tags.Contains("live") });
         app.MapHealthChecks("/healthz/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag) || c.Tags.Contains("live") });
         app.MapPrometheusScrapingEndpoint("/metrics");

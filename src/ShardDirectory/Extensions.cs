@@ -42,6 +42,7 @@ internal static class Extensions
         // Order matters: start-up migrates before the listener runs and before Kestrel accepts calls.
         services.AddHostedService<DirectoryStartup>();
         services.AddHostedService<ShardMapListener>();
+        services.AddHostedService<MoveMetrics>();
         services.AddHealthChecks().AddCheck<DirectoryDatabaseHealthCheck>("directory-database", tags: [Extensions.ReadyTagName]);
 
         // Mutual TLS: the certificate names the caller's region and role; one interceptor checks every call's role first.

@@ -137,14 +137,5 @@ public sealed class RegionCluster(PostgresServer postgres, RedisServer redis) : 
         System.IO.Directory.Delete(_dir, recursive: true);
     }
 
-    private async Task StopAllAsync()
-    {
-        foreach (var service in new[] { EuApiLimited, UsApi, EuApi, UsDirectory, EuDirectory })
-        {
-            if (service is not null)
-            {
-                await service.DisposeAsync();
-            }
-        }
-    }
+    private Task StopAllAsync() => ServiceProcess.DisposeAllAsync([EuApiLimited, UsApi, EuApi, UsDirectory, EuDirectory]);
 }

@@ -27,8 +27,11 @@ public readonly record struct DataVersion(HlcTimestamp Hlc, string Origin) : ICo
     /// <summary>The larger of two versions.</summary>
     public static DataVersion Max(DataVersion a, DataVersion b) => a >= b ? a : b;
 
-    /// <summary>The quoted ETag form, e.g. <c>"1a2b3c4d5e6f0001-eu-west"</c>.</summary>
-    public string ToETag() => string.Create(CultureInfo.InvariantCulture, $"\"{Hlc.Value:x16}-{Origin}\"");
+    /// <summary>The quoted ETag form, e.g. <c>"1a2b3c4d5e6f0001-eu-west"</c> (the <c>ETag</c> header).</summary>
+    public string ToETag() => $"\"{ToToken()}\"";
+
+    /// <summary>The bare token, e.g. <c>1a2b3c4d5e6f0001-eu-west</c> (the <c>version</c> field of bodies).</summary>
+    public string ToToken() => string.Create(CultureInfo.InvariantCulture, $"{Hlc.Value:x16}-{Origin}");
 
     /// <summary>Parses the ETag form (quoted or not, weak prefix tolerated).</summary>
     public static bool TryParseETag(string? text, [NotNullWhen(true)] out DataVersion? version)

@@ -8,10 +8,14 @@ using Yarp.ReverseProxy.Model;
 namespace Geo.EdgeRouter.Health;
 
 /// <summary>
-/// Passive health: one transport failure or one 500/502/504 from a destination takes it out for the cluster's reactivation
-/// period, so the next request fails over at once instead of waiting for active probes. A 503 does not: the regional API
-/// answers 503 when it sheds load, and moving an overloaded region's users onto its peers would spread the overload.
-/// Active probes of <c>/healthz/ready</c> still catch a region whose dependencies are down.
+/// Passive health: a transport failure (connect, reset, timeout) or a 502/504 from a destination takes it out for the
+/// cluster's reactivation period, so the next request fails over at once instead of waiting for active probes. A 500 or
+/// a 4xx never does: it is the answer to one request (a bad one, or a bug that request hit), and counting it would let
+/// any caller eject a healthy region. A 503 does only when something other than the regional API answered it (no
+/// <c>Geo-Region</c> header): the API answers 503 itself when it sheds load or waits out a shard move, and moving an
+/// overloaded region's users onto its peers would spread the overload. Active probes of <c>/healthz/ready</c> still
+/// catch a region whose dependencies are down. An answer marked <c>Geo-Draining</c> (the API is stopping; see
+/// <see cref="DrainingDestinations"/>) takes the destination out too.
 /// </summary>
 internal sealed class DestinationFailurePolicy(
     IDestinationHealthUpdater updater,
@@ -28,7 +32,8 @@ internal sealed class DestinationFailurePolicy(
     public void RequestProxied(HttpContext context, ClusterState cluster, DestinationState destination)
     {
         var error = context.GetForwarderErrorFeature()?.Error ?? ForwarderError.None;
-        if (IsDestinationFailure(error, context.Response.StatusCode))
+        if (IsDestinationFailure(error, context.Response.StatusCode, answeredByApi: context.Response.Headers.ContainsKey(RegionHeader))
+            || DrainingDestinations.AnsweredDraining(context))
         {
             MarkUnhealthy(context, cluster, destination);
         }
@@ -53,10 +58,13 @@ internal sealed class DestinationFailurePolicy(
         destinations.UpdateAvailableDestinations(cluster);
     }
 
-    /// <summary>True when the destination (not the client) failed the call.</summary>
-    public static bool IsDestinationFailure(ForwarderError error, int statusCode) => error switch
+    private const string RegionHeader = "Geo-Region";
+
+    /// <summary>True when the destination (not the client, nor one request) failed the call.</summary>
+    public static bool IsDestinationFailure(ForwarderError error, int statusCode, bool answeredByApi = true) => error switch
     {
-        ForwarderError.None => statusCode is StatusCodes.Status500InternalServerError or StatusCodes.Status502BadGateway or StatusCodes.Status504GatewayTimeout,
+        ForwarderError.None => statusCode is StatusCodes.Status502BadGateway or StatusCodes.Status504GatewayTimeout
+            || (statusCode == StatusCodes.Status503ServiceUnavailable && !answeredByApi),
         ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders
             or ForwarderError.RequestBodyDestination or ForwarderError.ResponseBodyDestination => true,
         _ => false,
@@ -84,4 +92,24 @@ internal sealed class DestinationFailurePolicy(
 
         return false;
     }
+
+    /// <summary>
+    /// True when a failed call may be sent to another destination: it never reached this one, or it failed before any
+    /// response arrived and repeating it is harmless — an idempotent method (GET, HEAD, PUT, DELETE, OPTIONS) or a
+    /// request with an <c>Idempotency-Key</c> (the regional API replays the first outcome for the key).
+    /// </summary>
+    public static bool MayResend(IForwarderErrorFeature? failure, HttpRequest request)
+    {
+        if (NeverReachedDestination(failure))
+        {
+            return true;
+        }
+
+        return failure is { Error: ForwarderError.Request }
+            && (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsPut(request.Method)
+                || HttpMethods.IsDelete(request.Method) || HttpMethods.IsOptions(request.Method)
+                || request.Headers.ContainsKey(IdempotencyKeyHeader));
+    }
+
+    private const string IdempotencyKeyHeader = "Idempotency-Key";
 }

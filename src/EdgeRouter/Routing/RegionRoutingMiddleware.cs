@@ -1,9 +1,11 @@
 using Geo.Core.Topology;
+using Geo.Core.Users;
 using Geo.EdgeRouter.Directory;
 using Geo.EdgeRouter.Headers;
 using Geo.EdgeRouter.Health;
 using Geo.EdgeRouter.Telemetry;
 using Geo.ServiceDefaults.Problems;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy;
@@ -26,6 +28,8 @@ internal sealed partial class RegionRoutingMiddleware(
     EdgeMetrics metrics,
     ILogger<RegionRoutingMiddleware> logger)
 {
+    private const int InMemoryBodyBytes = 64 * 1024;
+
     private readonly string _edgeRegion = site.Value.Region;
     private readonly EdgeOptions _options = options.Value;
 
@@ -61,7 +65,8 @@ internal sealed partial class RegionRoutingMiddleware(
         }
         else if (RequestShape.UserIdOf(request.Path) is { } userId)
         {
-            var lookup = RequestShape.IsPlausibleUserId(userId) ? await users.FindAsync(userId, ct) : UserLookup.NotFound;
+            // One spelling per user, the lowercase UUID issued at creation; the regional API refuses any other alike (404).
+            var lookup = UserIds.IsCanonical(userId) ? await users.FindAsync(userId, ct) : UserLookup.NotFound;
             if (lookup.DirectoryUnavailable)
             {
                 LogDirectoryUnavailable(logger, userId);
@@ -80,6 +85,12 @@ internal sealed partial class RegionRoutingMiddleware(
             residency = entry.Residency;
             home = entry.HomeRegion;
             preferred = home;
+        }
+        else if (RequestShape.IsContract(request.Path))
+        {
+            // Every region serves the same document; nothing of a user is read.
+            residency = GeoTopology.GlobalResidency;
+            preferred = _edgeRegion;
         }
         else
         {
@@ -104,10 +115,23 @@ internal sealed partial class RegionRoutingMiddleware(
         });
 
         request.Headers[EdgeHeaders.EdgeRegion] = _edgeRegion;
+        if (request.ContentLength > _options.MaxBodyBytes)
+        {
+            await RejectAsync(context, GeoProblems.Create(StatusCodes.Status413PayloadTooLarge, "body-too-large", "Body too large",
+                $"The body exceeds the edge's limit of {_options.MaxBodyBytes} bytes."), "body-too-large");
+            return;
+        }
+
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
+        {
+            bodySize.MaxRequestBodySize = _options.MaxBodyBytes; // a chunked body is cut off at the same limit
+        }
+
         if (HasBody(request) && !request.Body.CanSeek)
         {
-            // A connect failure is retried elsewhere; the body must be readable again for that (64 KiB documents: memory).
-            request.EnableBuffering();
+            // A connect failure is retried elsewhere; the body must be readable again for that. Bounded: in memory up to
+            // 64 KiB (a document), on disk up to the limit.
+            request.EnableBuffering(bufferThreshold: InMemoryBodyBytes, bufferLimit: _options.MaxBodyBytes);
         }
 
         // Destinations that refused the connection during this request: never tried twice, whatever health says.
@@ -138,10 +162,11 @@ internal sealed partial class RegionRoutingMiddleware(
             LogRouted(logger, target, choice.IsFailover);
             await next(context);
 
-            // A destination that refused the connection never saw the request: send it to the next choice at once instead
-            // of answering 502 (the passive policy has already taken the destination out). Anything else stands.
+            // A destination that refused the connection never saw the request, and an idempotent request (or one with an
+            // Idempotency-Key) that failed before any answer may safely run again: send it to the next choice at once
+            // instead of answering 502 (the passive policy has already taken the destination out). Anything else stands.
             var failure = context.GetForwarderErrorFeature();
-            if (!DestinationFailurePolicy.NeverReachedDestination(failure) || context.Response.HasStarted
+            if (!DestinationFailurePolicy.MayResend(failure, request) || context.Response.HasStarted
                 || context.GetReverseProxyFeature().ProxiedDestination is not { } failed
                 || (HasBody(request) && !request.Body.CanSeek))
             {
@@ -182,7 +207,7 @@ internal sealed partial class RegionRoutingMiddleware(
     [LoggerMessage(EventId = EventIds.Routed, Level = LogLevel.Debug, Message = "Routed to {RegionId} (failover: {Failover})")]
     private static partial void LogRouted(ILogger logger, string regionId, bool failover);
 
-    [LoggerMessage(EventId = EventIds.RetriedAfterConnectFailure, Level = LogLevel.Warning, Message = "Destination {DestinationId} refused the connection ({Reason}); sending the request to the next choice")]
+    [LoggerMessage(EventId = EventIds.RetriedAfterConnectFailure, Level = LogLevel.Warning, Message = "Destination {DestinationId} failed the request before answering ({Reason}); sending it to the next choice")]
     private static partial void LogRetrying(ILogger logger, string destinationId, string reason);
 
     [LoggerMessage(EventId = EventIds.NoAllowedRegionHealthy, Level = LogLevel.Warning, Message = "No healthy region for residency {Residency}; tried {Regions}")]

@@ -148,10 +148,10 @@ internal sealed partial class RegionApi(
             return invalid;
         }
 
-        var (ifMatchPresent, ifMatch, ifMatchProblem) = RequestRules.ReadIfMatch(http.Request);
-        if (ifMatchProblem is not null)
+        var (condition, conditionProblem) = RequestRules.ReadPreconditions(http.Request);
+        if (conditionProblem is not null)
         {
-            return ifMatchProblem;
+            return conditionProblem;
         }
 
         var (body, bodyProblem) = await RequestRules.ReadJsonBodyAsync(http.Request, _options.MaxBodyBytes, ct);
@@ -167,13 +167,13 @@ internal sealed partial class RegionApi(
         }
 
         return await WriteAsync<DocumentWriteResult>(http, user!, body,
-            (store, idem) => store.PutDocumentAsync(userId, collection, key, body!, ifMatchPresent ? ifMatch : null, idem, ct),
+            (store, idem) => store.PutDocumentAsync(userId, collection, key, body!, condition, idem, ct),
             result => result.Outcome switch
             {
                 DocumentWriteOutcome.PreconditionFailed => StoredResult.Problem(RegionProblems.PreconditionFailed(result.Version?.ToETag())),
                 _ => StoredResult.Json(
                     result.Outcome == DocumentWriteOutcome.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK,
-                    new DocumentWritten(collection, key, result.Version!.Value.ToETag()),
+                    new DocumentWritten(collection, key, result.Version!.Value.ToToken()),
                     new Dictionary<string, string> { ["ETag"] = result.Version!.Value.ToETag() }),
             },
             result => result.Version is { } v && result.Outcome != DocumentWriteOutcome.PreconditionFailed
@@ -224,10 +224,10 @@ internal sealed partial class RegionApi(
             return invalid;
         }
 
-        var (ifMatchPresent, ifMatch, ifMatchProblem) = RequestRules.ReadIfMatch(http.Request);
-        if (ifMatchProblem is not null)
+        var (condition, conditionProblem) = RequestRules.ReadPreconditions(http.Request);
+        if (conditionProblem is not null)
         {
-            return ifMatchProblem;
+            return conditionProblem;
         }
 
         var (user, problem) = await AdmitAsync(http, userId, ct);
@@ -237,7 +237,7 @@ internal sealed partial class RegionApi(
         }
 
         return await WriteAsync<DocumentWriteResult>(http, user!, body: null,
-            (store, idem) => store.DeleteDocumentAsync(userId, collection, key, ifMatchPresent ? ifMatch : null, idem, ct),
+            (store, idem) => store.DeleteDocumentAsync(userId, collection, key, condition, idem, ct),
             result => result.Outcome switch
             {
                 DocumentWriteOutcome.PreconditionFailed => StoredResult.Problem(RegionProblems.PreconditionFailed(result.Version?.ToETag())),
@@ -280,9 +280,9 @@ internal sealed partial class RegionApi(
             return NoShardMap();
         }
 
-        var page = await store.ListDocumentsAsync(userId, collection, take, after, ct);
+        var page = await store.ListDocumentsAsync(userId, collection, take, after, _options.MaxPageBytes, ct);
         return TypedResults.Ok(new DocumentListView(
-            page.Items.Select(d => new DocumentItemView(d.Key, d.Version.ToETag(), System.Text.Json.JsonDocument.Parse(d.Body).RootElement)).ToArray(),
+            page.Items.Select(d => new DocumentItemView(d.Key, d.Version.ToToken(), System.Text.Json.JsonDocument.Parse(d.Body).RootElement)).ToArray(),
             page.Next));
     }
 
@@ -325,11 +325,18 @@ internal sealed partial class RegionApi(
             return problem;
         }
 
-        return await WriteAsync<long>(http, user!, json,
-            (store, idem) => store.IncrementCounterAsync(userId, name, delta, idem, ct),
-            value => StoredResult.Json(StatusCodes.Status200OK, new CounterView(value)),
-            _ => Task.CompletedTask,
-            ct);
+        try
+        {
+            return await WriteAsync<long>(http, user!, json,
+                (store, idem) => store.IncrementCounterAsync(userId, name, delta, idem, ct),
+                value => StoredResult.Json(StatusCodes.Status200OK, new CounterView(value)),
+                _ => Task.CompletedTask,
+                ct);
+        }
+        catch (CounterOverflowException)
+        {
+            return RegionProblems.CounterOverflow(name, delta);
+        }
     }
 
     public async Task<IResult> GetCounterAsync(HttpContext http, string userId, string name, CancellationToken ct)
@@ -475,7 +482,7 @@ internal sealed partial class RegionApi(
     }
 
     private static byte[] RequestHash(HttpRequest request, string? body)
-        => SHA256.HashData(Encoding.UTF8.GetBytes($"{request.Method}\n{request.Path}\n{request.Headers.IfMatch}\n{body}"));
+        => SHA256.HashData(Encoding.UTF8.GetBytes($"{request.Method}\n{request.Path}\n{request.Headers.IfMatch}\n{body}" + (request.Headers.IfNoneMatch.Count > 0 ? $"\n{request.Headers.IfNoneMatch}" : "")));
 
     private static ProblemHttpResult? CheckDocumentAddress(string collection, string key)
         => RequestRules.CheckName("collection", collection) ?? RequestRules.CheckKey(key);

@@ -35,7 +35,13 @@ internal static class RegionProblems
 
     public static ProblemHttpResult PreconditionFailed(string? current)
         => GeoProblems.Create(StatusCodes.Status412PreconditionFailed, "precondition-failed", "Precondition failed",
-            current is null ? "If-Match was given but the document does not exist." : $"If-Match does not match the current version {current}.");
+            current is null
+                ? "The precondition (If-Match / If-None-Match) does not hold: the document does not exist."
+                : $"The precondition (If-Match / If-None-Match) does not hold for the current version {current}.");
+
+    public static ProblemHttpResult CounterOverflow(string name, long delta)
+        => GeoProblems.Create(StatusCodes.Status422UnprocessableEntity, "counter-overflow", "Counter overflow",
+            $"Adding {delta} to counter '{name}' would take it (or this region's share of it) beyond the 64-bit range; it is unchanged.");
 
     public static ProblemHttpResult TooLarge(long limit)
         => GeoProblems.Create(StatusCodes.Status413PayloadTooLarge, "body-too-large", "Body too large", $"The body exceeds the limit of {limit} bytes.");

@@ -1,8 +1,8 @@
-using System.Buffers;
-using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
+using Geo.Core.Users;
 using Geo.Core.Versioning;
+using Geo.ServiceDefaults.Json;
+using Geo.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Geo.RegionService.Api;
@@ -30,82 +30,78 @@ internal static partial class RequestRules
             ? null
             : RegionProblems.InvalidRequest($"Idempotency-Key must be 1-{MaxIdempotencyKeyLength} printable ASCII characters (a UUID is a good key).");
 
-    public static bool IsUserId(string userId) => Guid.TryParseExact(userId, "D", out _);
+    /// <summary>Only the canonical lowercase form, as issued, names a user; any other spelling is answered 404.</summary>
+    public static bool IsUserId(string userId) => UserIds.IsCanonical(userId);
 
-    /// <summary>Reads a JSON body up to <paramref name="maxBytes"/>: 415 when not JSON, 413 when larger, 400 when malformed.</summary>
+    /// <summary>Reads a JSON body with the shared reader (415, 413, 400 as docs/api.md lists them).</summary>
     public static async Task<(string? Json, ProblemHttpResult? Problem)> ReadJsonBodyAsync(HttpRequest request, int maxBytes, CancellationToken ct)
     {
-        if (!IsJson(request.ContentType))
-        {
-            return (null, RegionProblems.NotJson(request.ContentType));
-        }
-
-        if (request.ContentLength > maxBytes)
-        {
-            return (null, RegionProblems.TooLarge(maxBytes));
-        }
-
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(maxBytes + 1, 16 * 1024));
-        try
-        {
-            using var collected = new MemoryStream();
-            int read;
-            while ((read = await request.Body.ReadAsync(buffer, ct)) > 0)
-            {
-                if (collected.Length + read > maxBytes)
-                {
-                    return (null, RegionProblems.TooLarge(maxBytes));
-                }
-
-                collected.Write(buffer, 0, read);
-            }
-
-            var bytes = collected.GetBuffer().AsMemory(0, (int)collected.Length);
-            try
-            {
-                using var document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64 });
-            }
-            catch (JsonException ex)
-            {
-                return (null, RegionProblems.MalformedJson($"The body is not valid JSON: {ex.Message}"));
-            }
-
-            var text = Encoding.UTF8.GetString(bytes.Span);
-            // Postgres jsonb cannot store \u0000; refuse it here rather than fail in the database.
-            return text.Contains("\\u0000", StringComparison.Ordinal)
-                ? (null, RegionProblems.MalformedJson("JSON strings may not contain \\u0000."))
-                : (text, null);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        var (body, problem) = await JsonBodyReader.ReadAsync(request, new JsonBodyLimits(maxBytes), ct);
+        return (body?.Text, problem);
     }
 
-    /// <summary>Parses If-Match: absent → no condition; present but not one of our ETags → 400.</summary>
-    public static (bool Present, DataVersion? Version, ProblemHttpResult? Problem) ReadIfMatch(HttpRequest request)
+    /// <summary>
+    /// Reads If-Match and If-None-Match (RFC 9110 §13.1.1-2): <c>*</c> or a list of entity tags. If-Match compares
+    /// strongly (a weak tag never matches); a tag this service never issued matches nothing, so the write answers 412.
+    /// A header that is empty, or mixes <c>*</c> with tags, is malformed (400).
+    /// </summary>
+    public static (WriteCondition? Condition, ProblemHttpResult? Problem) ReadPreconditions(HttpRequest request)
     {
-        var header = request.Headers.IfMatch;
-        if (header.Count == 0)
+        var condition = WriteCondition.None;
+        if (request.Headers.IfMatch.Count > 0)
         {
-            return (false, null, null);
+            var (any, versions, ok) = ParseTags(request.Headers.IfMatch.ToString(), strong: true);
+            if (!ok)
+            {
+                return (null, RegionProblems.InvalidRequest($"If-Match '{request.Headers.IfMatch}' is neither * nor a list of entity tags."));
+            }
+
+            condition = any ? condition.WithIfMatchAny() : condition.WithIfMatch(versions);
         }
 
-        var text = header.ToString();
-        return DataVersion.TryParseETag(text, out var version)
-            ? (true, version, null)
-            : (true, null, RegionProblems.InvalidRequest($"If-Match '{text}' is not an ETag this service issued."));
+        if (request.Headers.IfNoneMatch.Count > 0)
+        {
+            var (any, versions, ok) = ParseTags(request.Headers.IfNoneMatch.ToString(), strong: false);
+            if (!ok)
+            {
+                return (null, RegionProblems.InvalidRequest($"If-None-Match '{request.Headers.IfNoneMatch}' is neither * nor a list of entity tags."));
+            }
+
+            condition = any ? condition.WithIfNoneMatchAny() : condition.WithIfNoneMatch(versions);
+        }
+
+        return (condition.IsNone ? null : condition, null);
     }
 
-    private static bool IsJson(string? contentType)
+    private static (bool Any, List<DataVersion> Versions, bool Ok) ParseTags(string header, bool strong)
     {
-        if (string.IsNullOrEmpty(contentType))
+        var items = header.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (items.Length == 0)
         {
-            return false;
+            return (false, [], false);
         }
 
-        var mediaType = contentType.Split(';', 2)[0].Trim();
-        return mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
-            || mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
+        if (items.Contains("*"))
+        {
+            return (true, [], items.Length == 1);
+        }
+
+        var versions = new List<DataVersion>();
+        foreach (var item in items)
+        {
+            var weak = item.StartsWith("W/", StringComparison.Ordinal);
+            if (weak && strong)
+            {
+                continue; // strong comparison: a weak tag matches nothing
+            }
+
+            // Quoted per RFC 9110; the bare token of a body's "version" is accepted as the same tag.
+            if (DataVersion.TryParseETag(item, out var version))
+            {
+                versions.Add(version.Value);
+            }
+        }
+
+        return (false, versions, true);
     }
 }

@@ -30,9 +30,21 @@ internal sealed class ReplicatorOptions
     /// <summary>Addresses that override the topology's <c>replicator</c> URL of a peer (key: region id), e.g. a proxy.</summary>
     public Dictionary<string, string> PeerAddresses { get; set; } = new(StringComparer.Ordinal);
 
-    /// <summary>Most change-log entries per batch. Default 200.</summary>
+    /// <summary>Most change-log entries per batch (batches are also capped by <see cref="BatchBytes"/>). Default 200.</summary>
     [Range(1, 1000)]
     public int BatchSize { get; set; } = 200;
+
+    /// <summary>
+    /// Largest gRPC message this replicator sends or accepts, on its server and on its peer channels alike (one setting,
+    /// so a sender never builds what its receiver refuses). Replication batches and anti-entropy row pages are cut at
+    /// <see cref="BatchBytes"/>, a quarter of it; one change larger than that still travels, alone. Every region must use
+    /// the same value. Default 4 MiB (gRPC's default).
+    /// </summary>
+    [Range(1024 * 1024, 256 * 1024 * 1024)]
+    public int MaxMessageBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Byte cap of one batch or row page (its changes' encoded size): a quarter of <see cref="MaxMessageBytes"/>.</summary>
+    public int BatchBytes => MaxMessageBytes / 4;
 
     /// <summary>Batches per stream sent and not yet acknowledged: bounds memory when a peer is slow. Default 4.</summary>
     [Range(1, 64)]

@@ -11,6 +11,7 @@ using Geo.Replicator.Sending;
 using Geo.Replicator.Sharding;
 using Geo.Replicator.Telemetry;
 using Geo.Replicator.Wire;
+using Geo.ServiceDefaults.Lifecycle;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 
@@ -18,14 +19,18 @@ namespace Geo.Replicator.Receiving;
 
 /// <summary>The gRPC face of the replicator: the inbound replication stream, anti-entropy, verify and status.</summary>
 internal sealed partial class ReplicationService(BatchApplier applier, DirectoryLink directory, LocalShards shards,
-    GeoTopology topology, IOptions<GeoSiteOptions> site, PeerStates peers, AntiEntropyRunner antiEntropy, HybridLogicalClock clock,
+    GeoTopology topology, IOptions<GeoSiteOptions> site, IOptions<ReplicatorOptions> options, PeerStates peers, AntiEntropyRunner antiEntropy, HybridLogicalClock clock,
     ReplicatorMetrics metrics, TimeProvider time, ILogger<ReplicationService> logger) : Replication.ReplicationBase
 {
     [PeerRole(PeerRoles.Replicator, Region = PeerRegion.Remote)]
     public override async Task Replicate(IAsyncStreamReader<ReplicationMessage> requestStream, IServerStreamWriter<ReplicationReply> responseStream, ServerCallContext context)
     {
         var peer = Peer(context);
-        var ct = context.CancellationToken;
+        // The stream ends when this process is about to stop listening (graceful shutdown); the peer resumes elsewhere
+        // or later from its checkpoint, and the server does not wait out its drain timeout for a stream that never ends.
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken,
+            context.GetHttpContext().RequestServices.GetRequiredService<GracefulShutdown>().Stopping);
+        var ct = stream.Token;
         var state = peers.All[peer];
         // Per stream: everything up to this sequence is applied or durably refused in this session.
         var contiguous = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -86,18 +91,35 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
         }
 
         var map = directory.CurrentMap ?? RpcErrors.Unavailable<ShardMapSnapshot>("no shard map from the directory yet; retry shortly.");
+        if (request.Offset < 0)
+        {
+            RpcErrors.InvalidArgument($"offset: {request.Offset} is negative; use 0 for the first page and next_offset after it.");
+        }
+
         var rows = await shards.Store(map.Map.ShardOf(request.Bucket)).ReadBucketRowsAsync(request.Bucket, context.CancellationToken);
         var response = new BucketRowsResponse();
-        foreach (var row in rows)
+        var bytes = 0;
+        var next = request.Offset;
+        for (; next < rows.Count; next++)
         {
             // The source filters too: rows of users whose residency excludes the caller never leave this region, and only
             // rows this region originated are offered (the receiver refuses any other origin, as on the stream).
-            if (OriginatedHere(row) && await directory.ResidencyAsync(row.UserId, context.CancellationToken) is { } residency && topology.IsAllowed(residency, peer))
+            if (OriginatedHere(rows[next]) && await directory.ResidencyAsync(rows[next].UserId, context.CancellationToken) is { } residency && topology.IsAllowed(residency, peer))
             {
-                response.Changes.Add(ChangeMapping.ToWire(row));
+                var wire = ChangeMapping.ToWire(rows[next]);
+                var size = wire.CalculateSize();
+                if (response.Changes.Count > 0 && bytes + size > options.Value.BatchBytes)
+                {
+                    break; // The page is full by bytes: the caller asks again from next_offset.
+                }
+
+                bytes += size;
+                response.Changes.Add(wire);
             }
         }
 
+        response.NextOffset = next;
+        response.More = next < rows.Count;
         return response;
     }
 

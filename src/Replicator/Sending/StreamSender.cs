@@ -58,6 +58,7 @@ internal sealed class StreamSender
 
     public async Task RunAsync(Func<ReplicationMessage, CancellationToken, Task> write, CancellationToken ct)
     {
+        using var pushed = _stream.Signal?.Subscribe(() => _wake.Writer.TryWrite(true));
         while (true)
         {
             ct.ThrowIfCancellationRequested();
@@ -91,7 +92,7 @@ internal sealed class StreamSender
             }
 
             var readStart = _time.GetUtcNow();
-            var read = await _stream.ReadAsync(_peer, after, _options.BatchSize, ct);
+            var read = await _stream.ReadAsync(_peer, after, _options.BatchSize, _options.BatchBytes, ct);
             if (read.Batch is { } batch)
             {
                 lock (_gate)

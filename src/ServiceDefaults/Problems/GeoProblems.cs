@@ -14,7 +14,36 @@ public static class GeoProblems
 
     /// <summary>A problem result with a stable type.</summary>
     public static ProblemHttpResult Create(int status, string slug, string title, string detail, IDictionary<string, object?>? extensions = null)
-        => TypedResults.Problem(detail: detail, statusCode: status, title: title, type: TypePrefix + slug, extensions: extensions);
+        => TypedResults.Problem(detail: Printable(detail), statusCode: status, title: title, type: TypePrefix + slug, extensions: extensions);
+
+    /// <summary>
+    /// A detail often quotes the caller's input: lone surrogates (which JSON cannot encode) and control characters are
+    /// replaced, so writing the problem can never fail.
+    /// </summary>
+    internal static string Printable(string detail)
+    {
+        ArgumentNullException.ThrowIfNull(detail);
+        System.Text.StringBuilder? builder = null;
+        for (var i = 0; i < detail.Length; i++)
+        {
+            if (char.IsSurrogatePair(detail, i))
+            {
+                builder?.Append(detail, i, 2);
+                i++;
+                continue;
+            }
+
+            var bad = char.IsControl(detail[i]) || char.IsSurrogate(detail[i]);
+            if (bad && builder is null)
+            {
+                builder = new System.Text.StringBuilder(detail.Length).Append(detail, 0, i);
+            }
+
+            builder?.Append(bad ? '\uFFFD' : detail[i]);
+        }
+
+        return builder?.ToString() ?? detail;
+    }
 
     /// <summary>Writes a problem directly (middleware that runs before endpoints, e.g. load shedding).</summary>
     public static Task WriteAsync(HttpContext context, int status, string slug, string title, string detail)

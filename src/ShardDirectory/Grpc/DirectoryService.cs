@@ -18,7 +18,7 @@ internal sealed partial class DirectoryService(
     Core.Clock.HybridLogicalClock clock,
     TimeProvider time,
     IOptions<DirectoryOptions> options,
-    IHostApplicationLifetime lifetime,
+    Geo.ServiceDefaults.Lifecycle.GracefulShutdown shutdown,
     ILogger<DirectoryService> logger) : DirectoryApi.DirectoryBase
 {
     private string RegionOrOwn(string region) => string.IsNullOrEmpty(region) ? site.RegionId : region;

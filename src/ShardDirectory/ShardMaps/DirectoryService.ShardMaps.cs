@@ -34,8 +34,9 @@ internal sealed partial class DirectoryService
             RpcErrors.NotFound($"region '{region}' has no shard map in this directory (it serves '{site.RegionId}').");
         }
 
-        // Streams end when the host stops, so a graceful shutdown does not wait for watchers; they reconnect elsewhere.
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, lifetime.ApplicationStopping);
+        // Streams end when the server is about to stop listening (after the shutdown delay), so a graceful shutdown does
+        // not wait for watchers and they do not reconnect to a directory that is going away.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, shutdown.Stopping);
         try
         {
             await StreamMapsAsync(region, request.KnownEpoch, responseStream, linked.Token);

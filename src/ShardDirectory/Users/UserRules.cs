@@ -1,5 +1,6 @@
 using Geo.Contracts.Directory;
 using Geo.Core.Topology;
+using Geo.Core.Users;
 using Geo.ShardDirectory.Grpc;
 
 namespace Geo.ShardDirectory.Users;
@@ -10,7 +11,7 @@ internal static class UserRules
     /// <summary>Ids are canonical lowercase UUID text: the bucket hashes the exact string, so one user has one spelling.</summary>
     public static void RequireUserId(string userId, string field = "user_id")
     {
-        if (!Guid.TryParseExact(userId, "D", out var id) || !string.Equals(userId, id.ToString("D"), StringComparison.Ordinal))
+        if (!UserIds.IsCanonical(userId))
         {
             RpcErrors.InvalidArgument($"{field}: '{userId}' is not a canonical lowercase UUID such as 0190f5f4-5a1e-7cc4-9b8e-2f1f3c7d9a10.");
         }

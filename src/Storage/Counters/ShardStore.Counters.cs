@@ -24,9 +24,19 @@ public sealed partial class ShardStore
         WHERE user_id = @UserId AND name = @Name AND region = @Region
         """;
 
-    private const string CounterValueSql = "SELECT coalesce(sum(incr) - sum(decr), 0)::bigint FROM counters WHERE user_id = @UserId AND name = @Name";
+    // The exact sum (numeric: components from several regions may exceed 64 bits together), saturated to a bigint.
+    private const string CounterValueSql = """
+        SELECT greatest(least(coalesce(sum(incr), 0) - coalesce(sum(decr), 0), 9223372036854775807), -9223372036854775808)::bigint
+        FROM counters WHERE user_id = @UserId AND name = @Name
+        """;
 
-    /// <summary>Adds <paramref name="delta"/> (negative to subtract) to this region's component of a counter; returns the counter's value.</summary>
+    private const string CounterExactSql = "SELECT (coalesce(sum(incr), 0) - coalesce(sum(decr), 0))::numeric FROM counters WHERE user_id = @UserId AND name = @Name";
+
+    /// <summary>
+    /// Adds <paramref name="delta"/> (negative to subtract) to this region's component of a counter; returns the counter's
+    /// value. Throws <see cref="CounterOverflowException"/>, with nothing written, when the component or the value this
+    /// region sees would leave the 64-bit range.
+    /// </summary>
     /// <param name="userId">Owner.</param>
     /// <param name="name">Counter name.</param>
     /// <param name="delta">Amount to add; any value but <see cref="long.MinValue"/>.</param>
@@ -44,12 +54,18 @@ public sealed partial class ShardStore
         while (true)
         {
             var current = await LockComponentAsync(connection, tx, userId, name, RegionId, ct);
+            var exact = await connection.ExecuteScalarAsync<decimal>(new CommandDefinition(CounterExactSql, new { UserId = userId, Name = name }, tx, cancellationToken: ct));
+            var increments = (decimal)(current?.Increments ?? 0) + Math.Max(delta, 0);
+            var decrements = (decimal)(current?.Decrements ?? 0) + Math.Max(-delta, 0);
+            // Refused: a component past 64 bits, or a value pushed further out of range (after concurrent increments in
+            // several regions the exact value may already be out of range; an increment back towards it is accepted).
+            if (increments > long.MaxValue || decrements > long.MaxValue || (delta > 0 && exact + delta > long.MaxValue) || (delta < 0 && exact + delta < long.MinValue))
+            {
+                throw new CounterOverflowException(name, delta);
+            }
+
             var version = NextVersion(current?.Version);
-            var component = new CounterComponent(
-                checked((current?.Increments ?? 0) + Math.Max(delta, 0)),
-                checked((current?.Decrements ?? 0) + Math.Max(-delta, 0)),
-                version.Hlc.Value,
-                version.Origin);
+            var component = new CounterComponent((long)increments, (long)decrements, version.Hlc.Value, version.Origin);
             if (!await WriteComponentAsync(connection, tx, userId, name, RegionId, component, insert: current is null, ct))
             {
                 continue; // A concurrent increment created the component first; lock it and add again.
@@ -66,11 +82,17 @@ public sealed partial class ShardStore
             var value = await connection.ExecuteScalarAsync<long>(new CommandDefinition(CounterValueSql, new { UserId = userId, Name = name }, tx, cancellationToken: ct));
             await CompleteIdempotencyAsync(connection, tx, userId, idempotency, value, ct);
             await tx.CommitAsync(ct);
+            SignalCommitted();
             return value;
         }
     }
 
-    /// <summary>The counter's value: the sum of every region's increments minus decrements; 0 for an unknown counter.</summary>
+    /// <summary>
+    /// The counter's value: the sum of every region's increments minus decrements; 0 for an unknown counter. When
+    /// components accepted concurrently in several regions add up beyond 64 bits, the value saturates at
+    /// <see cref="long.MaxValue"/> (or <see cref="long.MinValue"/>): a function of the components alone, so every region
+    /// that holds the same components reads the same value.
+    /// </summary>
     public async Task<long> GetCounterAsync(string userId, string name, CancellationToken ct = default)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
@@ -102,4 +124,15 @@ public sealed partial class ShardStore
     {
         public DataVersion Version => new(new Core.Clock.HlcTimestamp(VersionHlc), VersionOrigin);
     }
+}
+
+/// <summary>An increment refused because the counter (or this region's share of it) would leave the 64-bit range; nothing was written.</summary>
+public sealed class CounterOverflowException(string name, long delta)
+    : InvalidOperationException($"Adding {delta} to counter '{name}' would leave the range of a 64-bit integer.")
+{
+    /// <summary>The counter.</summary>
+    public string Name { get; } = name;
+
+    /// <summary>The refused amount.</summary>
+    public long Delta { get; } = delta;
 }

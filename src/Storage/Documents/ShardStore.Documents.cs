@@ -31,12 +31,21 @@ public sealed partial class ShardStore
         FROM documents WHERE user_id = @UserId AND collection = @Collection AND key = @Key AND NOT deleted
         """;
 
+    // Keyset page, then a byte budget over the page in key order: a row is kept while the bodies up to it fit, and the
+    // first row always (one document is at most the body limit). Fetched tells whether the budget cut the page short.
     private const string ListDocumentsSql = """
-        SELECT collection AS Collection, key AS Key, body::text AS Body, version_hlc AS VersionHlc, version_origin AS VersionOrigin
-        FROM documents
-        WHERE user_id = @UserId AND collection = @Collection AND NOT deleted AND (@After::text IS NULL OR key > @After::text)
-        ORDER BY key
-        LIMIT @Take
+        SELECT Collection, Key, Body, VersionHlc, VersionOrigin, Fetched FROM (
+            SELECT limited.*, sum(octet_length(Body)) OVER (ORDER BY Key COLLATE "C") AS Running, count(*) OVER () AS Fetched
+            FROM (
+                SELECT collection AS Collection, key AS Key, body::text AS Body, version_hlc AS VersionHlc, version_origin AS VersionOrigin
+                FROM documents
+                WHERE user_id = @UserId AND collection = @Collection AND NOT deleted AND (@After::text IS NULL OR key > @After::text)
+                ORDER BY key
+                LIMIT @Take
+            ) limited
+        ) measured
+        WHERE Running <= @MaxBytes OR Running = octet_length(Body)
+        ORDER BY Key COLLATE "C"
         """;
 
     /// <summary>Creates or replaces a document.</summary>
@@ -44,10 +53,10 @@ public sealed partial class ShardStore
     /// <param name="collection">Collection name.</param>
     /// <param name="key">Document key.</param>
     /// <param name="jsonBody">The body as JSON text (validated by PostgreSQL as jsonb).</param>
-    /// <param name="ifMatch">When set, write only if the live document has exactly this version.</param>
+    /// <param name="ifMatch">When set, write only if the live document satisfies it (a <see cref="DataVersion"/> converts: exactly this version).</param>
     /// <param name="idempotency">When set, the response is stored with the write, atomically.</param>
     /// <param name="ct">Cancellation.</param>
-    public Task<DocumentWriteResult> PutDocumentAsync(string userId, string collection, string key, string jsonBody, DataVersion? ifMatch = null,
+    public Task<DocumentWriteResult> PutDocumentAsync(string userId, string collection, string key, string jsonBody, WriteCondition? ifMatch = null,
         IdempotencyContext<DocumentWriteResult>? idempotency = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(jsonBody);
@@ -56,7 +65,7 @@ public sealed partial class ShardStore
 
     /// <summary>Deletes a document by writing a versioned tombstone (written even when no live document exists, so older replicated writes lose).</summary>
     /// <inheritdoc cref="PutDocumentAsync" path="/param"/>
-    public Task<DocumentWriteResult> DeleteDocumentAsync(string userId, string collection, string key, DataVersion? ifMatch = null,
+    public Task<DocumentWriteResult> DeleteDocumentAsync(string userId, string collection, string key, WriteCondition? ifMatch = null,
         IdempotencyContext<DocumentWriteResult>? idempotency = null, CancellationToken ct = default) =>
         WriteDocumentAsync(userId, collection, key, body: null, ifMatch, idempotency, ct);
 
@@ -74,22 +83,38 @@ public sealed partial class ShardStore
     /// <param name="limit">Page size, 1 or more.</param>
     /// <param name="after">The previous page's <see cref="DocumentPage.Next"/>; null for the first page.</param>
     /// <param name="ct">Cancellation.</param>
-    public async Task<DocumentPage> ListDocumentsAsync(string userId, string collection, int limit, string? after = null, CancellationToken ct = default)
+    public Task<DocumentPage> ListDocumentsAsync(string userId, string collection, int limit, string? after = null, CancellationToken ct = default)
+        => ListDocumentsAsync(userId, collection, limit, after, long.MaxValue, ct);
+
+    /// <summary>
+    /// Like <see cref="ListDocumentsAsync(string, string, int, string?, CancellationToken)"/>, and the page also ends
+    /// early, with <see cref="DocumentPage.Next"/> set, once its bodies would exceed <paramref name="maxBytes"/> (a page
+    /// always holds at least one document).
+    /// </summary>
+    public async Task<DocumentPage> ListDocumentsAsync(string userId, string collection, int limit, string? after, long maxBytes, CancellationToken ct)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
-        var rows = (await connection.QueryAsync<DocumentRow>(new CommandDefinition(ListDocumentsSql,
-            new { UserId = userId, Collection = collection, After = after, Take = limit + 1 }, cancellationToken: ct))).ToList();
+        var rows = (await connection.QueryAsync<ListedRow>(new CommandDefinition(ListDocumentsSql,
+            new { UserId = userId, Collection = collection, After = after, Take = limit + 1, MaxBytes = maxBytes }, cancellationToken: ct))).ToList();
         var items = rows.Take(limit).Select(row => row.ToDocument()).ToList();
-        return new DocumentPage(items, rows.Count > limit ? items[^1].Key : null);
+        var more = rows.Count > limit || (rows.Count > 0 && rows[0].Fetched > rows.Count);
+        return new DocumentPage(items, more ? items[^1].Key : null);
     }
 
-    private async Task<DocumentWriteResult> WriteDocumentAsync(string userId, string collection, string key, string? body, DataVersion? ifMatch,
+    private async Task<DocumentWriteResult> WriteDocumentAsync(string userId, string collection, string key, string? body, WriteCondition? ifMatch,
         IdempotencyContext<DocumentWriteResult>? idempotency, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrEmpty(userId);
         ArgumentException.ThrowIfNullOrEmpty(collection);
         ArgumentException.ThrowIfNullOrEmpty(key);
+        if (ifMatch is null && idempotency is null && await TryFastWriteDocumentAsync(userId, collection, key, body, ct) is { } fast)
+        {
+            SignalCommitted(); // The batch's implicit transaction committed when its reader closed.
+            return fast; // The common case: one round trip (ShardStore.FastWrite.cs).
+        }
+
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         await LockUserAsync(connection, tx, userId, exclusive: false, ct);
@@ -99,7 +124,7 @@ public sealed partial class ShardStore
             var current = await connection.QuerySingleOrDefaultAsync<LockedDocumentRow>(new CommandDefinition(SelectDocumentForUpdateSql,
                 new { UserId = userId, Collection = collection, Key = key }, tx, cancellationToken: ct));
             var live = current is { Deleted: false } ? current.Version : (DataVersion?)null;
-            if (ifMatch is { } expected && live != expected)
+            if (ifMatch is { } condition && !condition.IsSatisfiedBy(live))
             {
                 var failed = new DocumentWriteResult(DocumentWriteOutcome.PreconditionFailed, live);
                 await CompleteIdempotencyAsync(connection, tx, userId, idempotency, failed, ct);
@@ -146,11 +171,17 @@ public sealed partial class ShardStore
             var result = new DocumentWriteResult(outcome, version, current?.Version);
             await CompleteIdempotencyAsync(connection, tx, userId, idempotency, result, ct);
             await tx.CommitAsync(ct);
+            SignalCommitted();
             return result;
         }
     }
 
     private sealed record DocumentRow(string Collection, string Key, string Body, long VersionHlc, string VersionOrigin)
+    {
+        public StoredDocument ToDocument() => new(Collection, Key, Body, new DataVersion(new HlcTimestamp(VersionHlc), VersionOrigin));
+    }
+
+    private sealed record ListedRow(string Collection, string Key, string Body, long VersionHlc, string VersionOrigin, long Fetched)
     {
         public StoredDocument ToDocument() => new(Collection, Key, Body, new DataVersion(new HlcTimestamp(VersionHlc), VersionOrigin));
     }

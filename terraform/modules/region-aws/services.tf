@@ -77,7 +77,7 @@ resource "aws_ecs_task_definition" "this" {
     portMappings = [for p in distinct([each.value.health_port, each.value.port]) : { containerPort = p, protocol = "tcp" }]
     environment  = [for k, v in each.value.environment : { name = k, value = v }]
     secrets      = [for env, s in local.secret_env : { name = env, valueFrom = aws_secretsmanager_secret.this[s].arn }]
-    # The image's own check (HEALTHCHECK in src/<Folder>/Dockerfile): GET /healthz/ready on 8080.
+    # The image's own check (HEALTHCHECK in the root Dockerfile): GET /healthz/ready on 8080.
     healthCheck = {
       command     = ["CMD", "/usr/local/bin/geo-healthcheck"]
       interval    = 15

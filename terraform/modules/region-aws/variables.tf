@@ -30,12 +30,12 @@ variable "region" {
 }
 
 variable "images" {
-  description = "service (edge, api, directory, replicator) => container image built from src/<Folder>/Dockerfile and pushed where this cloud can pull it."
+  description = "service (edge, api, directory, replicator) => container image built from the root Dockerfile (--build-arg SERVICE=<Folder>) and pushed where this cloud can pull it."
   type        = map(string)
 
   validation {
     condition     = alltrue([for s in ["edge", "api", "directory", "replicator"] : contains(keys(var.images), s)])
-    error_message = "images needs an image for each of edge, api, directory and replicator (build them from src/<Folder>/Dockerfile)."
+    error_message = "images needs an image for each of edge, api, directory and replicator (build them from the root Dockerfile with --build-arg SERVICE=<Folder>)."
   }
 }
 

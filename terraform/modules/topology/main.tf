@@ -1,7 +1,7 @@
 locals {
   services = ["edge", "api", "directory", "replicator"]
 
-  # How each service runs in a container (src/<folder>/Dockerfile): HTTP/1.1 on 8080 for health,
+  # How each service runs in a container (the root Dockerfile, service as a build argument): HTTP/1.1 on 8080 for health,
   # metrics and REST; the gRPC services also take HTTP/2 cleartext on 8081, since Kestrel cannot
   # offer both protocols on one cleartext port.
   containers = {

@@ -33,6 +33,9 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
 
     public ServiceProcess Api(string region) => _apis[region];
 
+    /// <summary>A client of one region's API directly (not through the edge), made here so credentials reach it in one place.</summary>
+    public HttpClient ApiClient(string region) => new() { BaseAddress = Api(region).BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+
     public async ValueTask InitializeAsync()
     {
         try
@@ -111,12 +114,14 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
             await File.WriteAllLinesAsync(logFile, all.SelectMany(s => s.Logs));
         }
 
-        foreach (var service in all)
+        try
         {
-            await service.DisposeAsync();
+            await ServiceProcess.DisposeAllAsync(all);
         }
-
-        _topology?.Dispose();
+        finally
+        {
+            _topology?.Dispose();
+        }
     }
 }
 

@@ -56,7 +56,9 @@ public sealed class RequestShapeTests
     [InlineData(ForwarderError.None, 200, false)]
     [InlineData(ForwarderError.None, 404, false)]
     [InlineData(ForwarderError.None, 503, false)]
-    [InlineData(ForwarderError.None, 500, true)]
+    [InlineData(ForwarderError.None, 500, false)]
+    [InlineData(ForwarderError.None, 400, false)]
+    [InlineData(ForwarderError.None, 504, true)]
     [InlineData(ForwarderError.None, 502, true)]
     [InlineData(ForwarderError.Request, 502, true)]
     [InlineData(ForwarderError.RequestTimedOut, 504, true)]
@@ -64,6 +66,14 @@ public sealed class RequestShapeTests
     [InlineData(ForwarderError.ResponseBodyClient, 200, false)]
     public void Passive_health_blames_the_destination_only_for_its_own_failures(ForwarderError error, int status, bool unhealthy)
         => Assert.Equal(unhealthy, DestinationFailurePolicy.IsDestinationFailure(error, status));
+
+    [Fact]
+    public void A_503_counts_only_when_the_regional_api_did_not_answer_it()
+    {
+        Assert.False(DestinationFailurePolicy.IsDestinationFailure(ForwarderError.None, 503, answeredByApi: true));
+        Assert.True(DestinationFailurePolicy.IsDestinationFailure(ForwarderError.None, 503, answeredByApi: false));
+        Assert.False(DestinationFailurePolicy.IsDestinationFailure(ForwarderError.None, 500, answeredByApi: false));
+    }
 
     private static HttpRequest Request(string body, string contentType = "application/json", bool sendLength = true)
     {

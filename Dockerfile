@@ -1,10 +1,20 @@
 # syntax=docker/dockerfile:1
-# Geo.Replicator (replicator). Build from the repo root: docker build -f src/Replicator/Dockerfile -t geo-replicator .
+# One image recipe for every Geo service; the service is a build argument (its folder under src/):
+#   docker build --build-arg SERVICE=EdgeRouter     -t geo-edge .
+#   docker build --build-arg SERVICE=RegionService  -t geo-api .
+#   docker build --build-arg SERVICE=ShardDirectory -t geo-directory .
+#   docker build --build-arg SERVICE=Replicator     -t geo-replicator .
+# Build from the repository root; .dockerignore keeps .geo/ (local secrets and data), bin/ and obj/ out of the context.
+ARG SERVICE=RegionService
+
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+ARG SERVICE
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/root/.nuget/packages \
-    dotnet publish src/Replicator/Replicator.csproj -c Release -o /app
+    test -f "src/${SERVICE}/${SERVICE}.csproj" || { echo "SERVICE must name a folder under src/ (got '${SERVICE}')" >&2; exit 1; } \
+    && dotnet publish "src/${SERVICE}/${SERVICE}.csproj" -c Release -o /app \
+    && printf '%s' "Geo.${SERVICE}.dll" > /app/.geo-entry
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app
@@ -18,7 +28,7 @@ if [ -n "$GEO_TOPOLOGY_JSON" ]; then
   mkdir -p /tmp/geo && printf '%s' "$GEO_TOPOLOGY_JSON" > /tmp/geo/topology.json
   export Geo__Topology=/tmp/geo/topology.json
 fi
-exec dotnet /app/Geo.Replicator.dll "$@"
+exec dotnet "/app/$(cat /app/.geo-entry)" "$@"
 SH
 COPY <<'SH' /usr/local/bin/geo-healthcheck
 #!/bin/bash
