@@ -9,6 +9,8 @@ using Geo.RegionService.Sharding;
 using Geo.ServiceDefaults.Auth;
 using Geo.ServiceDefaults.Resilience;
 using Geo.ServiceDefaults.Shedding;
+using Geo.ServiceDefaults.Tls;
+using Geo.Core.Tls;
 using Geo.Storage.Caching;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -25,6 +27,8 @@ internal static class Extensions
         var services = builder.Services;
         services.AddOptions<RegionServiceOptions>().BindConfiguration(RegionServiceOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<RegionServiceOptions>, RegionServiceOptionsValidator>();
+        // Mutual TLS: the edge (or an operator) reaches the API with its certificate; health stays anonymous.
+        builder.AddGeoTls(PeerRoles.Api, TlsListener.Internal, PeerRoles.Edge, PeerRoles.Admin);
         services.AddGeoResilience();
         services.AddGeoLoadShedding();
         services.AddOpenApi(ApiContract.Configure);
