@@ -5,7 +5,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using OpenTelemetry.Metrics;
+using Geo.ServiceDefaults.Lifecycle;
+using Geo.ServiceDefaults.Telemetry;
 
 namespace Geo.ServiceDefaults;
 
@@ -15,7 +16,7 @@ public static class Extensions
     /// <summary>Tag of health checks that gate readiness (dependencies); liveness checks only the process.</summary>
     public const string ReadyTag = "ready";
 
-    /// <summary>Adds JSON console logs, ProblemDetails, health checks, OpenTelemetry metrics and <see cref="TimeProvider"/>.</summary>
+    /// <summary>Adds JSON console logs, ProblemDetails, health checks, OpenTelemetry traces and metrics (<see cref="GeoTelemetry"/>) and <see cref="TimeProvider"/>.</summary>
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder)
         where TBuilder : IHostApplicationBuilder
     {
@@ -31,6 +32,9 @@ public static class Extensions
         // Per-command and per-request chatter drowns the service's own logs; configuration can still lower these.
         builder.Logging.AddFilter("Npgsql", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // Hosting opens a log scope holding the raw request path (user id, collection, key) whenever this category is
+        // enabled at all, and every line of the request would carry it; its own lines are request start/finish chatter.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.Logging.AddFilter("Grpc", LogLevel.Warning);
         builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
@@ -38,17 +42,15 @@ public static class Extensions
         // (every start-up and every Redis blip would look like a failure in the logs).
         builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
 
+        Logging.UserHashKey.Configure(builder.Configuration);
         builder.Services.AddProblemDetails();
         builder.Services.AddGeoHttpLimits();
         builder.Services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddGracefulShutdown();
 
-        builder.Services.AddOpenTelemetry()
-            .WithMetrics(m => m
-                .AddAspNetCoreInstrumentation()
-                .AddMeter("Geo.*")
-                .AddPrometheusExporter());
+        builder.AddGeoTelemetry();
         return builder;
     }
 
@@ -56,6 +58,7 @@ public static class Extensions
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseGracefulShutdown();
         app.UseGeoRequestTimeouts();
         app.MapHealthChecks("/healthz/live", new HealthCheckOptions { Predicate = c => c.Tags.Contains("live") });
         app.MapHealthChecks("/healthz/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag) || c.Tags.Contains("live") });

@@ -18,17 +18,28 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
 
     private readonly List<ServiceProcess> _services = [];
     private readonly Dictionary<string, ServiceProcess> _apis = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Project, string Region), ServiceProcess> _byKind = [];
+    private readonly List<ServiceProcess> _edges = [];
     private LocalTopology? _topology;
 
     public LocalTopology Topology => _topology!;
 
     /// <summary>The us-east edge (generous limits, 1 s health probes).</summary>
-    public HttpClient Edge { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+    public HttpClient Edge { get; } = TestCredentials.CreateClient(timeout: TimeSpan.FromSeconds(30));
 
     /// <summary>A second us-east edge: 3 requests of burst per user, then 1 per second.</summary>
-    public HttpClient LimitedEdge { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+    public HttpClient LimitedEdge { get; } = TestCredentials.CreateClient(timeout: TimeSpan.FromSeconds(30));
 
     public ServiceProcess Api(string region) => _apis[region];
+
+    /// <summary>A region's ShardDirectory, RegionService or Replicator process.</summary>
+    public ServiceProcess Service(string project, string region) => _byKind[(project, region)];
+
+    /// <summary>The two generous us-east edges (the first is <see cref="Edge"/>'s); the edge pool spreads over both.</summary>
+    public IReadOnlyList<ServiceProcess> Edges => _edges;
+
+    /// <summary>A client over both generous edges, as a load balancer in front of them (<see cref="EdgePool"/>).</summary>
+    public (HttpClient Client, EdgePool Pool) CreateEdgePoolClient() => EdgePool.Create(() => [.. _edges.Select(e => e.BaseAddress)]);
 
     public async ValueTask InitializeAsync()
     {
@@ -51,32 +62,36 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
         _topology.ReadyTimeout = TimeSpan.FromSeconds(180);
 
         // Directories first: every other service reads users and shard maps from them.
-        await Task.WhenAll(RegionIds.Select(r => TrackAsync(_topology.StartAsync("ShardDirectory", r))));
+        await Task.WhenAll(RegionIds.Select(r => TrackAsync("ShardDirectory", r, _topology.StartAsync("ShardDirectory", r))));
 
         // Then the APIs, which migrate the shards; then the replicators of every region at once. (Started together, a
         // replicator's migration of the same shards timed out under load and it was not ready within 60 s.)
-        var apis = await Task.WhenAll(RegionIds.Select(r => TrackAsync(_topology.StartAsync("RegionService", r))));
+        var apis = await Task.WhenAll(RegionIds.Select(r => TrackAsync("RegionService", r, _topology.StartAsync("RegionService", r))));
         for (var i = 0; i < RegionIds.Length; i++)
         {
             _apis[RegionIds[i]] = apis[i];
         }
 
-        await Task.WhenAll(RegionIds.Select(r => TrackAsync(_topology.StartAsync("Replicator", r,
-            ("Replicator:PeerToken", "end-to-end-shared-secret"),
+        await Task.WhenAll(RegionIds.Select(r => TrackAsync("Replicator", r, _topology.StartAsync("Replicator", r,
             ("Replicator:PollInterval", "00:00:00.050"),
             ("Replicator:HeartbeatInterval", "00:00:00.200"),
             ("Replicator:InitialBackoff", "00:00:00.100"),
             ("Replicator:MaxBackoff", "00:00:01"),
             ("Replicator:BreakDuration", "00:00:01")))));
 
-        var edge = await TrackAsync(_topology.StartAsync("EdgeRouter", "us-east",
+        (string, string)[] generous =
+        [
             ("Geo:Edge:HealthCheckInterval", "00:00:01"),
             ("Geo:Edge:HealthCheckTimeout", "00:00:01"),
             ("Geo:Edge:PassiveReactivationPeriod", "00:00:02"),
             ("Geo:Edge:ClientRequestsPerSecond", "100000"),
             ("Geo:Edge:ClientBurst", "100000"),
             ("Geo:Edge:UserRequestsPerSecond", "100000"),
-            ("Geo:Edge:UserBurst", "100000")));
+            ("Geo:Edge:UserBurst", "100000"),
+        ];
+        var edge = await TrackAsync(_topology.StartAsync("EdgeRouter", "us-east", generous));
+        var second = await TrackAsync(ServiceProcess.StartAsync("EdgeRouter", FreePort.Next(), _topology.Settings("us-east", generous), readyTimeout: _topology.ReadyTimeout));
+        _edges.AddRange([edge, second]);
         var limited = await TrackAsync(ServiceProcess.StartAsync("EdgeRouter", FreePort.Next(), _topology.Settings("us-east",
             ("Geo:Edge:UserRequestsPerSecond", "1"),
             ("Geo:Edge:UserBurst", "3")), readyTimeout: _topology.ReadyTimeout));
@@ -96,10 +111,21 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
         return service;
     }
 
-    /// <summary>Starts every regional API a test stopped and waits until the edge routes to each region again.</summary>
+    private async Task<ServiceProcess> TrackAsync(string project, string region, Task<ServiceProcess> starting)
+    {
+        var service = await TrackAsync(starting);
+        lock (_services)
+        {
+            _byKind[(project, region)] = service;
+        }
+
+        return service;
+    }
+
+    /// <summary>Starts every process a test stopped and waits until the edge routes to each region again.</summary>
     public async Task RestoreAsync()
     {
-        var stopped = _apis.Values.Where(a => !a.IsRunning).ToList();
+        var stopped = _services.Where(a => !a.IsRunning).ToList();
         foreach (var api in stopped)
         {
             await api.StartAsync(Topology.ReadyTimeout);
@@ -123,12 +149,14 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
             await File.WriteAllLinesAsync(logFile, _services.SelectMany(s => s.Logs));
         }
 
-        foreach (var service in Enumerable.Reverse(_services))
+        try
         {
-            await service.DisposeAsync();
+            await ServiceProcess.DisposeAllAsync(_services);
         }
-
-        _topology?.Dispose();
+        finally
+        {
+            _topology?.Dispose();
+        }
     }
 }
 

@@ -23,6 +23,7 @@ public sealed partial class ShardMapFollower : IAsyncDisposable
     private ShardMapSnapshot? _current;
     private Task _loop = Task.CompletedTask;
     private volatile bool _connected;
+    private int _disposed;
 
     /// <param name="client">The generated directory client.</param>
     /// <param name="region">Region whose map to follow; empty for the directory's own region.</param>
@@ -88,9 +89,15 @@ public sealed partial class ShardMapFollower : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops following; <see cref="Current"/> keeps its last value.</summary>
+    /// <summary>Stops following; <see cref="Current"/> keeps its last value. Safe to call more than once (the container
+    /// disposes a singleton once per registration that resolves it).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stop.CancelAsync();
         try
         {

@@ -14,7 +14,8 @@ namespace Geo.EdgeRouter.Health;
 /// any caller eject a healthy region. A 503 does only when something other than the regional API answered it (no
 /// <c>Geo-Region</c> header): the API answers 503 itself when it sheds load or waits out a shard move, and moving an
 /// overloaded region's users onto its peers would spread the overload. Active probes of <c>/healthz/ready</c> still
-/// catch a region whose dependencies are down.
+/// catch a region whose dependencies are down. An answer marked <c>Geo-Draining</c> (the API is stopping; see
+/// <see cref="DrainingDestinations"/>) takes the destination out too.
 /// </summary>
 internal sealed class DestinationFailurePolicy(
     IDestinationHealthUpdater updater,
@@ -31,7 +32,8 @@ internal sealed class DestinationFailurePolicy(
     public void RequestProxied(HttpContext context, ClusterState cluster, DestinationState destination)
     {
         var error = context.GetForwarderErrorFeature()?.Error ?? ForwarderError.None;
-        if (IsDestinationFailure(error, context.Response.StatusCode, answeredByApi: context.Response.Headers.ContainsKey(RegionHeader)))
+        if (IsDestinationFailure(error, context.Response.StatusCode, answeredByApi: context.Response.Headers.ContainsKey(RegionHeader))
+            || DrainingDestinations.AnsweredDraining(context))
         {
             MarkUnhealthy(context, cluster, destination);
         }
@@ -90,4 +92,24 @@ internal sealed class DestinationFailurePolicy(
 
         return false;
     }
+
+    /// <summary>
+    /// True when a failed call may be sent to another destination: it never reached this one, or it failed before any
+    /// response arrived and repeating it is harmless — an idempotent method (GET, HEAD, PUT, DELETE, OPTIONS) or a
+    /// request with an <c>Idempotency-Key</c> (the regional API replays the first outcome for the key).
+    /// </summary>
+    public static bool MayResend(IForwarderErrorFeature? failure, HttpRequest request)
+    {
+        if (NeverReachedDestination(failure))
+        {
+            return true;
+        }
+
+        return failure is { Error: ForwarderError.Request }
+            && (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsPut(request.Method)
+                || HttpMethods.IsDelete(request.Method) || HttpMethods.IsOptions(request.Method)
+                || request.Headers.ContainsKey(IdempotencyKeyHeader));
+    }
+
+    private const string IdempotencyKeyHeader = "Idempotency-Key";
 }

@@ -69,7 +69,7 @@ internal sealed partial class RegionRoutingMiddleware(
             var lookup = UserIds.IsCanonical(userId) ? await users.FindAsync(userId, ct) : UserLookup.NotFound;
             if (lookup.DirectoryUnavailable)
             {
-                LogDirectoryUnavailable(logger, userId);
+                LogDirectoryUnavailable(logger);
                 context.Response.Headers.RetryAfter = "1";
                 await RejectAsync(context, GeoProblems.Create(StatusCodes.Status503ServiceUnavailable, "dependency-unavailable", "Service unavailable",
                     "No directory could say where this user lives; retry shortly."), "directory-unavailable");
@@ -162,10 +162,11 @@ internal sealed partial class RegionRoutingMiddleware(
             LogRouted(logger, target, choice.IsFailover);
             await next(context);
 
-            // A destination that refused the connection never saw the request: send it to the next choice at once instead
-            // of answering 502 (the passive policy has already taken the destination out). Anything else stands.
+            // A destination that refused the connection never saw the request, and an idempotent request (or one with an
+            // Idempotency-Key) that failed before any answer may safely run again: send it to the next choice at once
+            // instead of answering 502 (the passive policy has already taken the destination out). Anything else stands.
             var failure = context.GetForwarderErrorFeature();
-            if (!DestinationFailurePolicy.NeverReachedDestination(failure) || context.Response.HasStarted
+            if (!DestinationFailurePolicy.MayResend(failure, request) || context.Response.HasStarted
                 || context.GetReverseProxyFeature().ProxiedDestination is not { } failed
                 || (HasBody(request) && !request.Body.CanSeek))
             {
@@ -206,14 +207,14 @@ internal sealed partial class RegionRoutingMiddleware(
     [LoggerMessage(EventId = EventIds.Routed, Level = LogLevel.Debug, Message = "Routed to {RegionId} (failover: {Failover})")]
     private static partial void LogRouted(ILogger logger, string regionId, bool failover);
 
-    [LoggerMessage(EventId = EventIds.RetriedAfterConnectFailure, Level = LogLevel.Warning, Message = "Destination {DestinationId} refused the connection ({Reason}); sending the request to the next choice")]
+    [LoggerMessage(EventId = EventIds.RetriedAfterConnectFailure, Level = LogLevel.Warning, Message = "Destination {DestinationId} failed the request before answering ({Reason}); sending it to the next choice")]
     private static partial void LogRetrying(ILogger logger, string destinationId, string reason);
 
     [LoggerMessage(EventId = EventIds.NoAllowedRegionHealthy, Level = LogLevel.Warning, Message = "No healthy region for residency {Residency}; tried {Regions}")]
     private static partial void LogNoRegion(ILogger logger, string residency, string regions);
 
-    [LoggerMessage(EventId = EventIds.DirectoryUnavailable, Level = LogLevel.Warning, Message = "No directory answered for user {UserId}")]
-    private static partial void LogDirectoryUnavailable(ILogger logger, string userId);
+    [LoggerMessage(EventId = EventIds.DirectoryUnavailable, Level = LogLevel.Warning, Message = "No directory answered for a user lookup")]
+    private static partial void LogDirectoryUnavailable(ILogger logger);
 }
 
 /// <summary>What routing decided for a request; the residency guard checks it right before forwarding.</summary>

@@ -22,12 +22,13 @@ internal sealed class DirectoryConnection : IHostedService, IUserDirectory, ISha
     private readonly ILogger<DirectoryConnection> _logger;
     private readonly string _region;
     private ShardMapFollower? _follower;
+    private int _disposed;
 
     public DirectoryConnection(GeoTopology topology, IOptions<RegionServiceOptions> options, ResiliencePipelineProvider<string> pipelines,
-        TimeProvider time, ILogger<DirectoryConnection> logger)
+        Core.Tls.TlsCredentials tls, TimeProvider time, ILogger<DirectoryConnection> logger)
     {
         _region = options.Value.Region;
-        _channel = DirectoryClient.CreateChannel(topology.Region(_region).Directory);
+        _channel = DirectoryClient.CreateChannel(topology.Region(_region).Directory, tls.ClientOptions());
         _client = new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(_channel), time: time);
         _pipeline = pipelines.GetPipeline(GeoPipelines.Grpc);
         _logger = logger;
@@ -102,8 +103,14 @@ internal sealed class DirectoryConnection : IHostedService, IUserDirectory, ISha
         }
     }
 
+    // Registered under several service types (and as a hosted service), so the container disposes it more than once.
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         if (_follower is not null)
         {
             await _follower.DisposeAsync();

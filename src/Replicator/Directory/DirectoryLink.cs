@@ -23,12 +23,13 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private long _afterSeq;
     private ShardMapFollower? _follower;
+    private int _disposed;
     private Task? _tail;
 
-    public DirectoryLink(GeoTopology topology, IOptions<GeoSiteOptions> site, TimeProvider time)
+    public DirectoryLink(GeoTopology topology, IOptions<GeoSiteOptions> site, Core.Tls.TlsCredentials tls, TimeProvider time)
     {
         Region = site.Value.Region;
-        _channel = DirectoryClient.CreateChannel(topology.Region(Region).Directory);
+        _channel = DirectoryClient.CreateChannel(topology.Region(Region).Directory, tls.ClientOptions());
         _client = new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(_channel), time: time);
     }
 
@@ -94,8 +95,14 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
         }
     }
 
+    // Registered under several service types (and as a hosted service), so the container disposes it more than once.
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _stopping.Dispose();
         if (_follower is not null)
         {

@@ -27,27 +27,24 @@ internal sealed class ReplicatorOptions
 {
     public const string SectionName = "Replicator";
 
-    /// <summary>
-    /// Shared secret peers present in the <c>geo-peer-token</c> header. Either this or <see cref="PeerTokenFile"/>;
-    /// a peer without the right token is refused (the receiver is never open).
-    /// </summary>
-    public string? PeerToken { get; set; }
-
-    /// <summary>Per-peer secrets overriding <see cref="PeerToken"/> for one link (key: the peer's region id).</summary>
-    public Dictionary<string, string> PeerTokens { get; set; } = new(StringComparer.Ordinal);
-
-    /// <summary>
-    /// File holding the secret when <see cref="PeerToken"/> is not set; created with a random secret when missing, so
-    /// replicators started from one working directory (<c>./geo up</c>) agree. Default <c>.geo/replicator.token</c>.
-    /// </summary>
-    public string PeerTokenFile { get; set; } = Path.Combine(".geo", "replicator.token");
-
     /// <summary>Addresses that override the topology's <c>replicator</c> URL of a peer (key: region id), e.g. a proxy.</summary>
     public Dictionary<string, string> PeerAddresses { get; set; } = new(StringComparer.Ordinal);
 
-    /// <summary>Most change-log entries per batch. Default 200.</summary>
+    /// <summary>Most change-log entries per batch (batches are also capped by <see cref="BatchBytes"/>). Default 200.</summary>
     [Range(1, 1000)]
     public int BatchSize { get; set; } = 200;
+
+    /// <summary>
+    /// Largest gRPC message this replicator sends or accepts, on its server and on its peer channels alike (one setting,
+    /// so a sender never builds what its receiver refuses). Replication batches and anti-entropy row pages are cut at
+    /// <see cref="BatchBytes"/>, a quarter of it; one change larger than that still travels, alone. Every region must use
+    /// the same value. Default 4 MiB (gRPC's default).
+    /// </summary>
+    [Range(1024 * 1024, 256 * 1024 * 1024)]
+    public int MaxMessageBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Byte cap of one batch or row page (its changes' encoded size): a quarter of <see cref="MaxMessageBytes"/>.</summary>
+    public int BatchBytes => MaxMessageBytes / 4;
 
     /// <summary>Batches per stream sent and not yet acknowledged: bounds memory when a peer is slow. Default 4.</summary>
     [Range(1, 64)]
@@ -92,7 +89,4 @@ internal sealed class ReplicatorOptions
     /// <summary>How often acknowledged change-log entries are pruned. Default 30 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00")]
     public TimeSpan PruneInterval { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>The secret for the link with <paramref name="peer"/>.</summary>
-    public string TokenFor(string peer, string fallback) => PeerTokens.TryGetValue(peer, out var token) && !string.IsNullOrEmpty(token) ? token : fallback;
 }

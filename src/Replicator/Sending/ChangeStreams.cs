@@ -18,11 +18,18 @@ internal interface IChangeStream
     /// <summary>The stream's name on the wire: the local shard id, or <c>directory</c>.</summary>
     string Name { get; }
 
+    /// <summary>Pulsed when a change committed (the sender reads at once); null for a stream that is only polled.</summary>
+    ChangeSignal? Signal { get; }
+
     Task<long> GetCheckpointAsync(string peer, CancellationToken ct);
 
     Task SetCheckpointAsync(string peer, long seq, CancellationToken ct);
 
-    Task<StreamRead> ReadAsync(string peer, long afterSeq, int limit, CancellationToken ct);
+    /// <summary>
+    /// The next batch after <paramref name="afterSeq"/>: at most <paramref name="limit"/> changes and, unless its first
+    /// change alone is larger, at most <paramref name="maxBytes"/> of encoded changes.
+    /// </summary>
+    Task<StreamRead> ReadAsync(string peer, long afterSeq, int limit, int maxBytes, CancellationToken ct);
 
     /// <summary>Changes after <paramref name="afterSeq"/> the peer has not acknowledged (capped for the directory stream).</summary>
     Task<long> PendingAsync(long afterSeq, CancellationToken ct);
@@ -31,11 +38,14 @@ internal interface IChangeStream
 /// <summary>
 /// One local shard's change log, origin = this region. A change is shipped to a peer only when the user's residency
 /// allows the peer's region; others are skipped (the batch's last_seq still covers them). A change of a user the
-/// directory does not know yet ends the batch before it: it is retried, never sent unchecked.
+/// directory does not know yet ends the batch before it: it is retried, never sent unchecked. A batch ends before the
+/// change that would take it past the byte cap (the next read starts there); a first change over the cap travels alone.
 /// </summary>
-internal sealed class ShardChangeStream(ShardStore store, GeoTopology topology, DirectoryLink directory) : IChangeStream
+internal sealed class ShardChangeStream(ShardStore store, GeoTopology topology, DirectoryLink directory, ChangeSignal? signal = null) : IChangeStream
 {
     public string Name => store.ShardId;
+
+    public ChangeSignal? Signal => signal;
 
     public Task<long> GetCheckpointAsync(string peer, CancellationToken ct) => store.GetCheckpointAsync(peer, Name, ct);
 
@@ -43,7 +53,7 @@ internal sealed class ShardChangeStream(ShardStore store, GeoTopology topology, 
 
     public Task<long> PendingAsync(long afterSeq, CancellationToken ct) => store.CountChangesAsync(afterSeq, store.RegionId, ct);
 
-    public async Task<StreamRead> ReadAsync(string peer, long afterSeq, int limit, CancellationToken ct)
+    public async Task<StreamRead> ReadAsync(string peer, long afterSeq, int limit, int maxBytes, CancellationToken ct)
     {
         var changes = await store.ReadChangesAsync(afterSeq, limit, origin: store.RegionId, ct: ct);
         if (changes.Count == 0)
@@ -52,6 +62,7 @@ internal sealed class ShardChangeStream(ShardStore store, GeoTopology topology, 
         }
 
         var batch = new ChangeBatch { Stream = Name, AfterSeq = afterSeq, LastSeq = afterSeq };
+        var bytes = 0;
         foreach (var change in changes)
         {
             var residency = await directory.ResidencyAsync(change.UserId, ct);
@@ -62,7 +73,15 @@ internal sealed class ShardChangeStream(ShardStore store, GeoTopology topology, 
 
             if (topology.IsAllowed(residency, peer))
             {
-                batch.Changes.Add(ChangeMapping.ToWire(change));
+                var wire = ChangeMapping.ToWire(change);
+                var size = wire.CalculateSize();
+                if (batch.Changes.Count > 0 && bytes + size > maxBytes)
+                {
+                    return new StreamRead(batch, AtTail: false); // Full by bytes: the rest goes in the next batch.
+                }
+
+                bytes += size;
+                batch.Changes.Add(wire);
             }
 
             batch.LastSeq = change.Seq;
@@ -82,6 +101,8 @@ internal sealed class DirectoryChangeStream(DirectoryLink directory, ShardStore 
 
     public string Name => StreamName;
 
+    public ChangeSignal? Signal => null;
+
     public Task<long> GetCheckpointAsync(string peer, CancellationToken ct) => checkpoints.GetCheckpointAsync(peer, Name, ct);
 
     public Task SetCheckpointAsync(string peer, long seq, CancellationToken ct) => checkpoints.SetCheckpointAsync(new ReplicationCheckpoint(peer, Name, seq), ct);
@@ -89,8 +110,9 @@ internal sealed class DirectoryChangeStream(DirectoryLink directory, ShardStore 
     public async Task<long> PendingAsync(long afterSeq, CancellationToken ct)
         => (await ReadPageAsync(afterSeq, 1000, ct)).Changes.Count;
 
-    public async Task<StreamRead> ReadAsync(string peer, long afterSeq, int limit, CancellationToken ct)
+    public async Task<StreamRead> ReadAsync(string peer, long afterSeq, int limit, int maxBytes, CancellationToken ct)
     {
+        // Directory entries are a few dozen bytes each: the count limit keeps a batch far below any byte cap.
         var page = await ReadPageAsync(afterSeq, limit, ct);
         if (page.NextAfterSeq <= afterSeq)
         {

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Geo.Contracts.Replication;
+using Geo.Replicator.Telemetry;
 
 namespace Geo.Replicator.Sending;
 
@@ -58,6 +59,7 @@ internal sealed class StreamSender
 
     public async Task RunAsync(Func<ReplicationMessage, CancellationToken, Task> write, CancellationToken ct)
     {
+        using var pushed = _stream.Signal?.Subscribe(() => _wake.Writer.TryWrite(true));
         while (true)
         {
             ct.ThrowIfCancellationRequested();
@@ -91,7 +93,7 @@ internal sealed class StreamSender
             }
 
             var readStart = _time.GetUtcNow();
-            var read = await _stream.ReadAsync(_peer, after, _options.BatchSize, ct);
+            var read = await _stream.ReadAsync(_peer, after, _options.BatchSize, _options.BatchBytes, ct);
             if (read.Batch is { } batch)
             {
                 lock (_gate)
@@ -105,7 +107,10 @@ internal sealed class StreamSender
                     _sent = batch.LastSeq;
                 }
 
-                await write(new ReplicationMessage { Batch = batch }, ct);
+                using (ReplicationTracing.StartSend(_peer, batch))
+                {
+                    await write(new ReplicationMessage { Batch = batch }, ct);
+                }
             }
 
             if (read.AtTail)

@@ -10,6 +10,7 @@ namespace Geo.ShardDirectory.Grpc;
 internal sealed partial class DirectoryService(
     UserStore users,
     UserCache cache,
+    EntryMetrics entryMetrics,
     ShardMapStore maps,
     ShardMapHub hub,
     DirectorySite site,
@@ -17,7 +18,7 @@ internal sealed partial class DirectoryService(
     Core.Clock.HybridLogicalClock clock,
     TimeProvider time,
     IOptions<DirectoryOptions> options,
-    IHostApplicationLifetime lifetime,
+    Geo.ServiceDefaults.Lifecycle.GracefulShutdown shutdown,
     ILogger<DirectoryService> logger) : DirectoryApi.DirectoryBase
 {
     private string RegionOrOwn(string region) => string.IsNullOrEmpty(region) ? site.RegionId : region;

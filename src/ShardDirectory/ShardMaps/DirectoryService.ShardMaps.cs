@@ -1,3 +1,5 @@
+using Geo.Core.Tls;
+using Geo.ServiceDefaults.Tls;
 using Geo.Contracts.Directory;
 using Geo.Core.Placement;
 using ShardMap = Geo.Contracts.Directory.ShardMap;
@@ -32,8 +34,9 @@ internal sealed partial class DirectoryService
             RpcErrors.NotFound($"region '{region}' has no shard map in this directory (it serves '{site.RegionId}').");
         }
 
-        // Streams end when the host stops, so a graceful shutdown does not wait for watchers; they reconnect elsewhere.
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, lifetime.ApplicationStopping);
+        // Streams end when the server is about to stop listening (after the shutdown delay), so a graceful shutdown does
+        // not wait for watchers and they do not reconnect to a directory that is going away.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, shutdown.Stopping);
         try
         {
             await StreamMapsAsync(region, request.KnownEpoch, responseStream, linked.Token);
@@ -82,6 +85,7 @@ internal sealed partial class DirectoryService
         }
     }
 
+    [PeerRole(PeerRoles.Admin)]
     public override Task<MoveResponse> BeginMove(BeginMoveRequest request, ServerCallContext context)
     {
         var region = RegionOrOwn(request.Region);
@@ -111,14 +115,19 @@ internal sealed partial class DirectoryService
         return maps.BeginAsync(region, request.MoveId, request.ExpectedEpoch, buckets, request.TargetShard, context.CancellationToken);
     }
 
+    [PeerRole(PeerRoles.Admin)]
     public override Task<MoveResponse> FenceMove(MoveStepRequest request, ServerCallContext context) => Step(MoveStep.Fence, request, context);
 
+    [PeerRole(PeerRoles.Admin)]
     public override Task<MoveResponse> FlipMove(MoveStepRequest request, ServerCallContext context) => Step(MoveStep.Flip, request, context);
 
+    [PeerRole(PeerRoles.Admin)]
     public override Task<MoveResponse> CompleteMove(MoveStepRequest request, ServerCallContext context) => Step(MoveStep.Complete, request, context);
 
+    [PeerRole(PeerRoles.Admin)]
     public override Task<MoveResponse> CancelMove(MoveStepRequest request, ServerCallContext context) => Step(MoveStep.Cancel, request, context);
 
+    [PeerRole(PeerRoles.Admin)]
     public override Task<MoveResponse> GetMove(GetMoveRequest request, ServerCallContext context)
     {
         RequireMoveId(request.MoveId);

@@ -1,13 +1,17 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
+using Geo.Core.Tls;
+using Geo.Testing.Security;
 
 namespace Geo.Testing.Services;
 
 /// <summary>
 /// One Geo service (EdgeRouter, RegionService, ShardDirectory, Replicator) as a real child process on a loopback port,
 /// started from its build output with settings as command-line configuration. Captures its JSON log lines so a test
-/// can fail on unexpected errors, and can be stopped (killed) and started again on the same port.
+/// can fail on unexpected errors, and can be killed (<see cref="StopAsync"/>) or stopped gracefully with SIGTERM
+/// (<see cref="TerminateAsync"/>) and started again on the same port. A process that ever writes "Unhandled exception"
+/// (the runtime's crash report) fails the test: the line counts as an error log, and <see cref="DisposeAllAsync"/> throws.
 /// </summary>
 public sealed class ServiceProcess : IAsyncDisposable
 {
@@ -17,25 +21,41 @@ public sealed class ServiceProcess : IAsyncDisposable
     private readonly ConcurrentQueue<string> _logs = new();
     private Process? _process;
 
+    /// <summary>The role each service project runs as (its certificate's role).</summary>
+    public static readonly IReadOnlyDictionary<string, string> RoleOf = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["ShardDirectory"] = PeerRoles.Directory,
+        ["RegionService"] = PeerRoles.Api,
+        ["EdgeRouter"] = PeerRoles.Edge,
+        ["Replicator"] = PeerRoles.Replicator,
+    };
+
     private ServiceProcess(string project, int port, IReadOnlyDictionary<string, string> settings, bool http2Only)
     {
         _project = project;
         Port = port;
-        _settings = settings;
+        _settings = WithTls(project, WithTestIssuer(settings));
         _http2Only = http2Only;
     }
 
     /// <summary>The loopback port the service listens on.</summary>
     public int Port { get; }
 
-    /// <summary><c>http://127.0.0.1:{Port}</c>.</summary>
-    public Uri BaseAddress => new($"http://127.0.0.1:{Port}");
+    /// <summary><c>https://127.0.0.1:{Port}</c> (every Geo service serves TLS only).</summary>
+    public Uri BaseAddress => new($"https://127.0.0.1:{Port}");
 
     /// <summary>Every line the process wrote to stdout or stderr, across restarts.</summary>
     public IReadOnlyCollection<string> Logs => _logs;
 
     /// <summary>Log lines at Error or Critical level (JSON console format).</summary>
-    public IEnumerable<string> ErrorLogs => _logs.Where(l => l.Contains("\"LogLevel\":\"Error\"", StringComparison.Ordinal) || l.Contains("\"LogLevel\":\"Critical\"", StringComparison.Ordinal));
+    public IEnumerable<string> ErrorLogs => _logs.Where(l => l.Contains("\"LogLevel\":\"Error\"", StringComparison.Ordinal) || l.Contains("\"LogLevel\":\"Critical\"", StringComparison.Ordinal)
+        || IsCrashReport(l));
+
+    /// <summary>Lines of the runtime's crash report ("Unhandled exception. …"): the process died of an exception nobody caught.</summary>
+    public IEnumerable<string> CrashLogs => _logs.Where(IsCrashReport);
+
+    /// <summary>Exit code of the last run that ended; null while running or before the first stop.</summary>
+    public int? LastExitCode { get; private set; }
 
     /// <summary>True while the process runs.</summary>
     public bool IsRunning => _process is { HasExited: false };
@@ -74,7 +94,9 @@ public sealed class ServiceProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(dll);
-        info.ArgumentList.Add($"--urls=http://127.0.0.1:{Port}");
+        info.ArgumentList.Add($"--urls=https://127.0.0.1:{Port}");
+        // A short shutdown delay unless the test sets one: fixtures stop dozens of processes (later arguments win).
+        info.ArgumentList.Add("--Geo:Shutdown:Delay=00:00:00.200");
         foreach (var (key, value) in _settings)
         {
             info.ArgumentList.Add($"--{key}={value}");
@@ -103,12 +125,86 @@ public sealed class ServiceProcess : IAsyncDisposable
             }
 
             await process.WaitForExitAsync();
+            LastExitCode = process.ExitCode;
             process.Dispose();
             _process = null;
         }
     }
 
-    public async ValueTask DisposeAsync() => await StopAsync();
+    /// <summary>Suspends the process (SIGSTOP): a hung service whose sockets stay open. <see cref="ResumeAsync"/> undoes it.</summary>
+    public Task SuspendAsync() => SignalAsync("STOP");
+
+    /// <summary>Resumes a process suspended with <see cref="SuspendAsync"/> (SIGCONT).</summary>
+    public Task ResumeAsync() => SignalAsync("CONT");
+
+    /// <summary>
+    /// Planned stop: SIGTERM, then waits for the process to drain and exit. Kills it and throws when it has not exited
+    /// within <paramref name="timeout"/> (default 60 s), or when it crashed while stopping.
+    /// </summary>
+    public async Task TerminateAsync(TimeSpan? timeout = null)
+    {
+        if (_process is not { } process)
+        {
+            return;
+        }
+
+        var crashesBefore = CrashLogs.Count();
+        if (!process.HasExited)
+        {
+            await SignalAsync("TERM");
+        }
+
+        using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(limit.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            await StopAsync();
+            throw new TimeoutException($"{_project} did not exit within {timeout ?? TimeSpan.FromSeconds(60)} of SIGTERM:\n{string.Join('\n', _logs.TakeLast(20))}");
+        }
+
+        await StopAsync(); // reaps and records the exit code
+        if (CrashLogs.Count() > crashesBefore)
+        {
+            throw new InvalidOperationException($"{_project} crashed while stopping:\n{string.Join('\n', _logs.TakeLast(20))}");
+        }
+    }
+
+    /// <summary>Stops gracefully if running (SIGTERM; killed after 30 s). Never throws for a crash: see <see cref="DisposeAllAsync"/>.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await TerminateAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+        {
+            // Reported by DisposeAllAsync through CrashLogs; a fixture's disposal must stop every other process too.
+        }
+        finally
+        {
+            await StopAsync();
+        }
+    }
+
+    /// <summary>
+    /// Stops every service gracefully at once, then throws when any of them ever logged a crash report — so a fixture's
+    /// disposal fails the run when a process died of an unhandled exception, at shutdown included.
+    /// </summary>
+    public static async Task DisposeAllAsync(IEnumerable<ServiceProcess?> services)
+    {
+        var all = services.OfType<ServiceProcess>().Distinct().ToList();
+        await Task.WhenAll(all.Select(s => s.DisposeAsync().AsTask()));
+        var crashes = all.SelectMany(s => s.CrashLogs).ToList();
+        if (crashes.Count > 0)
+        {
+            throw new InvalidOperationException("a service process crashed (\"Unhandled exception\"):\n" + string.Join('\n', crashes.Take(10)));
+        }
+    }
+
+    private static bool IsCrashReport(string line) => line.Contains("Unhandled exception", StringComparison.Ordinal);
 
     /// <summary>Path of a service's built assembly, in the same configuration as the running tests.</summary>
     public static string AssemblyPath(string project)
@@ -132,6 +228,47 @@ public sealed class ServiceProcess : IAsyncDisposable
         throw new DirectoryNotFoundException("Geo.sln not found above " + AppContext.BaseDirectory);
     }
 
+    // The service's certificate of the run's CA (its region and role) unless the test set Geo:Tls itself.
+    private static Dictionary<string, string> WithTls(string project, IReadOnlyDictionary<string, string> settings)
+    {
+        var all = new Dictionary<string, string>(settings, StringComparer.Ordinal);
+        if (!all.Keys.Any(k => k.StartsWith("Geo:Tls:", StringComparison.Ordinal)) && all.TryGetValue("Geo:Region", out var region) && RoleOf.TryGetValue(project, out var role))
+        {
+            foreach (var (key, value) in TestPki.ServiceSettings(region, role))
+            {
+                all[key] = value;
+            }
+        }
+
+        return all;
+    }
+
+    private async Task SignalAsync(string signal)
+    {
+        var process = _process is { HasExited: false } p ? p : throw new InvalidOperationException($"{_project} is not running.");
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { $"-{signal}", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })!;
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {process.Id} failed with exit code {kill.ExitCode}.");
+        }
+    }
+
+    // Every service trusts the test run's development issuer unless the test configures Geo:Auth itself.
+    private static Dictionary<string, string> WithTestIssuer(IReadOnlyDictionary<string, string> settings)
+    {
+        var merged = new Dictionary<string, string>(settings, StringComparer.Ordinal);
+        if (!merged.Keys.Any(k => k.StartsWith(Geo.ServiceDefaults.Auth.GeoAuthOptions.SectionName + ":", StringComparison.OrdinalIgnoreCase)))
+        {
+            foreach (var (key, value) in TestCredentials.ServiceSettings)
+            {
+                merged[key] = value;
+            }
+        }
+
+        return merged;
+    }
+
     private void Collect(string? line)
     {
         if (line is not null)
@@ -142,7 +279,9 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     private async Task WaitReadyAsync(TimeSpan timeout, CancellationToken ct)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        // Health is anonymous, but the probe presents the harness certificate anyway: a service that refused it at the
+        // TLS handshake (wrong CA) must not look ready.
+        using var http = TestPki.CreateClient(timeout: TimeSpan.FromSeconds(2));
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < timeout)
         {

@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using Geo.Core.Topology;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Geo.ServiceDefaults.Telemetry;
+
+/// <summary>
+/// Traces and metrics of every Geo service, configured in one place: ASP.NET Core, HttpClient (YARP and gRPC channels
+/// go through it), gRPC client, Npgsql, .NET runtime and process, and Geo's own meters and activity sources.
+/// Traces go to an OTLP endpoint when the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> (or the traces-only variant) is
+/// set; every other <c>OTEL_*</c> variable (protocol, headers, sampler, resource attributes) is read by the SDK.
+/// </summary>
+public static class GeoTelemetry
+{
+    /// <summary>Prefix of Geo's own meters and activity sources.</summary>
+    public const string SourcePrefix = "Geo.";
+
+    /// <summary>Resource attribute naming the service's region.</summary>
+    public const string RegionAttribute = "geo.region";
+
+    /// <summary>Resource attribute naming the service's jurisdiction (from the topology).</summary>
+    public const string JurisdictionAttribute = "geo.jurisdiction";
+
+    /// <summary>Adds tracing and metrics to <paramref name="builder"/>; the Prometheus exporter serves <c>/metrics</c>.</summary>
+    public static void AddGeoTelemetry(this IHostApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        // Log lines written inside a request carry its trace and span ids (JSON console: the scope's TraceId, SpanId).
+        builder.Logging.Configure(o => o.ActivityTrackingOptions =
+            ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId | ActivityTrackingOptions.ParentId);
+
+        var region = builder.Configuration["Geo:Region"];
+        var otel = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r
+                .AddService(builder.Environment.ApplicationName, serviceInstanceId: $"{builder.Environment.ApplicationName}-{region ?? "none"}-{Environment.ProcessId}")
+                .AddAttributes(ResourceAttributes(region, Jurisdiction(builder.Configuration["Geo:Topology"], region))))
+            .WithMetrics(m => m
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddProcessInstrumentation()
+                .AddNpgsqlInstrumentation()
+                .AddMeter(SourcePrefix + "*")
+                .AddPrometheusExporter()
+                .AddMetricsListener(builder.Configuration[MetricsUrlKey]))
+            .WithTracing(t =>
+            {
+                t.AddAspNetCoreInstrumentation(o => o.Filter = IsTraced)
+                    .AddHttpClientInstrumentation()
+                    .AddGrpcClientInstrumentation()
+                    .AddNpgsql()
+                    .AddSource(SourcePrefix + "*");
+                if (OtlpConfigured(builder.Configuration))
+                {
+                    t.AddOtlpExporter();
+                }
+            });
+        _ = otel;
+    }
+
+    /// <summary>
+    /// Setting of a second, HTTP/1.1-only <c>/metrics</c> endpoint (e.g. <c>http://127.0.0.1:9100/</c>) for services whose
+    /// main port speaks cleartext HTTP/2 only (gRPC), which Prometheus cannot scrape.
+    /// </summary>
+    public const string MetricsUrlKey = "Geo:MetricsUrl";
+
+    private static MeterProviderBuilder AddMetricsListener(this MeterProviderBuilder builder, string? url)
+    {
+        if (string.IsNullOrWhiteSpace(url))
+        {
+            return builder;
+        }
+
+        var uri = new Uri(url);
+        return builder.AddPrometheusHttpListener(o =>
+        {
+            o.Host = uri.Host;
+            o.Port = uri.Port;
+        });
+    }
+
+    /// <summary>Whether the standard OTLP variables name an endpoint (the exporter is off otherwise).</summary>
+    public static bool OtlpConfigured(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"])
+            || !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
+    }
+
+    // Probes and scrapes would be most of the traces and tell nothing.
+    private static bool IsTraced(Microsoft.AspNetCore.Http.HttpContext context)
+    {
+        var path = context.Request.Path;
+        return !path.StartsWithSegments("/healthz") && !path.StartsWithSegments("/metrics");
+    }
+
+    private static IEnumerable<KeyValuePair<string, object>> ResourceAttributes(string? region, string? jurisdiction)
+    {
+        if (region is not null)
+        {
+            yield return new(RegionAttribute, region);
+            yield return new("cloud.region", region);
+        }
+
+        if (jurisdiction is not null)
+        {
+            yield return new(JurisdictionAttribute, jurisdiction);
+        }
+    }
+
+    // The region's jurisdiction from the topology; none when either setting is missing or invalid (start-up
+    // validation reports those).
+    private static string? Jurisdiction(string? topologyPath, string? region)
+    {
+        if (string.IsNullOrWhiteSpace(topologyPath) || region is null || !File.Exists(topologyPath))
+        {
+            return null;
+        }
+
+        try
+        {
+            var topology = TopologyLoader.Load(topologyPath);
+            return topology.Regions.TryGetValue(region, out var r) ? r.Jurisdiction : null;
+        }
+        catch (TopologyException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Current W3C <c>traceparent</c> of <paramref name="activity"/> (or the current one), or null.</summary>
+    public static string? TraceParent(Activity? activity = null)
+    {
+        activity ??= Activity.Current;
+        return activity is { IdFormat: ActivityIdFormat.W3C } ? activity.Id : null;
+    }
+}
