@@ -65,8 +65,10 @@ internal sealed class DestinationFailurePolicy(
     {
         ForwarderError.None => statusCode is StatusCodes.Status502BadGateway or StatusCodes.Status504GatewayTimeout
             || (statusCode == StatusCodes.Status503ServiceUnavailable && !answeredByApi),
-        ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders
-            or ForwarderError.RequestBodyDestination or ForwarderError.ResponseBodyDestination => true,
+        ForwarderError.Request or ForwarderError.RequestTimedOut or ForwarderError.ResponseHeaders => true,
+        // A destination that answers before reading a whole body (413, 415, 400) closes the upload: a body error after
+        // its answer arrived is the answer to that request, not a failure of the destination.
+        ForwarderError.RequestBodyDestination or ForwarderError.ResponseBodyDestination => statusCode >= StatusCodes.Status500InternalServerError,
         _ => false,
     };
 

@@ -1,5 +1,7 @@
 using System.Net;
 using Geo.Client;
+using Geo.Testing.Security;
+using Geo.Testing.Services;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Geo.EdgeRouter.Tests.Cluster;
@@ -106,7 +108,9 @@ public sealed class ClientTests(EdgeCluster cluster) : IAsyncLifetime
             o.BaseAddress = edge;
             o.MaxRetries = 6;
             o.RetryDelay = TimeSpan.FromMilliseconds(50);
+            o.AccessToken = _ => ValueTask.FromResult<string?>(TestCredentials.ServiceToken()); // the client's bearer hook
         });
+        builder.ConfigurePrimaryHttpMessageHandler(() => TestPki.Handler()); // the harness's TLS trust and client certificate
         var clientId = Guid.NewGuid().ToString();
         builder.AddHttpMessageHandler(() => new ClientIdHandler(clientId));
         if (inner is not null)

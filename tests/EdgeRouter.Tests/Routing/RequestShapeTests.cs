@@ -63,6 +63,8 @@ public sealed class RequestShapeTests
     [InlineData(ForwarderError.Request, 502, true)]
     [InlineData(ForwarderError.RequestTimedOut, 504, true)]
     [InlineData(ForwarderError.RequestCanceled, 502, false)]
+    [InlineData(ForwarderError.RequestBodyDestination, 502, true)]
+    [InlineData(ForwarderError.RequestBodyDestination, 413, false)]
     [InlineData(ForwarderError.ResponseBodyClient, 200, false)]
     public void Passive_health_blames_the_destination_only_for_its_own_failures(ForwarderError error, int status, bool unhealthy)
         => Assert.Equal(unhealthy, DestinationFailurePolicy.IsDestinationFailure(error, status));
