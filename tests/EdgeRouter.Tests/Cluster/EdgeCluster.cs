@@ -34,7 +34,7 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
     public ServiceProcess Api(string region) => _apis[region];
 
     /// <summary>A client of one region's API directly (not through the edge), made here so credentials reach it in one place.</summary>
-    public HttpClient ApiClient(string region) => new() { BaseAddress = Api(region).BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+    public HttpClient ApiClient(string region) => TestCredentials.CreateClient(Api(region).BaseAddress);
 
     public async ValueTask InitializeAsync()
     {
