@@ -8,6 +8,9 @@ using Geo.EdgeRouter.Routing;
 using Geo.EdgeRouter.Telemetry;
 using Geo.ServiceDefaults.Auth;
 using Geo.ServiceDefaults.Resilience;
+using Geo.ServiceDefaults.Tls;
+using Geo.Core.Tls;
+using Yarp.ReverseProxy.Forwarder;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Health;
@@ -30,6 +33,10 @@ internal static class Extensions
         services.AddSingleton<IValidateOptions<EdgeSiteOptions>, EdgeSiteOptionsValidator>();
         services.AddOptions<EdgeOptions>().BindConfiguration(EdgeOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<EdgeOptions>, EdgeOptionsValidator>();
+        // HTTPS on the public port (no client certificate asked); the edge's own certificate authenticates it to the
+        // APIs and directories it calls (mutual TLS).
+        builder.AddGeoTls(PeerRoles.Edge, TlsListener.Public);
+        services.AddSingleton<IForwarderHttpClientFactory, MutualTlsForwarderFactory>();
         services.AddGeoResilience();
         services.AddSingleton<EdgeMetrics>();
         services.AddEdgeRateLimits();

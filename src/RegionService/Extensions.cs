@@ -1,16 +1,21 @@
 using Geo.Core.Clock;
 using Geo.Core.Topology;
+using System.Text.Json;
 using Geo.RegionService.Api;
+using Geo.RegionService.Api.OpenApi;
 using Geo.RegionService.Auth;
 using Geo.RegionService.Directory;
 using Geo.RegionService.Sharding;
 using Geo.ServiceDefaults.Auth;
 using Geo.ServiceDefaults.Resilience;
 using Geo.ServiceDefaults.Shedding;
+using Geo.ServiceDefaults.Tls;
+using Geo.Core.Tls;
 using Geo.Storage.Caching;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Polly.Registry;
+using Scalar.AspNetCore;
 
 namespace Geo.RegionService;
 
@@ -22,9 +27,11 @@ internal static class Extensions
         var services = builder.Services;
         services.AddOptions<RegionServiceOptions>().BindConfiguration(RegionServiceOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<RegionServiceOptions>, RegionServiceOptionsValidator>();
+        // Mutual TLS: the edge (or an operator) reaches the API with its certificate; health stays anonymous.
+        builder.AddGeoTls(PeerRoles.Api, TlsListener.Internal, PeerRoles.Edge, PeerRoles.Admin);
         services.AddGeoResilience();
         services.AddGeoLoadShedding();
-        services.AddOpenApi();
+        services.AddOpenApi(ApiContract.Configure);
 
         services.AddSingleton(sp => TopologyLoader.Load(sp.GetRequiredService<IOptions<RegionServiceOptions>>().Value.Topology));
         services.AddSingleton(sp => new HybridLogicalClock(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<RegionServiceOptions>>().Value.MaxClockSkew));
@@ -76,25 +83,38 @@ internal static class Extensions
         app.UseRateLimiter();
         app.UseGeoApiAccess();
         app.MapOpenApi("/openapi/{documentName}.json");
+        app.MapScalarApiReference("/scalar"); // the rendered reference of /openapi/v1.json
 
         var api = app.Services.GetRequiredService<RegionApi>();
         var users = app.MapGroup("/v1/users");
         users.AddEndpointFilter<ResidencyAccessFilter>();
-        users.MapPost("/", (HttpContext http, CancellationToken ct) => api.CreateUserAsync(http, ct));
-        users.MapGet("/{userId}", (HttpContext http, string userId, CancellationToken ct) => api.GetUserAsync(http, userId, ct));
-        users.MapDelete("/{userId}", (HttpContext http, string userId, CancellationToken ct) => api.EraseUserAsync(http, userId, ct));
+        users.MapPost("/", (HttpContext http, CancellationToken ct) => api.CreateUserAsync(http, ct))
+            .WithContract(ApiContract.CreateUser, "Create a user with a residency (and optionally a home region)")
+            .Accepts<CreateUserRequest>("application/json").Produces<UserView>(StatusCodes.Status201Created);
+        users.MapGet("/{userId}", (HttpContext http, string userId, CancellationToken ct) => api.GetUserAsync(http, userId, ct))
+            .WithContract(ApiContract.GetUser, "Read a user's placement").Produces<UserView>();
+        users.MapDelete("/{userId}", (HttpContext http, string userId, CancellationToken ct) => api.EraseUserAsync(http, userId, ct))
+            .WithContract(ApiContract.EraseUser, "Erase a user and all their data in every region").Produces(StatusCodes.Status204NoContent);
         users.MapPut("/{userId}/docs/{collection}/{key}", (HttpContext http, string userId, string collection, string key, CancellationToken ct) =>
-            api.PutDocumentAsync(http, userId, collection, Unescape(key), ct));
+            api.PutDocumentAsync(http, userId, collection, Unescape(key), ct))
+            .WithContract(ApiContract.PutDocument, "Create or replace a document (any JSON value)")
+            .Accepts<JsonElement>("application/json").Produces<DocumentWritten>(StatusCodes.Status201Created).Produces<DocumentWritten>();
         users.MapGet("/{userId}/docs/{collection}/{key}", (HttpContext http, string userId, string collection, string key, CancellationToken ct) =>
-            api.GetDocumentAsync(http, userId, collection, Unescape(key), ct));
+            api.GetDocumentAsync(http, userId, collection, Unescape(key), ct))
+            .WithContract(ApiContract.GetDocument, "Read a document; its version is the ETag header").Produces<JsonElement>();
         users.MapDelete("/{userId}/docs/{collection}/{key}", (HttpContext http, string userId, string collection, string key, CancellationToken ct) =>
-            api.DeleteDocumentAsync(http, userId, collection, Unescape(key), ct));
+            api.DeleteDocumentAsync(http, userId, collection, Unescape(key), ct))
+            .WithContract(ApiContract.DeleteDocument, "Delete a document").Produces(StatusCodes.Status204NoContent);
         users.MapGet("/{userId}/docs/{collection}", (HttpContext http, string userId, string collection, string? limit, string? after, CancellationToken ct) =>
             int.TryParse(limit ?? "100", System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var take)
                 ? api.ListDocumentsAsync(http, userId, collection, take, after, ct)
-                : Task.FromResult<IResult>(RegionProblems.InvalidRequest("limit must be a whole number.")));
-        users.MapPost("/{userId}/counters/{name}", (HttpContext http, string userId, string name, CancellationToken ct) => api.IncrementCounterAsync(http, userId, name, ct));
-        users.MapGet("/{userId}/counters/{name}", (HttpContext http, string userId, string name, CancellationToken ct) => api.GetCounterAsync(http, userId, name, ct));
+                : Task.FromResult<IResult>(RegionProblems.InvalidRequest("limit must be a whole number.")))
+            .WithContract(ApiContract.ListDocuments, "List a collection in key order, a page at a time").Produces<DocumentListView>();
+        users.MapPost("/{userId}/counters/{name}", (HttpContext http, string userId, string name, CancellationToken ct) => api.IncrementCounterAsync(http, userId, name, ct))
+            .WithContract(ApiContract.IncrementCounter, "Add a signed amount to a counter; answers the new value")
+            .Accepts<CounterIncrement>("application/json").Produces<CounterView>();
+        users.MapGet("/{userId}/counters/{name}", (HttpContext http, string userId, string name, CancellationToken ct) => api.GetCounterAsync(http, userId, name, ct))
+            .WithContract(ApiContract.GetCounter, "Read a counter (0 when never incremented)").Produces<CounterView>();
         return app;
     }
 

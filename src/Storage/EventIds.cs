@@ -9,4 +9,5 @@ internal static class EventIds
     public const int ConflictRecorded = 2011;
     public const int UserErased = 2020;
     public const int ChangeLogPruned = 2030;
+    public const int ChangeNotifyFailed = 2031;
 }

@@ -25,4 +25,7 @@ public sealed partial class ShardStore
 
     [LoggerMessage(EventId = EventIds.ChangeLogPruned, Level = LogLevel.Debug, Message = "Pruned {Count} change-log entries up to {Seq} on shard {ShardId}")]
     private partial void LogPruned(long count, long seq, string shardId);
+
+    [LoggerMessage(EventId = EventIds.ChangeNotifyFailed, Level = LogLevel.Warning, Message = "Change notification on shard {ShardId} failed: {Reason}; senders fall back to polling")]
+    private partial void LogNotifyFailed(string shardId, string reason);
 }

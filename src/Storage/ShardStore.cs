@@ -17,13 +17,8 @@ namespace Geo.Storage;
 /// </summary>
 public sealed partial class ShardStore
 {
-    // Advisory lock serializing change-log appends until commit, so seq order is commit order (see 0001_initial.sql).
-    private const long ChangeLogLockKey = 0x6765_6F5F_6C6F_67; // "geo_log"
-
     // Class id of the per-user advisory locks (two-int form, a separate key space from the bigint locks above).
     private const int UserLockClass = 0x6765;
-
-    private const string LockChangeLogSql = "SELECT pg_advisory_xact_lock(@ChangeLogLockKey)";
 
     private const string LockUserSharedSql = "SELECT pg_advisory_xact_lock_shared(@UserLockClass, hashtext(@UserId))";
 
@@ -36,10 +31,13 @@ public sealed partial class ShardStore
 
     private const string EraseMarkerSql = "SELECT version_hlc AS VersionHlc, version_origin AS VersionOrigin FROM erased_users WHERE user_id = @UserId";
 
+    // Appends run concurrently (no lock orders them; readers stop at the stable position, see ChangeLogWatermark). The
+    // transaction id is assigned before the seq is drawn (the fenced subquery runs first), which the watermark relies on.
     private const string AppendChangeSql = """
-        INSERT INTO change_log (bucket, user_id, kind, collection, key, counter_name, counter_region, body, deleted, incr, decr,
-                                version_hlc, version_origin, prev_version_hlc, prev_version_origin, erase_hlc, erase_origin, origin, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+        INSERT INTO change_log (seq, bucket, user_id, kind, collection, key, counter_name, counter_region, body, deleted, incr, decr,
+                                version_hlc, version_origin, prev_version_hlc, prev_version_origin, erase_hlc, erase_origin, origin, created_at, trace_parent)
+        SELECT nextval('change_log_seq_seq'), $1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
+        FROM (SELECT pg_current_xact_id() OFFSET 0) AS assigned
         RETURNING seq
         """;
 
@@ -47,6 +45,9 @@ public sealed partial class ShardStore
     private readonly HybridLogicalClock _clock;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+
+    // Every change-log seq up to this is final (see ChangeLogWatermark); only grows.
+    private long _stablePosition;
 
     /// <param name="shardId">The shard this store serves, e.g. <c>eu-west-0</c> (for logs).</param>
     /// <param name="regionId">The local region: origin of every version this store creates.</param>
@@ -119,8 +120,8 @@ public sealed partial class ShardStore
     }
 
     /// <summary>
-    /// Appends entries to the change log as the last step before commit: takes the shard's append lock (held until
-    /// commit) and inserts every entry in one round trip. Returns the assigned sequence numbers.
+    /// Appends entries to the change log as the last step before commit, every entry in one round trip, without any
+    /// shard-wide lock. Returns the assigned sequence numbers.
     /// </summary>
     private async Task<long[]> AppendChangesAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyList<ShardChange> changes, CancellationToken ct)
     {
@@ -129,7 +130,6 @@ public sealed partial class ShardStore
             return [];
         }
 
-        await connection.ExecuteAsync(new CommandDefinition(LockChangeLogSql, new { ChangeLogLockKey }, tx, cancellationToken: ct));
         var now = _time.GetUtcNow();
         await using var batch = new NpgsqlBatch(connection, tx);
         foreach (var change in changes)
@@ -154,6 +154,8 @@ public sealed partial class ShardStore
             command.Parameters.Add(Text(change.EraseEpoch?.Origin));
             command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = change.Origin });
             command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = now });
+            // A replicated change keeps its writer's trace; a local one takes the current request's.
+            command.Parameters.Add(Text(change.TraceParent ?? System.Diagnostics.Activity.Current?.Id));
             batch.BatchCommands.Add(command);
         }
 

@@ -56,7 +56,7 @@ internal static class AuthCommands
         token.SetAction(p => Token(new CommandContext(p, host, globals), p.GetValue(dir), p.GetValue(user), p.GetValue(service), p.GetValue(admin),
             p.GetValue(jurisdiction) ?? [], p.GetValue(scope) ?? [], p.GetValue(ttl)!, p.GetValue(subject)));
 
-        return new Command("auth", "Development credentials for the local system.") { dir, issuer, token };
+        return new Command("auth", "Credentials: the development issuer, tokens, and the mutual-TLS certificates.") { dir, issuer, token, CertsCommand.Create(host, globals) };
     }
 
     private static int Token(CommandContext context, string? dir, string? user, bool service, bool admin, string[] jurisdictions, string[] scopes,

@@ -57,9 +57,10 @@ internal static class BucketData
         NpgsqlDataSource source, NpgsqlDataSource target, IReadOnlyCollection<int> buckets, Action<string, long> tableDone, CancellationToken ct)
     {
         await using var src = await source.OpenConnectionAsync(ct);
+        // Taken before the snapshot: every change up to it has committed, so the snapshot holds it (catch-up replays the
+        // rest; a change both in the snapshot and after the position is applied twice, which changes nothing).
+        var seq = await StablePositionAsync(src, ct);
         await using var srcTx = await src.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct);
-        // Appends are serialized up to commit, so this snapshot holds exactly the changes up to its largest seq.
-        var seq = await src.ExecuteScalarAsync<long>(new CommandDefinition("SELECT coalesce(max(seq), 0) FROM change_log", transaction: srcTx, cancellationToken: ct));
         var rows = await CopyTablesAsync(src, target, Tables, buckets, tableDone, ct);
         await srcTx.CommitAsync(ct);
         return (seq, rows);
@@ -78,8 +79,8 @@ internal static class BucketData
             ? IdempotencyTable with { Filter = $"state = 'done' AND user_id IN (SELECT user_id FROM change_log WHERE bucket = ANY({{0}}) AND seq > {seq.ToString(CultureInfo.InvariantCulture)})" }
             : IdempotencyTable;
         await using var src = await source.OpenConnectionAsync(ct);
+        var snapshot = await StablePositionAsync(src, ct);
         await using var srcTx = await src.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct);
-        var snapshot = await src.ExecuteScalarAsync<long>(new CommandDefinition("SELECT coalesce(max(seq), 0) FROM change_log", transaction: srcTx, cancellationToken: ct));
         var rows = await CopyTablesAsync(src, target, [table], buckets, (_, _) => { }, ct);
         await srcTx.CommitAsync(ct);
         return (snapshot, rows.Values.Sum());
@@ -118,6 +119,10 @@ internal static class BucketData
         await srcTx.CommitAsync(ct);
         return (window.Count, window.Max(c => c.Seq));
     }
+
+    private static async Task<long> StablePositionAsync(NpgsqlConnection connection, CancellationToken ct)
+        => await Storage.ChangeLogWatermark.StablePositionAsync(connection, TimeSpan.FromSeconds(30), ct)
+            ?? throw new TimeoutException("A transaction on the source shard stayed open for 30 s; the copy cannot pick a change-log position. Retry the move.");
 
     /// <summary>Deletes every row of <paramref name="buckets"/> (and their users' idempotency records) from a shard; returns how many.</summary>
     public static async Task<long> DeleteAsync(NpgsqlDataSource shard, IReadOnlyCollection<int> buckets, CancellationToken ct)

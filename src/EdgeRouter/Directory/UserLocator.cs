@@ -27,14 +27,14 @@ internal sealed partial class UserLocator : IAsyncDisposable
     private long _lastLocalSuccess;
 
     public UserLocator(GeoTopology topology, IOptions<EdgeSiteOptions> site, IOptions<EdgeOptions> options,
-        ResiliencePipelineProvider<string> pipelines, TimeProvider time, ILogger<UserLocator> logger)
+        ResiliencePipelineProvider<string> pipelines, Core.Tls.TlsCredentials tls, TimeProvider time, ILogger<UserLocator> logger)
     {
         _region = site.Value.Region;
         _directories = topology.Regions.Values.ToDictionary(
             r => r.Id,
             r =>
             {
-                var channel = DirectoryClient.CreateChannel(r.Directory);
+                var channel = DirectoryClient.CreateChannel(r.Directory, tls.ClientOptions());
                 return (channel, new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(channel), time: time));
             },
             StringComparer.Ordinal);

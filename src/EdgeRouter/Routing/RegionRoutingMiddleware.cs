@@ -86,6 +86,12 @@ internal sealed partial class RegionRoutingMiddleware(
             home = entry.HomeRegion;
             preferred = home;
         }
+        else if (RequestShape.IsContract(request.Path))
+        {
+            // Every region serves the same document; nothing of a user is read.
+            residency = GeoTopology.GlobalResidency;
+            preferred = _edgeRegion;
+        }
         else
         {
             await RejectAsync(context, GeoProblems.Create(StatusCodes.Status404NotFound, "not-found", "Not found", $"No API at '{Truncate(request.Path.Value ?? "")}'."), "not-found");

@@ -12,6 +12,10 @@ internal static class RequestShape
     public static bool IsCreateUser(HttpRequest request)
         => HttpMethods.IsPost(request.Method) && (request.Path.Equals("/v1/users", StringComparison.Ordinal) || request.Path.Equals("/v1/users/", StringComparison.Ordinal));
 
+    /// <summary><c>/openapi/…</c> or <c>/scalar/…</c>: the API's contract and its rendered reference.</summary>
+    public static bool IsContract(PathString path)
+        => path.StartsWithSegments("/openapi", StringComparison.Ordinal) || path.StartsWithSegments("/scalar", StringComparison.Ordinal);
+
     /// <summary>The <c>{userId}</c> of <c>/v1/users/{userId}[/...]</c>, or null.</summary>
     public static string? UserIdOf(PathString path)
     {

@@ -60,6 +60,9 @@ internal sealed class TopologyProxyConfig(GeoTopology topology, IOptions<EdgeOpt
         var routes = new List<RouteConfig>
         {
             new() { RouteId = ApiRoute, ClusterId = UnroutedCluster, Match = new RouteMatch { Path = "/v1/{**rest}" } },
+            // The contract (/openapi/v1.json) and its rendered reference (/scalar): no user data, served by the nearest healthy region.
+            new() { RouteId = ApiRoute + "-openapi", ClusterId = UnroutedCluster, Match = new RouteMatch { Path = "/openapi/{**rest}", Methods = ["GET", "HEAD"] } },
+            new() { RouteId = ApiRoute + "-reference", ClusterId = UnroutedCluster, Match = new RouteMatch { Path = "/scalar/{**rest}", Methods = ["GET", "HEAD"] } },
         };
         return new Config(routes, clusters);
     }

@@ -13,3 +13,6 @@ internal sealed record DocumentItemView(string Key, string Version, JsonElement 
 internal sealed record DocumentListView(IReadOnlyList<DocumentItemView> Items, string? Next);
 
 internal sealed record CounterView(long Value);
+
+/// <summary>The body of a counter increment: a signed 64-bit amount (not <c>long.MinValue</c>).</summary>
+internal sealed record CounterIncrement(long Delta);

@@ -18,6 +18,9 @@ internal interface IChangeStream
     /// <summary>The stream's name on the wire: the local shard id, or <c>directory</c>.</summary>
     string Name { get; }
 
+    /// <summary>Pulsed when a change committed (the sender reads at once); null for a stream that is only polled.</summary>
+    ChangeSignal? Signal { get; }
+
     Task<long> GetCheckpointAsync(string peer, CancellationToken ct);
 
     Task SetCheckpointAsync(string peer, long seq, CancellationToken ct);
@@ -38,9 +41,11 @@ internal interface IChangeStream
 /// directory does not know yet ends the batch before it: it is retried, never sent unchecked. A batch ends before the
 /// change that would take it past the byte cap (the next read starts there); a first change over the cap travels alone.
 /// </summary>
-internal sealed class ShardChangeStream(ShardStore store, GeoTopology topology, DirectoryLink directory) : IChangeStream
+internal sealed class ShardChangeStream(ShardStore store, GeoTopology topology, DirectoryLink directory, ChangeSignal? signal = null) : IChangeStream
 {
     public string Name => store.ShardId;
+
+    public ChangeSignal? Signal => signal;
 
     public Task<long> GetCheckpointAsync(string peer, CancellationToken ct) => store.GetCheckpointAsync(peer, Name, ct);
 
@@ -95,6 +100,8 @@ internal sealed class DirectoryChangeStream(DirectoryLink directory, ShardStore 
     public const string StreamName = "directory";
 
     public string Name => StreamName;
+
+    public ChangeSignal? Signal => null;
 
     public Task<long> GetCheckpointAsync(string peer, CancellationToken ct) => checkpoints.GetCheckpointAsync(peer, Name, ct);
 

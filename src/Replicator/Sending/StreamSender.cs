@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Geo.Contracts.Replication;
+using Geo.Replicator.Telemetry;
 
 namespace Geo.Replicator.Sending;
 
@@ -58,6 +59,7 @@ internal sealed class StreamSender
 
     public async Task RunAsync(Func<ReplicationMessage, CancellationToken, Task> write, CancellationToken ct)
     {
+        using var pushed = _stream.Signal?.Subscribe(() => _wake.Writer.TryWrite(true));
         while (true)
         {
             ct.ThrowIfCancellationRequested();
@@ -105,7 +107,10 @@ internal sealed class StreamSender
                     _sent = batch.LastSeq;
                 }
 
-                await write(new ReplicationMessage { Batch = batch }, ct);
+                using (ReplicationTracing.StartSend(_peer, batch))
+                {
+                    await write(new ReplicationMessage { Batch = batch }, ct);
+                }
             }
 
             if (read.AtTail)

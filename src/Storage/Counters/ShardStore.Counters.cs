@@ -82,6 +82,7 @@ public sealed partial class ShardStore
             var value = await connection.ExecuteScalarAsync<long>(new CommandDefinition(CounterValueSql, new { UserId = userId, Name = name }, tx, cancellationToken: ct));
             await CompleteIdempotencyAsync(connection, tx, userId, idempotency, value, ct);
             await tx.CommitAsync(ct);
+            SignalCommitted();
             return value;
         }
     }

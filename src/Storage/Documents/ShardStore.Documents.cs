@@ -109,6 +109,12 @@ public sealed partial class ShardStore
         ArgumentException.ThrowIfNullOrEmpty(userId);
         ArgumentException.ThrowIfNullOrEmpty(collection);
         ArgumentException.ThrowIfNullOrEmpty(key);
+        if (ifMatch is null && idempotency is null && await TryFastWriteDocumentAsync(userId, collection, key, body, ct) is { } fast)
+        {
+            SignalCommitted(); // The batch's implicit transaction committed when its reader closed.
+            return fast; // The common case: one round trip (ShardStore.FastWrite.cs).
+        }
+
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         await LockUserAsync(connection, tx, userId, exclusive: false, ct);
@@ -165,6 +171,7 @@ public sealed partial class ShardStore
             var result = new DocumentWriteResult(outcome, version, current?.Version);
             await CompleteIdempotencyAsync(connection, tx, userId, idempotency, result, ct);
             await tx.CommitAsync(ct);
+            SignalCommitted();
             return result;
         }
     }

@@ -40,6 +40,7 @@ public sealed partial class ShardStore
         await AppendChangesAsync(connection, tx, [LocalChange(ChangeKind.UserErase, userId, version)], ct);
         await CompleteIdempotencyAsync(connection, tx, userId, idempotency, version, ct);
         await tx.CommitAsync(ct);
+        SignalCommitted();
         LogUserErased(userId, ShardId, version.ToString());
         return version;
     }

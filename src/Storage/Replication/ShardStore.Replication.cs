@@ -12,9 +12,9 @@ public sealed partial class ShardStore
                counter_name AS CounterName, counter_region AS CounterRegion, body::text AS Body, deleted AS Deleted,
                incr AS Increments, decr AS Decrements, version_hlc AS VersionHlc, version_origin AS VersionOrigin,
                prev_version_hlc AS PrevHlc, prev_version_origin AS PrevOrigin, erase_hlc AS EraseHlc, erase_origin AS EraseOrigin,
-               origin AS Origin, created_at AS CreatedAt
+               origin AS Origin, created_at AS CreatedAt, trace_parent AS TraceParent
         FROM change_log
-        WHERE seq > @AfterSeq AND (@Origin::text IS NULL OR origin = @Origin::text) AND (@Buckets::int[] IS NULL OR bucket = ANY(@Buckets::int[]))
+        WHERE seq > @AfterSeq AND seq <= @Stable AND (@Origin::text IS NULL OR origin = @Origin::text) AND (@Buckets::int[] IS NULL OR bucket = ANY(@Buckets::int[]))
         ORDER BY seq
         LIMIT @Limit
         """;
@@ -45,7 +45,15 @@ public sealed partial class ShardStore
 
     private const string PruneSql = "DELETE FROM change_log WHERE seq <= @UptoSeq";
 
-    /// <summary>Change-log entries after <paramref name="afterSeq"/> in sequence (= commit) order.</summary>
+    /// <summary>How long a read at the stable position waits for the transactions running when it looked (then it returns what is stable).</summary>
+    private static readonly TimeSpan StableWait = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Change-log entries after <paramref name="afterSeq"/> in sequence order, up to the log's stable position (see
+    /// <see cref="ChangeLogWatermark"/>): a reader that continues from the last seq it got never skips an entry
+    /// whose transaction commits later. At the stable position it looks for a newer one first (a few milliseconds
+    /// while writers are committing).
+    /// </summary>
     /// <param name="afterSeq">Exclusive lower bound, e.g. a peer's checkpoint.</param>
     /// <param name="limit">Most entries to return.</param>
     /// <param name="origin">Only entries that originated in this region (a sender passes its own region); null for all.</param>
@@ -55,9 +63,46 @@ public sealed partial class ShardStore
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
-        var rows = await connection.QueryAsync<ChangeRow>(new CommandDefinition(ReadChangesSql,
-            new { AfterSeq = afterSeq, Origin = origin, Buckets = buckets?.ToArray(), Limit = limit }, cancellationToken: ct));
-        return [.. rows.Select(row => row.ToChange())];
+        var stable = Volatile.Read(ref _stablePosition);
+        var changes = afterSeq < stable ? await ReadStableAsync(afterSeq, stable, limit) : [];
+        if (changes.Count < limit && await ChangeLogWatermark.StablePositionAsync(connection, StableWait, ct) is { } position && position > stable)
+        {
+            // Short of the limit: look for a newer stable position (it covers everything committed before this call).
+            var from = changes.Count > 0 ? changes[^1].Seq : Math.Max(afterSeq, stable);
+            stable = RaiseStablePosition(position);
+            changes.AddRange(await ReadStableAsync(from, stable, limit - changes.Count));
+        }
+
+        return changes;
+
+        async Task<List<ShardChange>> ReadStableAsync(long after, long upto, int take) =>
+        [
+            .. (await connection.QueryAsync<ChangeRow>(new CommandDefinition(ReadChangesSql,
+                new { AfterSeq = after, Stable = upto, Origin = origin, Buckets = buckets?.ToArray(), Limit = take }, cancellationToken: ct))).Select(row => row.ToChange()),
+        ];
+    }
+
+    /// <summary>
+    /// The change log's stable position now: every entry up to it has committed (or aborted). Copies that pair a
+    /// snapshot with a log position take it before opening the snapshot, so everything up to it is in the snapshot.
+    /// Null when a transaction that was running did not end within <paramref name="maxWait"/>.
+    /// </summary>
+    public async Task<long?> StableChangePositionAsync(TimeSpan maxWait, CancellationToken ct = default)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        return await ChangeLogWatermark.StablePositionAsync(connection, maxWait, ct) is { } position ? RaiseStablePosition(position) : null;
+    }
+
+    private long RaiseStablePosition(long position)
+    {
+        while (true)
+        {
+            var current = Volatile.Read(ref _stablePosition);
+            if (position <= current || Interlocked.CompareExchange(ref _stablePosition, position, current) == current)
+            {
+                return Math.Max(position, current);
+            }
+        }
     }
 
     /// <summary>
@@ -235,7 +280,7 @@ public sealed partial class ShardStore
 
     private sealed record ChangeRow(long Seq, int Bucket, string UserId, string Kind, string? Collection, string? Key, string? CounterName, string? CounterRegion,
         string? Body, bool Deleted, long? Increments, long? Decrements, long VersionHlc, string VersionOrigin, long? PrevHlc, string? PrevOrigin,
-        long? EraseHlc, string? EraseOrigin, string Origin, DateTime CreatedAt)
+        long? EraseHlc, string? EraseOrigin, string Origin, DateTime CreatedAt, string? TraceParent)
     {
         public ShardChange ToChange() => new()
         {
@@ -256,6 +301,7 @@ public sealed partial class ShardStore
             EraseEpoch = EraseHlc is { } erase ? new DataVersion(new HlcTimestamp(erase), EraseOrigin ?? string.Empty) : null,
             Origin = Origin,
             CreatedAt = new DateTimeOffset(DateTime.SpecifyKind(CreatedAt, DateTimeKind.Utc)),
+            TraceParent = TraceParent,
         };
     }
 

@@ -21,7 +21,7 @@ public sealed class EdgePool : DelegatingHandler
     private int _resent;
 
     private EdgePool(Func<IReadOnlyList<Uri>> edges, TimeSpan leaveOut)
-        : base(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1) })
+        : base(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1), SslOptions = Security.TestPki.Harness.ClientOptions() })
     {
         _edges = edges;
         _leaveOut = leaveOut;

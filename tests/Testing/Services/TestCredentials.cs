@@ -58,7 +58,7 @@ public static class TestCredentials
     /// </summary>
     public static HttpClient CreateClient(Uri? baseAddress = null, TimeSpan? timeout = null, Func<string>? token = null)
     {
-        var client = new HttpClient(WithBearer(new SocketsHttpHandler(), token))
+        var client = new HttpClient(WithBearer(Security.TestPki.Handler(), token))
         {
             Timeout = timeout ?? TimeSpan.FromSeconds(30),
         };
@@ -74,9 +74,9 @@ public static class TestCredentials
     public static DelegatingHandler WithBearer(HttpMessageHandler inner, Func<string>? token = null)
         => new BearerTokenHandler(token ?? DefaultToken) { InnerHandler = inner };
 
-    /// <summary>A client that sends no credential at all (tests of anonymous endpoints and of refusals).</summary>
+    /// <summary>A client that sends no bearer token (tests of anonymous endpoints and of refusals); it still presents the harness TLS certificate.</summary>
     public static HttpClient CreateAnonymousClient(Uri? baseAddress = null, TimeSpan? timeout = null)
-        => new() { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(30) };
+        => new(Security.TestPki.Handler()) { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(30) };
 
     private static readonly object Gate = new();
     private static (string Token, DateTime Renew)? _default;

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The write path against PostgreSQL doing the same durable work (issue 14), in one run on the local system:
+#  1. PUT req/s through eu-west's RegionService, spread over USERS eu users x 100 keys (wrk, -c CONNECTIONS), vs
+#     pgbench with the same number of connections on one of eu-west's shard databases running the plain upsert into
+#     documents plus an insert into change_log (no Geo locks, no version read, no fence); rounds interleaved, medians.
+#  2. Replication lag at a fixed background load of half the measured PUT maximum (wrk with a per-request delay):
+#     a probe writes a marker document at eu-west, and from the PUT's response polls eu-central's API until the new
+#     version is readable; p50/p99 over the samples.
+# Needs ./geo up. Loopback only; every load is bounded by -d / a sample count. The pgbench rows use origin 'pgbench'
+# (no replicator ships them) and are deleted at the end.
+#   bench/write-path.sh [seconds=10] [connections=16] [rounds=3] [users=200] [lag-samples=300]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_RUN="${1:-10}"
+CONNECTIONS="${2:-16}"
+ROUNDS="${3:-3}"
+USERS="${4:-200}"
+SAMPLES="${5:-300}"
+API="http://127.0.0.1:8092"          # eu-west in config/topology.local.json
+PEER="http://127.0.0.1:8093"         # eu-central
+PG="-h 127.0.0.1 -p 5433 -U postgres"
+command -v wrk >/dev/null || { echo "needs wrk: apt-get install -y wrk" >&2; exit 2; }
+curl -fsS -m 2 "$API/healthz/ready" >/dev/null || { echo "the local system is not running: ./geo up" >&2; exit 2; }
+[ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 10 ] && [ "$SECONDS_PER_RUN" -le 120 ] && [ "$SAMPLES" -le 5000 ] || { echo "bounds: rounds 1..10, seconds <= 120, lag-samples <= 5000" >&2; exit 2; }
+
+TMP=$(mktemp -d)
+cleanup() {
+  for db in geo_eu_west_0 geo_eu_west_1; do
+    psql $PG -d "$db" -qc "DELETE FROM documents WHERE collection = 'pgbench'; DELETE FROM change_log WHERE origin = 'pgbench'" >/dev/null 2>&1 || true
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+: > "$TMP/users"
+for _ in $(seq "$USERS"); do
+  curl -fsS -X POST "$API/v1/users" -H 'content-type: application/json' -d '{"residency":"eu","homeRegion":"eu-west"}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])' >> "$TMP/users"
+done
+BODY='{"n":1,"text":"benchmark body of a typical small document"}'
+{
+  echo 'local users = {'
+  sed 's/.*/"&",/' "$TMP/users"
+  echo '}'
+  cat <<LUA
+wrk.method = "PUT"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '$BODY'
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/v1/users/" .. users[(n % #users) + 1] .. "/docs/bench/k" .. (math.floor(n / #users) % 100))
+end
+LUA
+} > "$TMP/put.lua"
+cat > "$TMP/upsert.sql" <<SQL
+\set u random(0, $((USERS - 1)))
+\set k random(0, 99)
+\set hlc random(1, 1000000000000)
+BEGIN;
+INSERT INTO documents (user_id, collection, key, bucket, body, deleted, version_hlc, version_origin, updated_at)
+VALUES ('pgbench-' || :u, 'pgbench', 'k' || :k, 0, '$BODY', false, :hlc, 'pgbench', now())
+ON CONFLICT (user_id, collection, key) DO UPDATE SET body = EXCLUDED.body, version_hlc = EXCLUDED.version_hlc, updated_at = now();
+INSERT INTO change_log (bucket, user_id, kind, collection, key, body, deleted, version_hlc, version_origin, origin, created_at)
+VALUES (0, 'pgbench-' || :u, 'doc', 'pgbench', 'k' || :k, '$BODY', false, :hlc, 'pgbench', 'pgbench', now());
+END;
+SQL
+
+rps() { awk '/Requests\/sec/ {print $2}'; }
+non2xx() { awk '/Non-2xx/ {s += $NF} /Socket errors/ {print "socket errors:", $0 > "/dev/stderr"} END {print s + 0}'; }
+wrk -t2 -c4 -d2s -s "$TMP/put.lua" "$API" >/dev/null       # warm-up (JIT, pools, plans)
+PUTS=(); PGS=(); BAD=0
+for round in $(seq "$ROUNDS"); do
+  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -s "$TMP/put.lua" "$API" > "$TMP/put$round.txt"
+  PUTS+=("$(rps < "$TMP/put$round.txt")"); BAD=$((BAD + $(non2xx < "$TMP/put$round.txt")))
+  PGS+=("$(pgbench $PG -n -c "$CONNECTIONS" -j 2 -T "$SECONDS_PER_RUN" -f "$TMP/upsert.sql" geo_eu_west_0 2>/dev/null | awk '/^tps/ {print $3; exit}')")
+  echo "round $round: PUT ${PUTS[-1]} req/s   pgbench ${PGS[-1]} tx/s   load $(cut -d' ' -f1 /proc/loadavg)" >&2
+done
+grep -h -A4 "Latency Distribution" "$TMP/put1.txt" >&2 || true
+read -r PUT PGB < <(python3 - "${PUTS[*]}" "${PGS[*]}" <<'PY'
+import statistics, sys
+print(statistics.median(map(float, sys.argv[1].split())), statistics.median(map(float, sys.argv[2].split())))
+PY
+)
+
+# Phase 2: lag at half the measured PUT maximum.
+HALF=$(python3 -c "print(max(1, int($PUT / 2)))")
+LAG_CONNECTIONS=$(( CONNECTIONS < 8 ? CONNECTIONS : 8 ))
+DELAY_MS=$(python3 -c "print(max(1, round(1000 * $LAG_CONNECTIONS / $HALF)))")
+sed "s|^request = function()|delay = function() return $DELAY_MS end\nrequest = function()|" "$TMP/put.lua" > "$TMP/paced.lua"
+PROBE_USER=$(curl -fsS -X POST "$API/v1/users" -H 'content-type: application/json' -d '{"residency":"eu","homeRegion":"eu-west"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
+sleep 2   # the probe user reaches eu-central's directory
+LAG_SECONDS=$(( SAMPLES / 20 + 10 ))
+wrk -t1 -c"$LAG_CONNECTIONS" -d"${LAG_SECONDS}s" -s "$TMP/paced.lua" "$API" > "$TMP/paced.txt" &
+WRK=$!
+sleep 1
+python3 - "$API" "$PEER" "$PROBE_USER" "$SAMPLES" > "$TMP/lag.txt" <<'PY'
+import http.client, json, sys, time, urllib.parse
+api, peer, user, samples = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+def conn(url):
+    u = urllib.parse.urlparse(url); return http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+w, r = conn(api), conn(peer)
+lags, missing = [], 0
+for i in range(samples):
+    path = f"/v1/users/{user}/docs/probe/p{i % 20}"
+    w.request("PUT", path, body=json.dumps({"i": i}), headers={"content-type": "application/json"})
+    resp = w.getresponse(); resp.read()
+    if resp.status // 100 != 2: missing += 1; continue
+    etag = resp.getheader("ETag"); acked = time.perf_counter()
+    while True:
+        r.request("GET", path); g = r.getresponse(); g.read()
+        if g.status == 200 and g.getheader("ETag") == etag: lags.append((time.perf_counter() - acked) * 1000); break
+        if time.perf_counter() - acked > 10: missing += 1; break
+    time.sleep(0.02)
+lags.sort()
+pct = lambda p: lags[min(len(lags) - 1, max(0, int(len(lags) * p + 0.999) - 1))] if lags else float("nan")
+print(f"{len(lags)} {missing} {pct(0.5):.1f} {pct(0.99):.1f} {lags[-1] if lags else float('nan'):.1f}")
+PY
+wait "$WRK" || true
+PACED=$(rps < "$TMP/paced.txt"); BAD=$((BAD + $(non2xx < "$TMP/paced.txt")))
+read -r N MISSING P50 P99 MAX < "$TMP/lag.txt"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+python3 - "$PUT" "$PGB" "$BAD" "$PACED" "$N" "$MISSING" "$P50" "$P99" "$MAX" "$CONNECTIONS" "$USERS" <<'PY'
+import sys
+put, pg, bad, paced = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+n, missing, p50, p99, mx, c, users = sys.argv[5:12]
+print(f"RegionService PUT ({users} users x 100 keys)  {put:10.0f} req/s   {put/pg:5.2f} x pgbench   non-2xx/socket errors: {bad}")
+print(f"pgbench plain upsert + change_log insert     {pg:10.0f} tx/s    1.00   ({c} connections each, medians)")
+print(f"lag eu-west ack -> readable at eu-central, background {paced:.0f} PUT/s: p50 {p50} ms  p99 {p99} ms  max {mx} ms  ({n} samples, {missing} missing)")
+PY
