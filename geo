@@ -300,6 +300,21 @@ metrics_args() {
   esac
 }
 
+# The local development issuer (issue 11): a signing key pair under .geo/secrets/ (never checked in), made once by
+# geoctl; every local service trusts its public key, and ./geo ctl auth token signs tokens with its private key.
+GEOCTL_DLL="src/Cli/bin/Release/net10.0/geoctl.dll"
+geoctl() { dotnet "$GEOCTL_DLL" "$@"; }
+ensure_dev_issuer() {
+  if [ ! -f "$GEOCTL_DLL" ] || [ -n "$(find src/Cli -newer "$GEOCTL_DLL" -type f -not -path '*/bin/*' -not -path '*/obj/*' -print -quit)" ]; then
+    dotnet build src/Cli -c Release -v quiet --nologo "-clp:ErrorsOnly;NoSummary" >&2
+  fi
+  geoctl auth dev-issuer --dir "$GEO_DIR/secrets" >/dev/null
+}
+auth_args() {
+  printf '%s\n' --Geo:Auth:Audience=geo-api --Geo:Auth:Issuers:0:Issuer=https://dev-issuer.geo.local \
+    "--Geo:Auth:Issuers:0:SigningKeyFile=$GEO_DIR/secrets/issuer.pub.pem"
+}
+
 start_service() {
   local project="$1" region="$2" url="$3" name="$1-$2" role
   role="$(role_of "$1")"
@@ -311,7 +326,7 @@ start_service() {
   DOTNET_gcServer=0 DOTNET_TieredPGO=0 nohup dotnet "src/$project/bin/Release/net10.0/Geo.$project.dll" --urls="$url" \
     --Geo:Region="$region" --Geo:Topology="$TOPOLOGY" --Geo:Tls:CaFile="$PKI_DIR/ca.crt" \
     --Geo:Tls:CertificateFile="$PKI_DIR/$region-$role.crt" --Geo:Tls:KeyFile="$PKI_DIR/$region-$role.key" \
-    $(metrics_args "$project" "$url") >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &
+    $(metrics_args "$project" "$url") $(auth_args) >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! > "$pidfile"
 }
 
@@ -353,6 +368,7 @@ cmd_up() {
   command -v curl >/dev/null || apt_install curl
   local begun; begun=$(date +%s)
   build_services
+  ensure_dev_issuer
   ensure_pki
   local started; started=$(date +%s)
   start_postgres
@@ -372,10 +388,13 @@ cmd_up() {
   cat <<TRY
 
 Ready in $(( $(date +%s) - started )) s after the build ($(( $(date +%s) - begun )) s in all). Try it through the us-east edge (an eu user lands in an eu region;
-the edge serves HTTPS with a certificate of the local CA in .geo/pki):
-  USER_ID=\$(curl -s --cacert .geo/pki/ca.crt -X POST $edge/v1/users -H 'content-type: application/json' -d '{"residency":"eu"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
-  curl -s --cacert .geo/pki/ca.crt -X PUT $edge/v1/users/\$USER_ID/docs/notes/hello -H 'content-type: application/json' -d '{"text":"hi"}'
-  curl -si --cacert .geo/pki/ca.crt $edge/v1/users/\$USER_ID/docs/notes/hello
+the edge serves HTTPS with a certificate of the local CA in .geo/pki; every call carries a bearer token):
+  TOKEN=\$(./geo ctl auth token --service)
+  USER_ID=\$(curl -s --cacert .geo/pki/ca.crt -X POST $edge/v1/users -H "authorization: Bearer \$TOKEN" -H 'content-type: application/json' -d '{"residency":"eu"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
+  USER_TOKEN=\$(./geo ctl auth token --user \$USER_ID)
+  curl -s --cacert .geo/pki/ca.crt -X PUT $edge/v1/users/\$USER_ID/docs/notes/hello -H "authorization: Bearer \$USER_TOKEN" -H 'content-type: application/json' -d '{"text":"hi"}'
+  curl -si --cacert .geo/pki/ca.crt $edge/v1/users/\$USER_ID/docs/notes/hello -H "authorization: Bearer \$USER_TOKEN"
+  curl -si --cacert .geo/pki/ca.crt $edge/v1/users/\$USER_ID/docs/notes/hello    # no token: 401
 Stop with ./geo down (data stays in .geo/).
 TRY
 }
@@ -458,15 +477,20 @@ cmd_demo() {
   eu_central_api="$(endpoint eu-central api)"
   ready "$us_edge" || die "the local system is not running: ./geo up"
   headers="$(mktemp)"; trap 'rm -f "$headers"' RETURN
+  # Every call carries a service token of the local development issuer (./geo ctl auth token --service).
+  ensure_dev_issuer
+  local token auth
+  token="$(geoctl auth token --service --ttl 15m)"
+  auth="authorization: Bearer $token"
 
   demo_step "1. An eu user created through the us-east edge lands in an eu region"
-  user=$(curl $TLS -fsS -D "$headers" -X POST "$us_edge/v1/users" -H 'content-type: application/json' -d '{"residency":"eu"}' | demo_json userId)
+  user=$(curl $TLS -fsS -H "$auth" -D "$headers" -X POST "$us_edge/v1/users" -H 'content-type: application/json' -d '{"residency":"eu"}' | demo_json userId)
   grep -i '^geo-home-region: eu-' "$headers" || demo_fail "home region is not in eu"
   echo "user $user"
 
   demo_step "2. A write through the edge is read back from the other eu region after replication"
-  curl $TLS -fsS -o /dev/null -X PUT "$us_edge/v1/users/$user/docs/notes/demo" -H 'content-type: application/json' -d '{"step":2}'
-  demo_until 30 sh -c "curl $TLS -fs '$eu_central_api/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 2'" \
+  curl $TLS -fsS -H "$auth" -o /dev/null -X PUT "$us_edge/v1/users/$user/docs/notes/demo" -H 'content-type: application/json' -d '{"step":2}'
+  demo_until 30 sh -c "curl $TLS -fs -H '$auth' '$eu_central_api/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 2'" \
     || demo_fail "eu-central did not receive the write within 30 s"
   echo "eu-central serves {\"step\": 2}"
 
@@ -480,10 +504,10 @@ cmd_demo() {
 
   demo_step "4. eu-west's API stops: the edge fails over to eu-central for reads and writes"
   kill -TERM "$(cat "$GEO_DIR/run/RegionService-eu-west.pid")"
-  demo_until 30 sh -c "curl $TLS -fsS -D '$headers' -o /dev/null -X PUT '$us_edge/v1/users/$user/docs/notes/demo' -H 'content-type: application/json' -d '{\"step\":4}' && grep -qi '^geo-region: eu-central' '$headers'" \
+  demo_until 30 sh -c "curl $TLS -fsS -H '$auth' -D '$headers' -o /dev/null -X PUT '$us_edge/v1/users/$user/docs/notes/demo' -H 'content-type: application/json' -d '{\"step\":4}' && grep -qi '^geo-region: eu-central' '$headers'" \
     || demo_fail "no failover write to eu-central within 30 s"
   grep -i '^geo-failover' "$headers" || demo_fail "the failover was not flagged"
-  value=$(curl $TLS -fsS "$us_edge/v1/users/$user/docs/notes/demo" | demo_json step)
+  value=$(curl $TLS -fsS -H "$auth" "$us_edge/v1/users/$user/docs/notes/demo" | demo_json step)
   [ "$value" = 4 ] || demo_fail "read after failover returned step $value"
   echo "write and read served by eu-central (step $value)"
 
@@ -493,9 +517,20 @@ cmd_demo() {
   echo "eu-west's API drained and exited cleanly"
   start_service RegionService eu-west "$(endpoint eu-west api)"
   demo_until 60 ready "$(endpoint eu-west api)" || demo_fail "eu-west did not come back within 60 s"
-  demo_until 30 sh -c "curl $TLS -fs '$(endpoint eu-west api)/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 4'" \
+  demo_until 30 sh -c "curl $TLS -fs -H '$auth' '$(endpoint eu-west api)/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 4'" \
     || demo_fail "eu-west did not converge to step 4 within 30 s"
   echo "eu-west and eu-central both serve {\"step\": 4}"
+
+  demo_step "6. Every call needs a token, and a user's token opens that user only"
+  local code other
+  code=$(curl $TLS -s -o /dev/null -w '%{http_code}' "$us_edge/v1/users/$user/docs/notes/demo")
+  [ "$code" = 401 ] || demo_fail "a call without a token answered $code, not 401"
+  other=$(curl $TLS -fsS -H "$auth" -X POST "$us_edge/v1/users" -H 'content-type: application/json' -d '{"residency":"eu"}' | demo_json userId)
+  code=$(curl $TLS -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $(geoctl auth token --user "$other" --ttl 5m)" "$us_edge/v1/users/$user/docs/notes/demo")
+  [ "$code" = 403 ] || demo_fail "another user's token answered $code, not 403"
+  code=$(curl $TLS -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $(geoctl auth token --user "$user" --ttl 5m)" "$us_edge/v1/users/$user/docs/notes/demo")
+  [ "$code" = 200 ] || demo_fail "the user's own token answered $code, not 200"
+  echo "no token: 401; another user's token: 403; the user's own token: 200"
   printf '\ndemo: every step passed\n'
 }
 

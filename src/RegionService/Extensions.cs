@@ -3,8 +3,10 @@ using Geo.Core.Topology;
 using System.Text.Json;
 using Geo.RegionService.Api;
 using Geo.RegionService.Api.OpenApi;
+using Geo.RegionService.Auth;
 using Geo.RegionService.Directory;
 using Geo.RegionService.Sharding;
+using Geo.ServiceDefaults.Auth;
 using Geo.ServiceDefaults.Resilience;
 using Geo.ServiceDefaults.Shedding;
 using Geo.ServiceDefaults.Tls;
@@ -46,6 +48,7 @@ internal static class Extensions
                 sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(GeoPipelines.Redis), sp.GetRequiredService<ILogger<DocumentCache>>());
         });
         services.AddSingleton<RegionApi>();
+        services.AddSingleton<ResidencyAccessFilter>();
         services.AddSingleton<ShardMigrations>();
         services.AddHostedService(sp => sp.GetRequiredService<ShardMigrations>());
 
@@ -78,11 +81,13 @@ internal static class Extensions
             return next(context);
         });
         app.UseRateLimiter();
+        app.UseGeoApiAccess();
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapScalarApiReference("/scalar"); // the rendered reference of /openapi/v1.json
 
         var api = app.Services.GetRequiredService<RegionApi>();
         var users = app.MapGroup("/v1/users");
+        users.AddEndpointFilter<ResidencyAccessFilter>();
         users.MapPost("/", (HttpContext http, CancellationToken ct) => api.CreateUserAsync(http, ct))
             .WithContract(ApiContract.CreateUser, "Create a user with a residency (and optionally a home region)")
             .Accepts<CreateUserRequest>("application/json").Produces<UserView>(StatusCodes.Status201Created);

@@ -28,8 +28,8 @@ public sealed class RegionCluster(PostgresServer postgres, RedisServer redis) : 
     public RedisServer Redis => redis;
     public string TopologyPath => Path.Combine(_dir, "topology.json");
 
-    public HttpClient Eu { get; } = Geo.Testing.Security.TestPki.CreateClient(timeout: TimeSpan.FromSeconds(30));
-    public HttpClient Us { get; } = Geo.Testing.Security.TestPki.CreateClient(timeout: TimeSpan.FromSeconds(30));
+    public HttpClient Eu { get; } = TestCredentials.CreateClient(timeout: TimeSpan.FromSeconds(30));
+    public HttpClient Us { get; } = TestCredentials.CreateClient(timeout: TimeSpan.FromSeconds(30));
 
     public async ValueTask InitializeAsync()
     {

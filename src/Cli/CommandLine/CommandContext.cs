@@ -139,7 +139,7 @@ internal sealed class CommandContext
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 
-    private static string? FindUpwards(string start, string relative)
+    internal static string? FindUpwards(string start, string relative)
     {
         for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
         {

@@ -136,7 +136,7 @@ public sealed class MoveTests(PostgresServer postgres, RedisServer redis, ITestO
     [Fact]
     public async Task Moving_buckets_onto_a_new_shard_under_writes_loses_and_duplicates_nothing_and_resumes_after_kills()
     {
-        using var http = Geo.Testing.Security.TestPki.CreateClient(_edge!.BaseAddress, TimeSpan.FromSeconds(30)); // every write goes through the edge
+        using var http = TestCredentials.CreateClient(_edge!.BaseAddress, TimeSpan.FromSeconds(30)); // every write goes through the edge
         await SeedAsync();
 
         // A third shard, added while everything runs: migrated and written into the topology file, from which the
@@ -249,7 +249,7 @@ public sealed class MoveTests(PostgresServer postgres, RedisServer redis, ITestO
         var status = await GeoctlAsync(["shards", "status", "--region", "us-east"]);
         output.WriteLine(status.Stdout);
         // The replica region converged: us-west serves every acknowledged write (read from its own API, bounded wait).
-        using var west = Geo.Testing.Security.TestPki.CreateClient(_westApi!.BaseAddress, TimeSpan.FromSeconds(10));
+        using var west = TestCredentials.CreateClient(_westApi!.BaseAddress, TimeSpan.FromSeconds(10));
         var converged = Stopwatch.StartNew();
         var behind = await ReplicaBehindAsync(west, stats);
         while (behind.Count > 0 && converged.Elapsed < TimeSpan.FromSeconds(90))

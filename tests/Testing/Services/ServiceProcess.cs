@@ -34,7 +34,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     {
         _project = project;
         Port = port;
-        _settings = WithTls(project, settings);
+        _settings = WithTls(project, WithTestIssuer(settings));
         _http2Only = http2Only;
     }
 
@@ -151,7 +151,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         var crashesBefore = CrashLogs.Count();
         if (!process.HasExited)
         {
-            await Geo.Testing.ChildProcesses.RunAsync("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
+            await SignalAsync("TERM");
         }
 
         using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
@@ -252,6 +252,21 @@ public sealed class ServiceProcess : IAsyncDisposable
         {
             throw new InvalidOperationException($"kill -{signal} {process.Id} failed with exit code {kill.ExitCode}.");
         }
+    }
+
+    // Every service trusts the test run's development issuer unless the test configures Geo:Auth itself.
+    private static Dictionary<string, string> WithTestIssuer(IReadOnlyDictionary<string, string> settings)
+    {
+        var merged = new Dictionary<string, string>(settings, StringComparer.Ordinal);
+        if (!merged.Keys.Any(k => k.StartsWith(Geo.ServiceDefaults.Auth.GeoAuthOptions.SectionName + ":", StringComparison.OrdinalIgnoreCase)))
+        {
+            foreach (var (key, value) in TestCredentials.ServiceSettings)
+            {
+                merged[key] = value;
+            }
+        }
+
+        return merged;
     }
 
     private void Collect(string? line)
