@@ -89,7 +89,7 @@ public sealed class BacklogTests(ReplicationCluster cluster)
 
         foreach (var region in new[] { "us-south", "us-west" })
         {
-            var (client, headers, channel) = cluster.PeerClient(region, "us-east");
+            var (client, headers, channel) = cluster.AdminClient(region);
             using (channel)
             {
                 var request = new VerifyRequest { Repair = true };
