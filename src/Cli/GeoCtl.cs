@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using Geo.Cli.Auth;
 using Geo.Cli.Bench;
 using Geo.Cli.Capacity;
+using Geo.Cli.Checkpoints;
 using Geo.Cli.CommandLine;
 using Geo.Cli.Migrations;
 using Geo.Cli.Replication;
@@ -27,6 +29,8 @@ internal static class GeoCtl
         root.Add(ReplicationCommands.Create(host, globals));
         root.Add(ReplicationCommands.CreateVerify(host, globals));
         root.Add(BenchCommands.Create(host, globals));
+        root.Add(CheckpointsCommand.Create(host, globals));
+        root.Add(AuthCommands.Create(host, globals));
         return root;
     }
 

@@ -35,8 +35,8 @@ public sealed partial class ShardStore
     // transaction id is assigned before the seq is drawn (the fenced subquery runs first), which the watermark relies on.
     private const string AppendChangeSql = """
         INSERT INTO change_log (seq, bucket, user_id, kind, collection, key, counter_name, counter_region, body, deleted, incr, decr,
-                                version_hlc, version_origin, prev_version_hlc, prev_version_origin, erase_hlc, erase_origin, origin, created_at)
-        SELECT nextval('change_log_seq_seq'), $1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19
+                                version_hlc, version_origin, prev_version_hlc, prev_version_origin, erase_hlc, erase_origin, origin, created_at, trace_parent)
+        SELECT nextval('change_log_seq_seq'), $1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
         FROM (SELECT pg_current_xact_id() OFFSET 0) AS assigned
         RETURNING seq
         """;
@@ -154,6 +154,8 @@ public sealed partial class ShardStore
             command.Parameters.Add(Text(change.EraseEpoch?.Origin));
             command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = change.Origin });
             command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = now });
+            // A replicated change keeps its writer's trace; a local one takes the current request's.
+            command.Parameters.Add(Text(change.TraceParent ?? System.Diagnostics.Activity.Current?.Id));
             batch.BatchCommands.Add(command);
         }
 

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Geo.Contracts.Replication;
+using Geo.Replicator.Telemetry;
 
 namespace Geo.Replicator.Sending;
 
@@ -106,7 +107,10 @@ internal sealed class StreamSender
                     _sent = batch.LastSeq;
                 }
 
-                await write(new ReplicationMessage { Batch = batch }, ct);
+                using (ReplicationTracing.StartSend(_peer, batch))
+                {
+                    await write(new ReplicationMessage { Batch = batch }, ct);
+                }
             }
 
             if (read.AtTail)

@@ -52,6 +52,11 @@ internal static class ChangeMapping
             wire.EraseEpoch = ToWire(epoch);
         }
 
+        if (change.TraceParent is { } traceParent)
+        {
+            wire.TraceParent = traceParent;
+        }
+
         return wire;
     }
 
@@ -94,6 +99,7 @@ internal static class ChangeMapping
             EraseEpoch = wire.EraseEpoch is { } e ? FromWire(e) : null,
             Origin = wire.Origin,
             CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(wire.CreatedAtUnixMs),
+            TraceParent = wire.HasTraceParent ? wire.TraceParent : null,
         };
     }
 

@@ -42,9 +42,9 @@ public sealed partial class ShardStore
             SELECT * FROM upd UNION ALL SELECT * FROM ins
         ), logged AS (
             INSERT INTO change_log (seq, bucket, user_id, kind, collection, key, body, deleted, version_hlc, version_origin,
-                                    prev_version_hlc, prev_version_origin, origin, created_at)
+                                    prev_version_hlc, prev_version_origin, origin, created_at, trace_parent)
             SELECT nextval('change_log_seq_seq'), $4, $1, 'doc', $2, $3, $5::jsonb, $6, w.version_hlc, $8,
-                   w.prev_version_hlc, w.prev_version_origin, $8, $10
+                   w.prev_version_hlc, w.prev_version_origin, $8, $10, $11
             FROM written w
             RETURNING seq
         )
@@ -79,6 +79,7 @@ public sealed partial class ShardStore
         write.Parameters.Add(new NpgsqlParameter<string> { TypedValue = RegionId });
         write.Parameters.Add(new NpgsqlParameter<long> { TypedValue = observable.Value });
         write.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = _time.GetUtcNow() });
+        write.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)System.Diagnostics.Activity.Current?.Id ?? DBNull.Value });
         batch.BatchCommands.Add(write);
 
         await using var reader = await batch.ExecuteReaderAsync(ct);

@@ -69,6 +69,9 @@ public sealed record ShardChange
 
     /// <summary>When the entry was appended to the source log.</summary>
     public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>W3C <c>traceparent</c> of the request that wrote the change in its origin region; null outside a trace.</summary>
+    public string? TraceParent { get; init; }
 }
 
 /// <summary>What <see cref="ShardStore.ApplyRemoteAsync"/> did with one change.</summary>

@@ -12,7 +12,7 @@ public sealed partial class ShardStore
                counter_name AS CounterName, counter_region AS CounterRegion, body::text AS Body, deleted AS Deleted,
                incr AS Increments, decr AS Decrements, version_hlc AS VersionHlc, version_origin AS VersionOrigin,
                prev_version_hlc AS PrevHlc, prev_version_origin AS PrevOrigin, erase_hlc AS EraseHlc, erase_origin AS EraseOrigin,
-               origin AS Origin, created_at AS CreatedAt
+               origin AS Origin, created_at AS CreatedAt, trace_parent AS TraceParent
         FROM change_log
         WHERE seq > @AfterSeq AND seq <= @Stable AND (@Origin::text IS NULL OR origin = @Origin::text) AND (@Buckets::int[] IS NULL OR bucket = ANY(@Buckets::int[]))
         ORDER BY seq
@@ -280,7 +280,7 @@ public sealed partial class ShardStore
 
     private sealed record ChangeRow(long Seq, int Bucket, string UserId, string Kind, string? Collection, string? Key, string? CounterName, string? CounterRegion,
         string? Body, bool Deleted, long? Increments, long? Decrements, long VersionHlc, string VersionOrigin, long? PrevHlc, string? PrevOrigin,
-        long? EraseHlc, string? EraseOrigin, string Origin, DateTime CreatedAt)
+        long? EraseHlc, string? EraseOrigin, string Origin, DateTime CreatedAt, string? TraceParent)
     {
         public ShardChange ToChange() => new()
         {
@@ -301,6 +301,7 @@ public sealed partial class ShardStore
             EraseEpoch = EraseHlc is { } erase ? new DataVersion(new HlcTimestamp(erase), EraseOrigin ?? string.Empty) : null,
             Origin = Origin,
             CreatedAt = new DateTimeOffset(DateTime.SpecifyKind(CreatedAt, DateTimeKind.Utc)),
+            TraceParent = TraceParent,
         };
     }
 
