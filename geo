@@ -74,6 +74,8 @@ build_services() {
 
 cmd_test() {
   ensure_prereqs
+  # The status page's test loads it in a real browser (headless Chromium).
+  command -v chromium >/dev/null || apt_install chromium
   say "geo: building (Release, warnings as errors)"
   build
   local log passed=0 failed=0 skipped=0 rc=0
