@@ -165,6 +165,10 @@ GEO_DIR="$ROOT/.geo"
 TOPOLOGY="$ROOT/config/topology.local.json"
 PG_PORT=5433
 REDIS_PORT=6380
+# Mutual TLS between the services: the local CA and a certificate per region and role (geoctl auth certs), never
+# checked in. curl talks to the services as the admin (health is anonymous; the API and /metrics are not).
+PKI_DIR="$GEO_DIR/pki"
+TLS="--cacert .geo/pki/ca.crt --cert .geo/pki/global-admin.crt --key .geo/pki/global-admin.key"
 # Services started per region, in start order; each entry is project:topology-key.
 SERVICES="ShardDirectory:directory RegionService:api EdgeRouter:edge Replicator:replicator"
 
@@ -242,6 +246,24 @@ for entry in sys.argv[2:]:
 PY
 }
 
+# ensure_pki: the local CA and every region's certificates under .geo/pki (made once; geoctl is built only then).
+ensure_pki() {
+  local missing=0 region role
+  for region in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["regions"]))' "$TOPOLOGY"); do
+    for role in edge api directory replicator; do [ -s "$PKI_DIR/$region-$role.key" ] || missing=1; done
+  done
+  [ -s "$PKI_DIR/ca.crt" ] && [ -s "$PKI_DIR/global-admin.key" ] || missing=1
+  [ "$missing" = 1 ] || return 0
+  say "geo: creating the local CA and service certificates in .geo/pki"
+  dotnet build src/Cli -c Release -v quiet --nologo "-clp:ErrorsOnly;NoSummary" >&2
+  dotnet src/Cli/bin/Release/net10.0/geoctl.dll auth certs --out "$PKI_DIR" --topology "$TOPOLOGY" >&2
+}
+
+# role_of PROJECT: the certificate role a service runs as.
+role_of() {
+  case "$1" in ShardDirectory) echo directory ;; RegionService) echo api ;; EdgeRouter) echo edge ;; Replicator) echo replicator ;; esac
+}
+
 # alive PID: the process exists and is not a zombie. `kill -0` is no test: a killed process whose parent does not reap it
 # (a container whose init reaps no orphans) stays in the process table as a zombie, and kill -0 succeeds on it.
 alive() {
@@ -280,21 +302,40 @@ metrics_args() {
   esac
 }
 
+# The local development issuer (issue 11): a signing key pair under .geo/secrets/ (never checked in), made once by
+# geoctl; every local service trusts its public key, and ./geo ctl auth token signs tokens with its private key.
+GEOCTL_DLL="src/Cli/bin/Release/net10.0/geoctl.dll"
+geoctl() { dotnet "$GEOCTL_DLL" "$@"; }
+ensure_dev_issuer() {
+  if [ ! -f "$GEOCTL_DLL" ] || [ -n "$(find src/Cli -newer "$GEOCTL_DLL" -type f -not -path '*/bin/*' -not -path '*/obj/*' -print -quit)" ]; then
+    dotnet build src/Cli -c Release -v quiet --nologo "-clp:ErrorsOnly;NoSummary" >&2
+  fi
+  geoctl auth dev-issuer --dir "$GEO_DIR/secrets" >/dev/null
+}
+auth_args() {
+  printf '%s\n' --Geo:Auth:Audience=geo-api --Geo:Auth:Issuers:0:Issuer=https://dev-issuer.geo.local \
+    "--Geo:Auth:Issuers:0:SigningKeyFile=$GEO_DIR/secrets/issuer.pub.pem"
+}
+
 start_service() {
-  local project="$1" region="$2" url="$3" name="$1-$2"
+  local project="$1" region="$2" url="$3" name="$1-$2" role
+  role="$(role_of "$1")"
   local pidfile="$GEO_DIR/run/$name.pid"
   if service_alive "$name"; then return; fi
   mkdir -p "$GEO_DIR/run" "$GEO_DIR/logs"
   # Sixteen processes on a small machine: workstation GC (server GC gives each process a heap and GC thread per core)
   # and no tiered-PGO instrumentation make start-up cheaper; neither changes behaviour.
   DOTNET_gcServer=0 DOTNET_TieredPGO=0 nohup dotnet "src/$project/bin/Release/net10.0/Geo.$project.dll" --urls="$url" \
-    --Geo:Region="$region" --Geo:Topology="$TOPOLOGY" $(metrics_args "$project" "$url") >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &
+    --Geo:Region="$region" --Geo:Topology="$TOPOLOGY" --Geo:Tls:CaFile="$PKI_DIR/ca.crt" \
+    --Geo:Tls:CertificateFile="$PKI_DIR/$region-$role.crt" --Geo:Tls:KeyFile="$PKI_DIR/$region-$role.key" \
+    $(metrics_args "$project" "$url") $(auth_args) >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! > "$pidfile"
 }
 
 ready() {
-  # gRPC services may speak cleartext HTTP/2 only: try HTTP/1.1, then prior-knowledge HTTP/2.
-  curl -fsS -m 1 "$1/healthz/ready" >/dev/null 2>&1 || curl -fsS -m 1 --http2-prior-knowledge "$1/healthz/ready" >/dev/null 2>&1
+  # Every service serves HTTPS (HTTP/1.1 and HTTP/2 by ALPN); health is anonymous but the server is checked against the CA.
+  # shellcheck disable=SC2086
+  curl $TLS -fsS -m 1 "$1/healthz/ready" >/dev/null 2>&1
 }
 
 # wait_ready DEADLINE < "project region url" lines: polls every pending service (in parallel) until all are ready.
@@ -367,6 +408,8 @@ cmd_up() {
   command -v curl >/dev/null || apt_install curl
   local begun; begun=$(date +%s)
   build_services
+  ensure_dev_issuer
+  ensure_pki
   local started; started=$(date +%s)
   start_postgres
   start_redis
@@ -385,10 +428,14 @@ cmd_up() {
   local edge; edge="$(endpoint us-east edge)"
   cat <<TRY
 
-Ready in $(( $(date +%s) - started )) s after the build ($(( $(date +%s) - begun )) s in all). Try it through the us-east edge (an eu user lands in an eu region):
-  USER_ID=\$(curl -s -X POST $edge/v1/users -H 'content-type: application/json' -d '{"residency":"eu"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
-  curl -s -X PUT $edge/v1/users/\$USER_ID/docs/notes/hello -H 'content-type: application/json' -d '{"text":"hi"}'
-  curl -si $edge/v1/users/\$USER_ID/docs/notes/hello
+Ready in $(( $(date +%s) - started )) s after the build ($(( $(date +%s) - begun )) s in all). Try it through the us-east edge (an eu user lands in an eu region;
+the edge serves HTTPS with a certificate of the local CA in .geo/pki; every call carries a bearer token):
+  TOKEN=\$(./geo ctl auth token --service)
+  USER_ID=\$(curl -s --cacert .geo/pki/ca.crt -X POST $edge/v1/users -H "authorization: Bearer \$TOKEN" -H 'content-type: application/json' -d '{"residency":"eu"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
+  USER_TOKEN=\$(./geo ctl auth token --user \$USER_ID)
+  curl -s --cacert .geo/pki/ca.crt -X PUT $edge/v1/users/\$USER_ID/docs/notes/hello -H "authorization: Bearer \$USER_TOKEN" -H 'content-type: application/json' -d '{"text":"hi"}'
+  curl -si --cacert .geo/pki/ca.crt $edge/v1/users/\$USER_ID/docs/notes/hello -H "authorization: Bearer \$USER_TOKEN"
+  curl -si --cacert .geo/pki/ca.crt $edge/v1/users/\$USER_ID/docs/notes/hello    # no token: 401
 Stop with ./geo down (data stays in .geo/).
 TRY
 }
@@ -427,14 +474,15 @@ cmd_status() {
   status_replication
 }
 
-# Replication lag between regions, read from each replicator's /metrics (cleartext HTTP/2): seconds since the peer
+# Replication lag between regions, read from each replicator's /metrics (mutual TLS, as the admin): seconds since the peer
 # was last known to hold every change of the region (grows during a partition), and changes it has not acknowledged.
 status_replication() {
   local project region url
   printf '\n%-12s %-12s %10s %10s\n' FROM TO LAG_S PENDING
   while read -r project region url; do
     [ "$project" = Replicator ] || continue
-    curl -fsS -m 2 --http2-prior-knowledge "$url/metrics" 2>/dev/null | python3 -c '
+    # shellcheck disable=SC2086
+    curl $TLS -fsS -m 2 "$url/metrics" 2>/dev/null | python3 -c '
 import re, sys
 region = sys.argv[1]
 lag, pending = {}, {}
@@ -471,15 +519,20 @@ cmd_demo() {
   eu_central_api="$(endpoint eu-central api)"
   ready "$us_edge" || die "the local system is not running: ./geo up"
   headers="$(mktemp)"; trap 'rm -f "$headers"' RETURN
+  # Every call carries a service token of the local development issuer (./geo ctl auth token --service).
+  ensure_dev_issuer
+  local token auth
+  token="$(geoctl auth token --service --ttl 15m)"
+  auth="authorization: Bearer $token"
 
   demo_step "1. An eu user created through the us-east edge lands in an eu region"
-  user=$(curl -fsS -D "$headers" -X POST "$us_edge/v1/users" -H 'content-type: application/json' -d '{"residency":"eu"}' | demo_json userId)
+  user=$(curl $TLS -fsS -H "$auth" -D "$headers" -X POST "$us_edge/v1/users" -H 'content-type: application/json' -d '{"residency":"eu"}' | demo_json userId)
   grep -i '^geo-home-region: eu-' "$headers" || demo_fail "home region is not in eu"
   echo "user $user"
 
   demo_step "2. A write through the edge is read back from the other eu region after replication"
-  curl -fsS -o /dev/null -X PUT "$us_edge/v1/users/$user/docs/notes/demo" -H 'content-type: application/json' -d '{"step":2}'
-  demo_until 30 sh -c "curl -fs '$eu_central_api/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 2'" \
+  curl $TLS -fsS -H "$auth" -o /dev/null -X PUT "$us_edge/v1/users/$user/docs/notes/demo" -H 'content-type: application/json' -d '{"step":2}'
+  demo_until 30 sh -c "curl $TLS -fs -H '$auth' '$eu_central_api/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 2'" \
     || demo_fail "eu-central did not receive the write within 30 s"
   echo "eu-central serves {\"step\": 2}"
 
@@ -493,10 +546,10 @@ cmd_demo() {
 
   demo_step "4. eu-west's API stops: the edge fails over to eu-central for reads and writes"
   kill -TERM "$(cat "$GEO_DIR/run/RegionService-eu-west.pid")"
-  demo_until 30 sh -c "curl -fsS -D '$headers' -o /dev/null -X PUT '$us_edge/v1/users/$user/docs/notes/demo' -H 'content-type: application/json' -d '{\"step\":4}' && grep -qi '^geo-region: eu-central' '$headers'" \
+  demo_until 30 sh -c "curl $TLS -fsS -H '$auth' -D '$headers' -o /dev/null -X PUT '$us_edge/v1/users/$user/docs/notes/demo' -H 'content-type: application/json' -d '{\"step\":4}' && grep -qi '^geo-region: eu-central' '$headers'" \
     || demo_fail "no failover write to eu-central within 30 s"
   grep -i '^geo-failover' "$headers" || demo_fail "the failover was not flagged"
-  value=$(curl -fsS "$us_edge/v1/users/$user/docs/notes/demo" | demo_json step)
+  value=$(curl $TLS -fsS -H "$auth" "$us_edge/v1/users/$user/docs/notes/demo" | demo_json step)
   [ "$value" = 4 ] || demo_fail "read after failover returned step $value"
   echo "write and read served by eu-central (step $value)"
 
@@ -506,9 +559,20 @@ cmd_demo() {
   echo "eu-west's API drained and exited cleanly"
   start_service RegionService eu-west "$(endpoint eu-west api)"
   demo_until 60 ready "$(endpoint eu-west api)" || demo_fail "eu-west did not come back within 60 s"
-  demo_until 30 sh -c "curl -fs '$(endpoint eu-west api)/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 4'" \
+  demo_until 30 sh -c "curl $TLS -fs -H '$auth' '$(endpoint eu-west api)/v1/users/$user/docs/notes/demo' | grep -q '\"step\": 4'" \
     || demo_fail "eu-west did not converge to step 4 within 30 s"
   echo "eu-west and eu-central both serve {\"step\": 4}"
+
+  demo_step "6. Every call needs a token, and a user's token opens that user only"
+  local code other
+  code=$(curl $TLS -s -o /dev/null -w '%{http_code}' "$us_edge/v1/users/$user/docs/notes/demo")
+  [ "$code" = 401 ] || demo_fail "a call without a token answered $code, not 401"
+  other=$(curl $TLS -fsS -H "$auth" -X POST "$us_edge/v1/users" -H 'content-type: application/json' -d '{"residency":"eu"}' | demo_json userId)
+  code=$(curl $TLS -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $(geoctl auth token --user "$other" --ttl 5m)" "$us_edge/v1/users/$user/docs/notes/demo")
+  [ "$code" = 403 ] || demo_fail "another user's token answered $code, not 403"
+  code=$(curl $TLS -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $(geoctl auth token --user "$user" --ttl 5m)" "$us_edge/v1/users/$user/docs/notes/demo")
+  [ "$code" = 200 ] || demo_fail "the user's own token answered $code, not 200"
+  echo "no token: 401; another user's token: 403; the user's own token: 200"
   printf '\ndemo: every step passed\n'
 }
 

@@ -23,6 +23,9 @@ if ! command -v nginx >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx >/dev/null
 fi
 curl -fsS -m 2 "$API/healthz/ready" >/dev/null || { echo "the local system is not running: ./geo up" >&2; exit 2; }
+# A service token of the local development issuer (./geo up made it); every request below carries it.
+TOKEN=$(./geo ctl auth token --service --ttl 1h)
+AUTH="authorization: Bearer $TOKEN"
 
 TMP=$(mktemp -d); EDGE_PID=""; NGINX_PID=""
 cleanup() {
@@ -37,6 +40,8 @@ trap cleanup EXIT
 dotnet src/EdgeRouter/bin/Release/net10.0/Geo.EdgeRouter.dll --urls="$EDGE" --Geo:Region=eu-west \
   --Geo:Topology=config/topology.local.json --Geo:Edge:ClientRequestsPerSecond=1000000 --Geo:Edge:ClientBurst=1000000 \
   --Geo:Edge:UserRequestsPerSecond=1000000 --Geo:Edge:UserBurst=1000000 --Logging:LogLevel:Default=Warning \
+  --Geo:Auth:Audience=geo-api --Geo:Auth:Issuers:0:Issuer=https://dev-issuer.geo.local \
+  --Geo:Auth:Issuers:0:SigningKeyFile=.geo/secrets/issuer.pub.pem \
   >"$TMP/edge.log" 2>&1 &
 EDGE_PID=$!
 
@@ -69,29 +74,22 @@ for _ in $(seq 300); do curl -fsS -m 1 "$EDGE/healthz/ready" >/dev/null 2>&1 && 
 curl -fsS -m 1 "$EDGE/healthz/ready" >/dev/null || { echo "benchmark edge not ready; log:" >&2; tail -5 "$TMP/edge.log" >&2; exit 1; }
 for _ in $(seq 50); do curl -fsS -m 1 "$NGINX/healthz/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 
-USER_ID=$(curl -fsS -X POST "$API/v1/users" -H 'content-type: application/json' -d '{"residency":"eu","homeRegion":"eu-west"}' \
+USER_ID=$(curl -fsS -H "$AUTH" -X POST "$API/v1/users" -H 'content-type: application/json' -d '{"residency":"eu","homeRegion":"eu-west"}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
-curl -fsS -X PUT "$API/v1/users/$USER_ID/docs/bench/hot" -H 'content-type: application/json' -d '{"n":1}' >/dev/null
+curl -fsS -H "$AUTH" -X PUT "$API/v1/users/$USER_ID/docs/bench/hot" -H 'content-type: application/json' -d '{"n":1}' >/dev/null
 DOC="/v1/users/$USER_ID/docs/bench/hot"
 for target in "$API" "$EDGE" "$NGINX"; do
-  code=$(curl -s -o /dev/null -w '%{http_code}' "$target$DOC")
+  code=$(curl -s -H "$AUTH" -o /dev/null -w '%{http_code}' "$target$DOC")
   [ "$code" = 200 ] || { echo "$target$DOC answered $code" >&2; exit 1; }
 done
-[ "$(curl -fsS -D - -o /dev/null "$EDGE$DOC" | tr -d '\r' | awk -F': ' 'tolower($1)=="geo-region" {print $2}')" = eu-west ] \
+[ "$(curl -fsS -H "$AUTH" -D - -o /dev/null "$EDGE$DOC" | tr -d '\r' | awk -F': ' 'tolower($1)=="geo-region" {print $2}')" = eu-west ] \
   || { echo "the edge did not route to eu-west" >&2; exit 1; }
 
-cat > "$TMP/report.lua" <<'LUA'
-done = function(summary, latency, requests)
-  local bad = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
-  io.write(string.format("RESULT %.1f %.0f %.0f %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50), latency:percentile(99), bad))
-end
-LUA
 
 url_of() { case $1 in direct) echo "$API" ;; edge) echo "$EDGE" ;; nginx) echo "$NGINX" ;; esac; }
 
 # run URL CONNECTIONS -> "rps p50_us p99_us errors"
-run() { wrk -t"$(( $2 < 2 ? $2 : 2 ))" -c"$2" -d"${SECONDS_PER_RUN}s" -s "$TMP/report.lua" "$1$DOC" | awk '/^RESULT/ {print $2, $3, $4, $5}'; }
+run() { wrk -H "$AUTH" -t"$(( $2 < 2 ? $2 : 2 ))" -c"$2" -d"${SECONDS_PER_RUN}s" -s bench/wrk-report.lua "$1$DOC" | awk '/^RESULT/ {print $2, $3, $4, $5}'; }
 echo "user $USER_ID; $ROUNDS rounds of $SECONDS_PER_RUN s per run, paths interleaved; throughput at $CONNECTIONS connections, latency at 1 connection" >&2
 for name in direct edge nginx; do run "$(url_of $name)" 2 >/dev/null; done   # warm-up (JIT, pools, cache), not reported
 : > "$TMP/results"

@@ -11,11 +11,14 @@ API="http://127.0.0.1:8092"          # eu-west in config/topology.local.json
 PG="-h 127.0.0.1 -p 5433 -U postgres"
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install -y wrk" >&2; exit 2; }
 curl -fsS -m 2 "$API/healthz/ready" >/dev/null || { echo "the local system is not running: ./geo up" >&2; exit 2; }
+# A service token of the local development issuer (./geo up made it); every request below carries it.
+TOKEN=$(./geo ctl auth token --service --ttl 1h)
+AUTH="authorization: Bearer $TOKEN"
 
-USER_ID=$(curl -fsS -X POST "$API/v1/users" -H 'content-type: application/json' -d '{"residency":"eu","homeRegion":"eu-west"}' \
+USER_ID=$(curl -fsS -H "$AUTH" -X POST "$API/v1/users" -H 'content-type: application/json' -d '{"residency":"eu","homeRegion":"eu-west"}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
-curl -fsS -X PUT "$API/v1/users/$USER_ID/docs/bench/hot" -H 'content-type: application/json' -d '{"n":1}' >/dev/null
-curl -fsS "$API/v1/users/$USER_ID/docs/bench/hot" >/dev/null     # populate the cache
+curl -fsS -H "$AUTH" -X PUT "$API/v1/users/$USER_ID/docs/bench/hot" -H 'content-type: application/json' -d '{"n":1}' >/dev/null
+curl -fsS -H "$AUTH" "$API/v1/users/$USER_ID/docs/bench/hot" >/dev/null     # populate the cache
 SHARD_DB=""
 for db in geo_eu_west_0 geo_eu_west_1; do
   if [ "$(psql $PG -d "$db" -tAc "SELECT count(*) FROM documents WHERE user_id = '$USER_ID'")" = 1 ]; then SHARD_DB=$db; fi
@@ -50,8 +53,8 @@ SQL
 
 rps() { awk '/Requests\/sec/ {print $2}'; }
 echo "user $USER_ID on $SHARD_DB; $CONNECTIONS connections, $SECONDS_PER_RUN s each" >&2
-PUT_RPS=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -s "$TMP/put.lua" "$API" | tee "$TMP/put.txt" | rps)
-GET_RPS=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" "$API/v1/users/$USER_ID/docs/bench/hot" | tee "$TMP/get.txt" | rps)
+PUT_RPS=$(wrk -H "$AUTH" -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -s "$TMP/put.lua" "$API" | tee "$TMP/put.txt" | rps)
+GET_RPS=$(wrk -H "$AUTH" -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" "$API/v1/users/$USER_ID/docs/bench/hot" | tee "$TMP/get.txt" | rps)
 PG_TPS=$(pgbench $PG -n -c "$CONNECTIONS" -j 2 -T "$SECONDS_PER_RUN" -f "$TMP/upsert.sql" "$SHARD_DB" 2>/dev/null | awk '/^tps/ {print $3; exit}')
 grep -E "Latency|Non-2xx" "$TMP/put.txt" "$TMP/get.txt" >&2 || true
 python3 - "$PUT_RPS" "$GET_RPS" "$PG_TPS" <<'PY'

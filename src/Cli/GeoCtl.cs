@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using Geo.Cli.Auth;
 using Geo.Cli.Bench;
 using Geo.Cli.Capacity;
 using Geo.Cli.Checkpoints;
@@ -31,6 +32,7 @@ internal static class GeoCtl
         root.Add(BenchCommands.Create(host, globals));
         root.Add(CheckpointsCommand.Create(host, globals));
         root.Add(StatusPageCommand.Create(host, globals));
+        root.Add(AuthCommands.Create(host, globals));
         return root;
     }
 

@@ -19,7 +19,7 @@ internal sealed class EdgeOptions
 {
     public const string SectionName = "Geo:Edge";
 
-    /// <summary>Requests per second one client (X-Client-Id, else its IP) may sustain. Default 100.</summary>
+    /// <summary>Requests per second one client (its token's subject, else its IP) may sustain. Default 100.</summary>
     [Range(1, 1_000_000)]
     public int ClientRequestsPerSecond { get; set; } = 100;
 

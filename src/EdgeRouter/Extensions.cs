@@ -1,11 +1,16 @@
 using Geo.Core.Topology;
+using Geo.EdgeRouter.Auth;
 using Geo.EdgeRouter.Directory;
 using Geo.EdgeRouter.Headers;
 using Geo.EdgeRouter.Health;
 using Geo.EdgeRouter.Limits;
 using Geo.EdgeRouter.Routing;
 using Geo.EdgeRouter.Telemetry;
+using Geo.ServiceDefaults.Auth;
 using Geo.ServiceDefaults.Resilience;
+using Geo.ServiceDefaults.Tls;
+using Geo.Core.Tls;
+using Yarp.ReverseProxy.Forwarder;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Health;
@@ -21,10 +26,17 @@ internal static class Extensions
 
         // One line per probe per destination drowns the rest; failed probes (Warning) and health changes still log.
         builder.Logging.AddFilter("Yarp.ReverseProxy.Health.ActiveHealthCheckMonitor", LogLevel.Warning);
+        // YARP logs every proxied URL (user id, collection, key) at Information; only its warnings and errors are kept.
+        builder.Logging.AddFilter("Yarp", LogLevel.Warning);
+        services.AddEdgeForwarding();
         services.AddOptions<EdgeSiteOptions>().BindConfiguration(EdgeSiteOptions.SectionName).ValidateOnStart();
         services.AddSingleton<IValidateOptions<EdgeSiteOptions>, EdgeSiteOptionsValidator>();
         services.AddOptions<EdgeOptions>().BindConfiguration(EdgeOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<EdgeOptions>, EdgeOptionsValidator>();
+        // HTTPS on the public port (no client certificate asked); the edge's own certificate authenticates it to the
+        // APIs and directories it calls (mutual TLS).
+        builder.AddGeoTls(PeerRoles.Edge, TlsListener.Public);
+        services.AddSingleton<IForwarderHttpClientFactory, MutualTlsForwarderFactory>();
         services.AddGeoResilience();
         services.AddSingleton<EdgeMetrics>();
         services.AddEdgeRateLimits();
@@ -45,13 +57,15 @@ internal static class Extensions
         return app;
     }
 
-    /// <summary>Rate limits, then the proxy: route by residency and health, guard, balance, forward, watch for failures.</summary>
+    /// <summary>Rate limits, token checks, then the proxy: route by residency and health, check the residency against the token, guard, balance, forward, watch for failures.</summary>
     public static WebApplication MapEdgeRouter(this WebApplication app)
     {
         app.UseRateLimiter();
+        app.UseGeoApiAccess();
         app.MapReverseProxy(proxy =>
         {
             proxy.UseMiddleware<RegionRoutingMiddleware>();
+            proxy.UseMiddleware<EdgeAccessMiddleware>();
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();
             proxy.UsePassiveHealthChecks();

@@ -1,14 +1,19 @@
 using Geo.EdgeRouter;
+using Geo.EdgeRouter.Headers;
 using Geo.ServiceDefaults;
+using Geo.ServiceDefaults.Auth;
 using Geo.ServiceDefaults.Problems;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+builder.AddGeoAuthentication();
 builder.AddEdgeRouter();
 
 var app = builder.Build();
 app.UseGeoProblemDetails();
 app.UseEdgeHeaders();
+app.UseEdgeForwarding();
+app.UseGeoAuthentication();
 app.MapDefaultEndpoints();
 app.MapEdgeRouter();
 app.Run();

@@ -3,10 +3,14 @@ using Geo.Core.Topology;
 using System.Text.Json;
 using Geo.RegionService.Api;
 using Geo.RegionService.Api.OpenApi;
+using Geo.RegionService.Auth;
 using Geo.RegionService.Directory;
 using Geo.RegionService.Sharding;
+using Geo.ServiceDefaults.Auth;
 using Geo.ServiceDefaults.Resilience;
 using Geo.ServiceDefaults.Shedding;
+using Geo.ServiceDefaults.Tls;
+using Geo.Core.Tls;
 using Geo.Storage.Caching;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -23,6 +27,8 @@ internal static class Extensions
         var services = builder.Services;
         services.AddOptions<RegionServiceOptions>().BindConfiguration(RegionServiceOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<RegionServiceOptions>, RegionServiceOptionsValidator>();
+        // Mutual TLS: the edge (or an operator) reaches the API with its certificate; health stays anonymous.
+        builder.AddGeoTls(PeerRoles.Api, TlsListener.Internal, PeerRoles.Edge, PeerRoles.Admin);
         services.AddGeoResilience();
         services.AddGeoLoadShedding();
         services.AddOpenApi(ApiContract.Configure);
@@ -42,6 +48,7 @@ internal static class Extensions
                 sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(GeoPipelines.Redis), sp.GetRequiredService<ILogger<DocumentCache>>());
         });
         services.AddSingleton<RegionApi>();
+        services.AddSingleton<ResidencyAccessFilter>();
         services.AddSingleton<ShardMigrations>();
         services.AddHostedService(sp => sp.GetRequiredService<ShardMigrations>());
 
@@ -74,11 +81,13 @@ internal static class Extensions
             return next(context);
         });
         app.UseRateLimiter();
+        app.UseGeoApiAccess();
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapScalarApiReference("/scalar"); // the rendered reference of /openapi/v1.json
 
         var api = app.Services.GetRequiredService<RegionApi>();
         var users = app.MapGroup("/v1/users");
+        users.AddEndpointFilter<ResidencyAccessFilter>();
         users.MapPost("/", (HttpContext http, CancellationToken ct) => api.CreateUserAsync(http, ct))
             .WithContract(ApiContract.CreateUser, "Create a user with a residency (and optionally a home region)")
             .Accepts<CreateUserRequest>("application/json").Produces<UserView>(StatusCodes.Status201Created);

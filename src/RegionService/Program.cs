@@ -1,13 +1,16 @@
 using Geo.RegionService;
 using Geo.ServiceDefaults;
+using Geo.ServiceDefaults.Auth;
 using Geo.ServiceDefaults.Problems;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+builder.AddGeoAuthentication();
 builder.AddRegionApi();
 
 var app = builder.Build();
 app.UseGeoProblemDetails();
+app.UseGeoAuthentication();
 app.MapDefaultEndpoints();
 app.MapRegionApi();
 app.Run();

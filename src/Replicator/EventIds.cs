@@ -13,6 +13,7 @@ internal static class EventIds
     public const int BatchHeld = 4013;
     public const int EntriesQuarantined = 4014;
     public const int ForgedEntries = 4015;
+    public const int ResidencyChangeRefused = 4017;
     public const int InboundEnded = 4016;
     public const int AntiEntropyDivergent = 4020;
     public const int AntiEntropyFailed = 4021;
@@ -20,7 +21,6 @@ internal static class EventIds
     public const int BackgroundFailed = 4031;
     public const int Migrated = 4040;
     public const int MigrationRetry = 4041;
-    public const int TokenGenerated = 4042;
     public const int ShardAdded = 4043;
     public const int ShardsChanged = 4044;
 }

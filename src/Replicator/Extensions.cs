@@ -9,7 +9,8 @@ using Geo.Replicator.Sharding;
 using Geo.Replicator.Telemetry;
 using Geo.ServiceDefaults.Resilience;
 using Geo.Storage.Caching;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Geo.Core.Tls;
+using Geo.ServiceDefaults.Tls;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -22,15 +23,15 @@ internal static class Extensions
     /// <summary>Registers the replicator: options, shards, directory link, peer links, receiver, anti-entropy, metrics.</summary>
     public static WebApplicationBuilder AddReplicator(this WebApplicationBuilder builder)
     {
-        // gRPC and health/metrics share one cleartext port; Kestrel cannot serve HTTP/1.1 and h2c on it together.
-        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(l => l.Protocols = HttpProtocols.Http2));
+        // Mutual TLS: a peer's region and role come from its certificate; one interceptor checks every call's role.
+        builder.AddGeoTls(PeerRoles.Replicator, TlsListener.Internal);
         var services = builder.Services;
         services.AddOptions<GeoSiteOptions>().BindConfiguration(GeoSiteOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<GeoSiteOptions>, GeoSiteOptionsValidator>();
         services.AddOptions<ReplicatorOptions>().BindConfiguration(ReplicatorOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<ReplicatorOptions>, ReplicatorOptionsValidator>();
         services.AddGeoResilience();
-        services.AddGrpc();
+        services.AddGrpc(o => o.Interceptors.Add<PeerAuthorizationInterceptor>());
         services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<IOptions<ReplicatorOptions>>((grpc, replicator) =>
         {
             // The receiver's limits are the sender's (GrpcPeerTransport): one setting for both sides.
@@ -53,9 +54,7 @@ internal static class Extensions
         services.AddSingleton<DirectoryLink>();
         services.AddHostedService(sp => sp.GetRequiredService<DirectoryLink>());
         services.AddSingleton<PeerStates>();
-        services.AddSingleton<PeerSecrets>();
         services.AddSingleton<ReplicatorMetrics>();
-        services.AddSingleton<PeerAuthenticator>();
         services.AddSingleton<BatchApplier>();
         services.AddSingleton<AntiEntropyRunner>();
         services.AddHostedService(sp => sp.GetRequiredService<AntiEntropyRunner>());
@@ -69,8 +68,6 @@ internal static class Extensions
     /// <summary>Maps the Replication gRPC service.</summary>
     public static WebApplication MapReplicator(this WebApplication app)
     {
-        // Resolve the secret at start-up so a missing or unreadable token file fails now, not on the first call.
-        app.Services.GetRequiredService<PeerSecrets>();
         app.MapGrpcService<ReplicationService>();
         return app;
     }

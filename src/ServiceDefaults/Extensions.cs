@@ -32,6 +32,9 @@ public static class Extensions
         // Per-command and per-request chatter drowns the service's own logs; configuration can still lower these.
         builder.Logging.AddFilter("Npgsql", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // Hosting opens a log scope holding the raw request path (user id, collection, key) whenever this category is
+        // enabled at all, and every line of the request would carry it; its own lines are request start/finish chatter.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.Logging.AddFilter("Grpc", LogLevel.Warning);
         builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
@@ -39,6 +42,7 @@ public static class Extensions
         // (every start-up and every Redis blip would look like a failure in the logs).
         builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
 
+        Logging.UserHashKey.Configure(builder.Configuration);
         builder.Services.AddProblemDetails();
         builder.Services.AddGeoHttpLimits();
         builder.Services.AddHealthChecks()

@@ -13,5 +13,6 @@ internal static class EventIds
     public const int MapChanged = 3030;
     public const int UserErased = 3040;
     public const int EntryQuarantined = 3041;
+    public const int ResidencyChangeRefused = 3042;
     public const int MoveMetricsReadFailed = 3050;
 }

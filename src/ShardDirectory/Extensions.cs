@@ -4,7 +4,8 @@ using Geo.ShardDirectory.Hosting;
 using Geo.ShardDirectory.ShardMaps;
 using Geo.ShardDirectory.Storage;
 using Geo.ShardDirectory.Users;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Geo.Core.Tls;
+using Geo.ServiceDefaults.Tls;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -14,9 +15,8 @@ internal static class Extensions
 {
     /// <summary>
     /// Topology and region (validated at start), the directory database (migrated before the server listens), the
-    /// gRPC service, the change listener and the readiness check. Kestrel speaks cleartext HTTP/2 (h2c, prior
-    /// knowledge) only: without TLS it cannot offer HTTP/1.1 on the same port, so health and metrics are h2c too
-    /// (<c>curl --http2-prior-knowledge</c>).
+    /// gRPC service, the change listener and the readiness check. Kestrel serves HTTPS only (mutual TLS, HTTP/1.1 and
+    /// HTTP/2 by ALPN); every call but health needs a client certificate of the deployment's CA.
     /// </summary>
     public static WebApplicationBuilder AddShardDirectory(this WebApplicationBuilder builder)
     {
@@ -35,6 +35,7 @@ internal static class Extensions
         services.AddSingleton<DirectoryReadiness>();
         services.AddSingleton<UserStore>();
         services.AddSingleton<UserCache>();
+        services.AddSingleton<EntryMetrics>();
         services.AddSingleton<ShardMapHub>();
         services.AddSingleton<ShardMapStore>();
 
@@ -44,13 +45,18 @@ internal static class Extensions
         services.AddHostedService<MoveMetrics>();
         services.AddHealthChecks().AddCheck<DirectoryDatabaseHealthCheck>("directory-database", tags: [Extensions.ReadyTagName]);
 
-        services.AddGrpc(o => o.Interceptors.Add<StorageFailureInterceptor>());
+        // Mutual TLS: the certificate names the caller's region and role; one interceptor checks every call's role first.
+        builder.AddGeoTls(PeerRoles.Directory, TlsListener.Internal);
+        services.AddGrpc(o =>
+        {
+            o.Interceptors.Add<PeerAuthorizationInterceptor>();
+            o.Interceptors.Add<StorageFailureInterceptor>();
+        });
 
         // grpc-dotnet logs at Error when a caller resets a call before its request was read (a replicator's session
         // ending mid-call) — the caller's doing, not a server fault. Handler failures are logged once, at Error, by
         // StorageFailureInterceptor instead, so nothing of ours goes unlogged.
         builder.Logging.AddFilter("Grpc.AspNetCore.Server.ServerCallHandler", LogLevel.None);
-        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(l => l.Protocols = HttpProtocols.Http2));
         if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]) && DefaultUrl(builder.Configuration) is { } url)
         {
             builder.WebHost.UseUrls(url);

@@ -6,7 +6,8 @@ namespace Geo.Cli.Tests;
 /// <summary>Runs geoctl in-process with captured stdout and stderr, a private environment and no terminal.</summary>
 internal sealed class CliRunner
 {
-    public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
+    /// <summary>The invocation's environment; <c>GEO_PKI</c> is the test run's CA folder, so geoctl presents its admin certificate.</summary>
+    public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal) { ["GEO_PKI"] = Geo.Testing.Security.TestPki.Directory };
 
     public string CurrentDirectory { get; set; } = Path.GetTempPath();
 

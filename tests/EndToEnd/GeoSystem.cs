@@ -25,10 +25,10 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
     public LocalTopology Topology => _topology!;
 
     /// <summary>The us-east edge (generous limits, 1 s health probes).</summary>
-    public HttpClient Edge { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+    public HttpClient Edge { get; } = TestCredentials.CreateClient(timeout: TimeSpan.FromSeconds(30));
 
     /// <summary>A second us-east edge: 3 requests of burst per user, then 1 per second.</summary>
-    public HttpClient LimitedEdge { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+    public HttpClient LimitedEdge { get; } = TestCredentials.CreateClient(timeout: TimeSpan.FromSeconds(30));
 
     public ServiceProcess Api(string region) => _apis[region];
 
@@ -73,7 +73,6 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
         }
 
         await Task.WhenAll(RegionIds.Select(r => TrackAsync("Replicator", r, _topology.StartAsync("Replicator", r,
-            ("Replicator:PeerToken", "end-to-end-shared-secret"),
             ("Replicator:PollInterval", "00:00:00.050"),
             ("Replicator:HeartbeatInterval", "00:00:00.200"),
             ("Replicator:InitialBackoff", "00:00:00.100"),

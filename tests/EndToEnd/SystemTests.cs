@@ -165,14 +165,14 @@ public sealed class SystemTests(GeoSystem system) : IAsyncLifetime
     /// <summary>The <c>v</c> of the user's profile/name as a region's API serves it (0 when absent): for checks, not for driving.</summary>
     private async Task<int> ReadDirectAsync(string region, string user)
     {
-        using var http = new HttpClient { BaseAddress = system.Api(region).BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
+        using var http = TestCredentials.CreateClient(system.Api(region).BaseAddress, TimeSpan.FromSeconds(10));
         using var response = await http.GetAsync(new Uri($"/v1/users/{user}/docs/profile/name", UriKind.Relative), Ct);
         return response.StatusCode == HttpStatusCode.OK ? await ValueAsync(response) : 0;
     }
 
     private async Task<bool> ReadUserDirectAsync(string region, string user)
     {
-        using var http = new HttpClient { BaseAddress = system.Api(region).BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
+        using var http = TestCredentials.CreateClient(system.Api(region).BaseAddress, TimeSpan.FromSeconds(10));
         using var response = await http.GetAsync(new Uri($"/v1/users/{user}", UriKind.Relative), Ct);
         return response.StatusCode == HttpStatusCode.OK;
     }

@@ -1,5 +1,4 @@
 using Geo.Contracts.Directory;
-using Grpc.Net.Client;
 
 namespace Geo.RegionService.Tests;
 
@@ -8,8 +7,8 @@ internal static class DirectoryReplication
 {
     public static async Task CopyUserAsync(Uri from, Uri to, string userId, CancellationToken ct)
     {
-        using var source = GrpcChannel.ForAddress(from);
-        using var target = GrpcChannel.ForAddress(to);
+        using var source = Geo.Testing.Security.TestPki.Channel(from);
+        using var target = Geo.Testing.Security.TestPki.Channel(to);
         var entry = await new Contracts.Directory.Directory.DirectoryClient(source).GetUserAsync(new GetUserRequest { UserId = userId }, cancellationToken: ct);
         var applied = await new Contracts.Directory.Directory.DirectoryClient(target).ApplyUserEntriesAsync(new ApplyUserEntriesRequest { Entries = { entry } }, cancellationToken: ct);
         Assert.NotNull(applied);

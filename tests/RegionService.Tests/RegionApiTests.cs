@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Geo.Testing.Services;
 
 namespace Geo.RegionService.Tests;
 
@@ -251,7 +252,7 @@ public sealed class RegionApiTests(RegionCluster cluster)
     {
         var ct = TestContext.Current.CancellationToken;
         var userId = await Http.CreateUserAsync(Eu);
-        using var limited = new HttpClient { BaseAddress = cluster.EuApiLimited.BaseAddress };
+        using var limited = TestCredentials.CreateClient(cluster.EuApiLimited.BaseAddress);
         // 40 concurrent writes against a limit of 1 with no queue: some must be shed, none may fail otherwise.
         var responses = await Task.WhenAll(Enumerable.Range(0, 40).Select(i =>
             limited.PutAsync(new Uri($"/v1/users/{userId}/docs/load/k{i}", UriKind.Relative), Http.Json("{\"i\":" + i + "}"), ct)));

@@ -28,8 +28,8 @@ public sealed class RegionCluster(PostgresServer postgres, RedisServer redis) : 
     public RedisServer Redis => redis;
     public string TopologyPath => Path.Combine(_dir, "topology.json");
 
-    public HttpClient Eu { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
-    public HttpClient Us { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+    public HttpClient Eu { get; } = TestCredentials.CreateClient(timeout: TimeSpan.FromSeconds(30));
+    public HttpClient Us { get; } = TestCredentials.CreateClient(timeout: TimeSpan.FromSeconds(30));
 
     public async ValueTask InitializeAsync()
     {
@@ -88,8 +88,8 @@ public sealed class RegionCluster(PostgresServer postgres, RedisServer redis) : 
 
         void Configure(JsonNode region, int apiPort, int dirPort, int redisDb, string directoryDb, Dictionary<string, string> all, string id)
         {
-            region["api"] = new JsonArray($"http://127.0.0.1:{apiPort}");
-            region["directory"] = $"http://127.0.0.1:{dirPort}";
+            region["api"] = new JsonArray($"https://127.0.0.1:{apiPort}");
+            region["directory"] = $"https://127.0.0.1:{dirPort}";
             region["redis"] = $"{redis.ConnectionString},defaultDatabase={redisDb}";
             region["directoryDatabase"] = directoryDb;
             region["shards"] = new JsonObject

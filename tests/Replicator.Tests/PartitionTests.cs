@@ -182,7 +182,7 @@ public sealed class PartitionTests(ReplicationCluster cluster)
     [Fact]
     public async Task A_partition_shows_growing_lag_and_it_recovers_after_the_heal()
     {
-        var (client, headers, channel) = cluster.PeerClient("us-east", "us-south");
+        var (client, headers, channel) = cluster.AdminClient("us-east");
         using (channel)
         {
             async Task<double> LagAsync(string peer) => (await client.GetStatusAsync(new StatusRequest(), headers, cancellationToken: Ct)).Peers.Single(p => p.Peer == peer).LagSeconds;
@@ -280,7 +280,7 @@ public sealed class PartitionTests(ReplicationCluster cluster)
         }
 
         Assert.Equal(1, await cluster.DivergentBucketsAsync(Us, [bucket]));
-        var (client, headers, channel) = cluster.PeerClient("us-south", "us-east");
+        var (client, headers, channel) = cluster.AdminClient("us-south");
         using (channel)
         {
             var request = new VerifyRequest { Repair = true };

@@ -7,7 +7,9 @@ using Geo.Storage;
 using Geo.Storage.Migrations;
 using Geo.Testing;
 using Geo.Testing.Faults;
+using Geo.Testing.Security;
 using Geo.Testing.Services;
+using Geo.Core.Tls;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Npgsql;
@@ -26,7 +28,6 @@ namespace Geo.Replicator.Tests;
 /// </summary>
 public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redis) : IAsyncLifetime
 {
-    public const string Token = "test-peer-token-0123456789abcdef";
     public static readonly string[] RegionIds = ["us-east", "us-west", "us-south", "eu-west"];
 
     private readonly string _dir = System.IO.Directory.CreateTempSubdirectory("geo-replicator-tests-").FullName;
@@ -53,10 +54,10 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
         foreach (var id in RegionIds)
         {
             var region = template["regions"]![id == "us-south" ? "us-west" : id]!.DeepClone();
-            region["directory"] = $"http://127.0.0.1:{ports[id].Directory}";
-            region["replicator"] = $"http://127.0.0.1:{ports[id].Replicator}";
-            region["api"] = new JsonArray($"http://127.0.0.1:{FreePort.Next()}");
-            region["edge"] = $"http://127.0.0.1:{FreePort.Next()}";
+            region["directory"] = $"https://127.0.0.1:{ports[id].Directory}";
+            region["replicator"] = $"https://127.0.0.1:{ports[id].Replicator}";
+            region["api"] = new JsonArray($"https://127.0.0.1:{FreePort.Next()}");
+            region["edge"] = $"https://127.0.0.1:{FreePort.Next()}";
             region["redis"] = $"{redis.ConnectionString},defaultDatabase={redisDb++}";
             region["directoryDatabase"] = await postgres.CreateDatabaseAsync($"dir_{id.Replace('-', '_')}");
             var shards = new JsonObject();
@@ -98,7 +99,6 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
             {
                 ["Geo:Region"] = id,
                 ["Geo:Topology"] = TopologyPath,
-                ["Replicator:PeerToken"] = Token,
                 ["Replicator:PollInterval"] = "00:00:00.050",
                 ["Replicator:HeartbeatInterval"] = "00:00:00.200",
                 ["Replicator:PeerTimeout"] = "00:00:05",
@@ -123,17 +123,20 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
         }));
     }
 
-    /// <summary>A gRPC client of a region's replicator that presents <paramref name="asRegion"/> and <paramref name="token"/>.</summary>
-    public (ReplicationClient Client, Metadata Headers, GrpcChannel Channel) PeerClient(string target, string asRegion, string? token = Token)
-    {
-        var channel = GrpcChannel.ForAddress(_regions[target].Replicator.BaseAddress);
-        var headers = new Metadata { { "geo-peer-region", asRegion } };
-        if (token is not null)
-        {
-            headers.Add("geo-peer-token", token);
-        }
+    /// <summary>A gRPC client of a region's replicator presenting the replicator certificate of <paramref name="asRegion"/>.</summary>
+    public (ReplicationClient Client, Metadata Headers, GrpcChannel Channel) PeerClient(string target, string asRegion)
+        => Client(target, TestPki.For(asRegion, PeerRoles.Replicator));
 
-        return (new ReplicationClient(channel), headers, channel);
+    /// <summary>A gRPC client of a region's replicator presenting the admin certificate (status, verify).</summary>
+    public (ReplicationClient Client, Metadata Headers, GrpcChannel Channel) AdminClient(string target)
+        => Client(target, TestPki.For(PeerIdentity.Admin));
+
+    /// <summary>A gRPC client of a region's replicator presenting <paramref name="credentials"/> (null: no certificate).</summary>
+    public (ReplicationClient Client, Metadata Headers, GrpcChannel Channel) Client(string target, TlsCredentials? credentials)
+    {
+        var address = _regions[target].Replicator.BaseAddress;
+        var channel = credentials is null ? TestPki.AnonymousChannel(address) : TestPki.Channel(address, credentials);
+        return (new ReplicationClient(channel), new Metadata(), channel);
     }
 
     /// <summary>Creates a user in <paramref name="home"/>'s directory (it replicates to every region from there).</summary>
@@ -253,6 +256,11 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
 
     public async ValueTask DisposeAsync()
     {
+        if (Environment.GetEnvironmentVariable("GEO_TEST_LOGS") is { Length: > 0 } logFile)
+        {
+            await File.WriteAllLinesAsync(logFile, _regions.Values.SelectMany(r => (r.Replicator?.Logs ?? []).Concat(r.DirectoryProcess.Logs)));
+        }
+
         foreach (var region in _regions.Values)
         {
             await region.DisposeAsync();
@@ -290,7 +298,7 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
 
         public async Task InitializeAsync()
         {
-            _channel = DirectoryClient.CreateChannel(directory.BaseAddress);
+            _channel = DirectoryClient.CreateChannel(directory.BaseAddress, TestPki.Harness.ClientOptions());
             Directory = new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(_channel), new DirectoryClientOptions { NegativeCacheTtl = TimeSpan.FromMilliseconds(1) });
             for (var attempt = 1; _map is null; attempt++)
             {

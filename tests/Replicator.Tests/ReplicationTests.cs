@@ -106,21 +106,29 @@ public sealed class ReplicationTests(ReplicationCluster cluster)
     }
 
     [Fact]
-    public async Task Unauthenticated_peers_are_refused()
+    public async Task Peers_without_a_replicator_certificate_of_another_region_are_refused()
     {
-        foreach (var (asRegion, token) in new (string, string?)[] { ("us-west", null), ("us-west", "wrong-token-wrong-token-wrong"), ("mars-1", ReplicationCluster.Token), ("us-east", ReplicationCluster.Token) })
+        // No certificate: unauthenticated. A certificate of the run's CA that is not a peer replicator (the receiver's own
+        // region, an edge, a region outside the topology): permission denied. The status call needs the admin role.
+        foreach (var (credentials, expected) in new (Core.Tls.TlsCredentials?, StatusCode)[]
         {
-            var (client, headers, channel) = cluster.PeerClient("us-east", asRegion, token);
+            (null, StatusCode.Unauthenticated),
+            (Testing.Security.TestPki.For("us-east", Core.Tls.PeerRoles.Replicator), StatusCode.PermissionDenied),
+            (Testing.Security.TestPki.For("us-west", Core.Tls.PeerRoles.Edge), StatusCode.PermissionDenied),
+            (Testing.Security.TestPki.For("mars-1", Core.Tls.PeerRoles.Replicator), StatusCode.PermissionDenied),
+        })
+        {
+            var (client, headers, channel) = cluster.Client("us-east", credentials);
             using (channel)
             {
                 var error = await Assert.ThrowsAsync<RpcException>(async () => await client.GetStatusAsync(new StatusRequest(), headers, cancellationToken: Ct));
-                Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
+                Assert.Equal(expected, error.StatusCode);
                 // The stream is refused when it opens, before any message is read. No message is written: a write racing
                 // the refusal (trailers + RST_STREAM) can fail before the client has read the status and then surfaces as
                 // CANCELLED (grpc-dotnet reports the call's status from WriteAsync only when it has already arrived).
                 using var call = client.Replicate(headers, cancellationToken: Ct);
                 var streamError = await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.MoveNext(Ct));
-                Assert.Equal(StatusCode.Unauthenticated, streamError.StatusCode);
+                Assert.Equal(expected, streamError.StatusCode);
             }
         }
     }
@@ -167,7 +175,7 @@ public sealed class ReplicationTests(ReplicationCluster cluster)
         var lastSeq = (await store.ReadChangesAsync(0, 10_000, "eu-west", ct: Ct))[^1].Seq;
 
         // Wait until every us peer acknowledged the eu-west shard past these writes: they were filtered, not delayed.
-        var (client, headers, channel) = cluster.PeerClient("eu-west", "us-east");
+        var (client, headers, channel) = cluster.AdminClient("eu-west");
         using (channel)
         {
             var deadline = DateTime.UtcNow + Converge;

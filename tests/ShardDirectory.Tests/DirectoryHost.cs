@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Geo.Contracts.Directory;
 using Geo.ServiceDefaults;
+using Geo.Testing.Security;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -28,7 +29,7 @@ internal sealed class DirectoryHost : IAsyncDisposable
         _app = app;
         _errors = errors;
         Address = address;
-        Channel = DirectoryClient.CreateChannel(address);
+        Channel = DirectoryClient.CreateChannel(address, TestPki.Harness.ClientOptions());
         Client = new DirectoryApi.DirectoryClient(Channel);
     }
 
@@ -48,13 +49,18 @@ internal sealed class DirectoryHost : IAsyncDisposable
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
         var configuration = new Dictionary<string, string?>
         {
-            ["urls"] = $"http://127.0.0.1:{port}",
+            ["urls"] = $"https://127.0.0.1:{port}",
             ["Geo:Topology"] = TopologyPath,
             ["Geo:Region"] = region,
             ["Geo:DirectoryDatabase"] = database,
             ["Directory:HeartbeatInterval"] = "00:00:01",
             ["Directory:MapPollInterval"] = "00:00:01",
         };
+        foreach (var (key, value) in TestPki.ServiceSettings(region, Core.Tls.PeerRoles.Directory))
+        {
+            configuration[key] = value;
+        }
+
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             configuration[key] = value;

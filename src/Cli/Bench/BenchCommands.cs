@@ -57,7 +57,7 @@ internal static class BenchCommands
             return ExitCodes.Ok;
         }
 
-        context.RequireAdminToken("benchmark a database (it migrates it and writes to it)");
+        context.Admin("benchmark a database (it migrates it and writes to it)");
         await context.ConfirmAsync("Migrate this database to Geo's shard schema and write benchmark rows to it (deleted afterwards)?", ct);
         NpgsqlDataSource dataSource;
         try

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Geo.Core.Tls;
 using Geo.Core.Topology;
 using Spectre.Console;
 
@@ -18,6 +19,7 @@ internal sealed class CommandContext
     private readonly CliHost _host;
     private readonly GlobalOptions _globals;
     private readonly ParseResult _parse;
+    private TlsCredentials? _admin;
 
     public CommandContext(ParseResult parse, CliHost host, GlobalOptions globals)
     {
@@ -50,14 +52,36 @@ internal sealed class CommandContext
     /// <summary>A line of information for people, on stderr so that stdout stays data.</summary>
     public void Info(string markup) => Stderr.MarkupLine(markup);
 
-    /// <summary>Stops with <see cref="ExitCodes.Refused"/> unless an admin token was given.</summary>
-    public string RequireAdminToken(string action)
+    /// <summary>
+    /// The admin credentials geoctl presents to the services (mutual TLS, <c>geo://global/admin</c>): from <c>--pki</c>,
+    /// <c>$GEO_PKI</c>, or <c>.geo/pki</c> above the current directory. Stops with <see cref="ExitCodes.Refused"/> when
+    /// there are none. The services verify the certificate; a wrong one is refused by them, not here.
+    /// </summary>
+    public TlsCredentials Admin(string action)
     {
-        var token = _parse.GetValue(_globals.AdminToken) ?? _host.GetEnvironmentVariable(GlobalOptions.AdminTokenVariable);
-        return string.IsNullOrWhiteSpace(token)
-            ? throw GeoCliException.Refused(
-                $"Refusing to {action}: this changes state and needs an admin token. Pass --admin-token TOKEN or set {GlobalOptions.AdminTokenVariable} (or use --dry-run to see what would change).")
-            : token;
+        if (_admin is not null)
+        {
+            return _admin;
+        }
+
+        var dir = _parse.GetValue(_globals.Pki)?.FullName
+            ?? NonEmpty(_host.GetEnvironmentVariable(GlobalOptions.PkiVariable))
+            ?? (FindUpwards(_host.CurrentDirectory, Path.Combine(".geo", "pki", GeoPki.CaCertificateFile)) is { } ca ? Path.GetDirectoryName(ca) : null);
+        var refusal = $"Refusing to {action}: geoctl presents the admin certificate (geo://global/admin) to the services";
+        if (dir is null)
+        {
+            throw GeoCliException.Refused($"{refusal}, and there is none: pass --pki DIR or set {GlobalOptions.PkiVariable} (./geo up writes .geo/pki; geoctl auth certs makes one).");
+        }
+
+        dir = Path.GetFullPath(dir, _host.CurrentDirectory);
+        try
+        {
+            return _admin = TlsCredentials.FromDirectory(dir, PeerIdentity.Admin);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            throw GeoCliException.Refused($"{refusal}; {dir} holds no readable {GeoPki.FileStem(PeerIdentity.Admin)}.crt/.key and {GeoPki.CaCertificateFile} ({e.Message}).");
+        }
     }
 
     /// <summary>Asks a person to confirm; <c>--yes</c> answers for them. Without a terminal and without <c>--yes</c>, refuses.</summary>
@@ -115,7 +139,7 @@ internal sealed class CommandContext
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 
-    private static string? FindUpwards(string start, string relative)
+    internal static string? FindUpwards(string start, string relative)
     {
         for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
         {

@@ -31,4 +31,19 @@ internal sealed class GeoCliException : Exception
     public static GeoCliException NotFound(string message) => new(ExitCodes.NotFound, message);
 
     public static GeoCliException Refused(string message) => new(ExitCodes.Refused, message);
+
+    /// <summary>True when a gRPC call failed because a TLS handshake was refused (a certificate of another CA, on either side).</summary>
+    public static bool IsTlsRefusal(Grpc.Core.RpcException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        for (Exception? inner = e.Status.DebugException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is System.Security.Authentication.AuthenticationException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

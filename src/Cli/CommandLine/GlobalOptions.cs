@@ -6,7 +6,7 @@ namespace Geo.Cli.CommandLine;
 internal sealed class GlobalOptions
 {
     public const string TopologyVariable = "GEO_TOPOLOGY";
-    public const string AdminTokenVariable = "GEO_ADMIN_TOKEN";
+    public const string PkiVariable = "GEO_PKI";
 
     public Option<string> Output { get; } = new("--output", "-o")
     {
@@ -35,10 +35,10 @@ internal sealed class GlobalOptions
         Recursive = true,
     };
 
-    public Option<string?> AdminToken { get; } = new("--admin-token")
+    public Option<DirectoryInfo?> Pki { get; } = new("--pki")
     {
-        Description = $"Admin token, required by commands that change state. Default: ${AdminTokenVariable}.",
-        HelpName = "token",
+        Description = $"Folder holding the admin certificate (global-admin.crt, global-admin.key) and the CA (ca.crt) geoctl presents to the services over mutual TLS. Default: ${PkiVariable}, else .geo/pki above the current directory (./geo up writes it).",
+        HelpName = "dir",
         Recursive = true,
     };
 
@@ -53,6 +53,6 @@ internal sealed class GlobalOptions
         root.Add(Topology);
         root.Add(DryRun);
         root.Add(Yes);
-        root.Add(AdminToken);
+        root.Add(Pki);
     }
 }

@@ -34,7 +34,7 @@ internal static class MigrateCommand
         var targets = SelectTargets(context.LoadTopology(), regionId, shardId);
         if (!context.DryRun)
         {
-            context.RequireAdminToken("migrate shards");
+            context.Admin("migrate shards");
             await context.ConfirmAsync(
                 $"Apply up to {ShardMigrator.Embedded.Count} migration(s) to {targets.Count} shard(s): {string.Join(", ", targets.Select(t => t.Shard))}?", ct);
         }

@@ -3,6 +3,7 @@ using CultureInfo = System.Globalization.CultureInfo;
 using Dapper;
 using Geo.Cli.CommandLine;
 using Geo.Contracts.Replication;
+using Geo.Core.Tls;
 using Geo.Core.Topology;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -17,9 +18,6 @@ namespace Geo.Cli.Replication;
 /// </summary>
 internal static class ReplicationCommands
 {
-    /// <summary>Environment variable holding the replicators' shared peer secret (<c>Replicator:PeerToken</c>).</summary>
-    public const string PeerTokenVariable = "GEO_PEER_TOKEN";
-
     private static readonly TimeSpan StatusTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan VerifyTimeout = TimeSpan.FromMinutes(10);
 
@@ -32,35 +30,27 @@ internal static class ReplicationCommands
     public static Command Create(CliHost host, GlobalOptions globals)
     {
         var region = RegionOption();
-        var token = PeerTokenOption();
-        var status = new Command("status", "Per region and peer: connected, lag, pending changes, conflicts, last error.") { region, token };
-        status.SetAction((p, ct) => StatusAsync(new CommandContext(p, host, globals), p.GetValue(region), p.GetValue(token), ct));
+        var status = new Command("status", "Per region and peer: connected, lag, pending changes, conflicts, last error.") { region };
+        status.SetAction((p, ct) => StatusAsync(new CommandContext(p, host, globals), p.GetValue(region), ct));
         return new Command("replication", "Cross-region replication.") { status };
     }
 
     public static Command CreateVerify(CliHost host, GlobalOptions globals)
     {
         var region = RegionOption();
-        var token = PeerTokenOption();
-        var repair = new Option<bool>("--repair") { Description = "Repair divergent buckets (pull the peers' rows, newer version wins), then verify again. Needs an admin token." };
+        var repair = new Option<bool>("--repair") { Description = "Repair divergent buckets (pull the peers' rows, newer version wins), then verify again." };
         var buckets = new Option<int[]>("--bucket") { Description = "Only these buckets (repeatable); default: all 4096.", HelpName = "bucket", AllowMultipleArgumentsPerToken = true };
-        var verify = new Command("verify", "Anti-entropy: compare per-bucket digests of every region with its peers; with --repair, fix what differs.") { region, token, repair, buckets };
-        verify.SetAction((p, ct) => VerifyAsync(new CommandContext(p, host, globals), p.GetValue(region), p.GetValue(token), p.GetValue(repair), p.GetValue(buckets) ?? [], ct));
+        var verify = new Command("verify", "Anti-entropy: compare per-bucket digests of every region with its peers; with --repair, fix what differs.") { region, repair, buckets };
+        verify.SetAction((p, ct) => VerifyAsync(new CommandContext(p, host, globals), p.GetValue(region), p.GetValue(repair), p.GetValue(buckets) ?? [], ct));
         return verify;
     }
 
     private static Option<string?> RegionOption() => new("--region") { Description = "Only this region (default: every region of the topology).", HelpName = "region" };
 
-    private static Option<string?> PeerTokenOption() => new("--peer-token")
-    {
-        Description = $"The replicators' shared peer secret (default: ${PeerTokenVariable}, else the file .geo/replicator.token).",
-        HelpName = "token",
-    };
-
-    private static async Task<int> StatusAsync(CommandContext context, string? regionId, string? token, CancellationToken ct)
+    private static async Task<int> StatusAsync(CommandContext context, string? regionId, CancellationToken ct)
     {
         var topology = context.LoadTopology();
-        var secret = PeerToken(context, token);
+        var admin = context.Admin("read replication status");
         var rows = new List<PeerRow>();
         var failed = false;
         foreach (var region in Regions(topology, regionId))
@@ -69,7 +59,7 @@ internal static class ReplicationCommands
             failed |= conflicts is null;
             try
             {
-                var response = await CallAsync(topology, region, secret, StatusTimeout, (client, o) => client.GetStatusAsync(new StatusRequest(), o).ResponseAsync, ct);
+                var response = await CallAsync(region, admin, StatusTimeout, (client, o) => client.GetStatusAsync(new StatusRequest(), o).ResponseAsync, ct);
                 rows.AddRange(response.Peers.OrderBy(p => p.Peer, StringComparer.Ordinal).Select(p => new PeerRow(
                     region.Id, p.Peer, p.Connected, Math.Round(p.LagSeconds, 3), p.PendingChanges, Math.Round(p.InboundHeartbeatAgeSeconds, 3),
                     conflicts?.GetValueOrDefault(p.Peer), string.IsNullOrEmpty(p.LastError) ? null : p.LastError, null)));
@@ -100,7 +90,7 @@ internal static class ReplicationCommands
         return failed ? ExitCodes.Unavailable : ExitCodes.Ok;
     }
 
-    private static async Task<int> VerifyAsync(CommandContext context, string? regionId, string? token, bool repair, int[] buckets, CancellationToken ct)
+    private static async Task<int> VerifyAsync(CommandContext context, string? regionId, bool repair, int[] buckets, CancellationToken ct)
     {
         var topology = context.LoadTopology();
         var bad = buckets.FirstOrDefault(b => b is < 0 or >= Core.Placement.Buckets.Count, -1);
@@ -118,16 +108,16 @@ internal static class ReplicationCommands
             }
             else
             {
-                context.RequireAdminToken("repair divergent buckets");
+                context.Admin("repair divergent buckets");
                 await context.ConfirmAsync($"Repair divergent buckets of {regionId ?? "every region"} from their peers?", ct);
             }
         }
 
-        var secret = PeerToken(context, token);
+        var admin = context.Admin("verify replicas");
         var rows = new List<VerifyRow>();
         foreach (var region in Regions(topology, regionId))
         {
-            rows.AddRange(await VerifyRegionAsync(context, topology, region, secret, buckets, repair, ct));
+            rows.AddRange(await VerifyRegionAsync(context, region, admin, buckets, repair, ct));
         }
 
         if (repair)
@@ -136,7 +126,7 @@ internal static class ReplicationCommands
             var after = new List<VerifyRow>();
             foreach (var region in Regions(topology, regionId))
             {
-                after.AddRange(await VerifyRegionAsync(context, topology, region, secret, buckets, repair: false, ct));
+                after.AddRange(await VerifyRegionAsync(context, region, admin, buckets, repair: false, ct));
             }
 
             rows = [.. rows.Zip(after, (before, now) => now with { Repaired = before.RowsApplied, RowsApplied = before.RowsApplied })];
@@ -163,13 +153,13 @@ internal static class ReplicationCommands
             : ExitCodes.Ok;
     }
 
-    private static async Task<List<VerifyRow>> VerifyRegionAsync(CommandContext context, GeoTopology topology, RegionInfo region, string secret, int[] buckets, bool repair, CancellationToken ct)
+    private static async Task<List<VerifyRow>> VerifyRegionAsync(CommandContext context, RegionInfo region, TlsCredentials admin, int[] buckets, bool repair, CancellationToken ct)
     {
         context.Info($"{Markup.Escape(region.Id)}: {(repair ? "repairing" : "comparing")} bucket digests with its peers");
         try
         {
             var request = new VerifyRequest { Repair = repair, Buckets = { buckets } };
-            var response = await CallAsync(topology, region, secret, VerifyTimeout, (client, o) => client.VerifyAsync(request, o).ResponseAsync, ct);
+            var response = await CallAsync(region, admin, VerifyTimeout, (client, o) => client.VerifyAsync(request, o).ResponseAsync, ct);
             return [.. response.Peers.OrderBy(p => p.Peer, StringComparer.Ordinal).Select(p => new VerifyRow(region.Id, p.Peer, p.BucketsCompared, [.. p.DivergentBuckets],
                 p.RowsApplied, null, string.IsNullOrEmpty(p.Error) ? null : p.Error))];
         }
@@ -179,19 +169,23 @@ internal static class ReplicationCommands
         }
     }
 
-    /// <summary>Calls a region's replicator as one of its peers (the calls are peer-authenticated), with a deadline.</summary>
-    private static async Task<T> CallAsync<T>(GeoTopology topology, RegionInfo region, string secret, TimeSpan timeout,
+    /// <summary>Calls a region's replicator with the admin certificate (its GetStatus and Verify calls need the admin role), with a deadline.</summary>
+    private static async Task<T> CallAsync<T>(RegionInfo region, TlsCredentials admin, TimeSpan timeout,
         Func<Contracts.Replication.Replication.ReplicationClient, CallOptions, Task<T>> call, CancellationToken ct)
     {
-        // Any other region of the topology: the replicator authenticates a caller by a peer region and that link's secret.
-        var asRegion = topology.Regions.Keys.FirstOrDefault(r => r != region.Id)
-            ?? throw new GeoCliException(ExitCodes.Failed, $"{region.Id} has no peer region in the topology, so it has no replication to report.");
-        using var channel = GrpcChannel.ForAddress(region.Replicator);
+        using var channel = GrpcChannel.ForAddress(region.Replicator, new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler { SslOptions = admin.ClientOptions(), ConnectTimeout = TimeSpan.FromSeconds(5) },
+            DisposeHttpClient = true,
+        });
         var client = new Contracts.Replication.Replication.ReplicationClient(channel);
-        var headers = new Metadata { { "geo-peer-region", asRegion }, { "geo-peer-token", secret } };
         try
         {
-            return await call(client, new CallOptions(headers, DateTime.UtcNow + timeout, ct));
+            return await call(client, new CallOptions(deadline: DateTime.UtcNow + timeout, cancellationToken: ct));
+        }
+        catch (RpcException e) when (GeoCliException.IsTlsRefusal(e))
+        {
+            throw GeoCliException.Refused($"The TLS handshake with the replicator of {region.Id} failed: {e.Status.Detail} Use the admin certificate and CA of this deployment (--pki).");
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal)
         {
@@ -199,22 +193,8 @@ internal static class ReplicationCommands
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied)
         {
-            throw GeoCliException.Refused($"The replicator of {region.Id} refused the peer token: {e.Status.Detail} Pass the replicators' Replicator:PeerToken with --peer-token or {PeerTokenVariable}.");
+            throw GeoCliException.Refused($"The replicator of {region.Id} refused geoctl's certificate: {e.Status.Detail} Use the admin certificate of this deployment's CA (--pki).");
         }
-    }
-
-    private static string PeerToken(CommandContext context, string? option)
-    {
-        var token = option ?? context.Environment(PeerTokenVariable);
-        var file = Path.Combine(context.CurrentDirectory, ".geo", "replicator.token");
-        if (string.IsNullOrWhiteSpace(token) && File.Exists(file))
-        {
-            token = File.ReadAllText(file).Trim();
-        }
-
-        return string.IsNullOrWhiteSpace(token)
-            ? throw GeoCliException.Refused($"The replicators need their peer secret: pass --peer-token, set {PeerTokenVariable}, or run from the directory holding .geo/replicator.token.")
-            : token;
     }
 
     private static IEnumerable<RegionInfo> Regions(GeoTopology topology, string? regionId)

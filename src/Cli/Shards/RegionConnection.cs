@@ -1,6 +1,7 @@
 using Geo.Cli.CommandLine;
 using Geo.Contracts.Directory;
 using Geo.Core.Clock;
+using Geo.Core.Tls;
 using Geo.Core.Topology;
 using Geo.Storage;
 using Grpc.Core;
@@ -18,14 +19,14 @@ internal sealed class RegionConnection : IAsyncDisposable
     private readonly Dictionary<string, ShardStore> _stores;
     private readonly GrpcChannel _channel;
 
-    private RegionConnection(RegionInfo region)
+    private RegionConnection(RegionInfo region, TlsCredentials admin)
     {
         Region = region;
         // The mover replays changes that the region already accepted: its clock must never quarantine them.
         var clock = new HybridLogicalClock(TimeProvider.System, TimeSpan.FromDays(3650));
         _dataSources = region.Shards.ToDictionary(s => s.Key, s => CreateDataSource(s.Key, s.Value), StringComparer.Ordinal);
         _stores = _dataSources.ToDictionary(s => s.Key, s => new ShardStore(s.Key, region.Id, s.Value, clock), StringComparer.Ordinal);
-        _channel = DirectoryClient.CreateChannel(region.Directory);
+        _channel = DirectoryClient.CreateChannel(region.Directory, admin.ClientOptions());
         Directory = new Contracts.Directory.Directory.DirectoryClient(_channel);
     }
 
@@ -37,7 +38,7 @@ internal sealed class RegionConnection : IAsyncDisposable
 
     public IReadOnlyDictionary<string, NpgsqlDataSource> DataSources => _dataSources;
 
-    public static RegionConnection Open(GeoTopology topology, string? regionId)
+    public static RegionConnection Open(GeoTopology topology, string? regionId, TlsCredentials admin)
     {
         if (regionId is null)
         {
@@ -45,7 +46,7 @@ internal sealed class RegionConnection : IAsyncDisposable
         }
 
         return topology.Regions.TryGetValue(regionId, out var region)
-            ? new RegionConnection(region)
+            ? new RegionConnection(region, admin)
             : throw GeoCliException.NotFound($"--region: unknown region '{regionId}'; the topology has: {string.Join(", ", topology.Regions.Keys)}.");
     }
 
@@ -81,9 +82,17 @@ internal sealed class RegionConnection : IAsyncDisposable
         {
             return await call(new CallOptions(deadline: DateTime.UtcNow + CallTimeout, cancellationToken: ct));
         }
+        catch (RpcException e) when (GeoCliException.IsTlsRefusal(e))
+        {
+            throw GeoCliException.Refused($"The TLS handshake with the directory of {Id} failed: {e.Status.Detail} Use the admin certificate and CA of this deployment (--pki).");
+        }
         catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
         {
             throw new GeoCliException(ExitCodes.Unavailable, $"The directory of {Id} at {Region.Directory} did not answer: {e.Status.Detail}", e);
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied)
+        {
+            throw GeoCliException.Refused($"The directory of {Id} refused geoctl's certificate: {e.Status.Detail} Use the admin certificate of this deployment's CA (--pki).");
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.NotFound)
         {

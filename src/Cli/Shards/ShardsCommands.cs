@@ -54,7 +54,7 @@ internal static class ShardsCommands
 
     private static async Task<int> StatusAsync(CommandContext context, string? regionId, CancellationToken ct)
     {
-        await using var region = RegionConnection.Open(context.LoadTopology(), regionId);
+        await using var region = RegionConnection.Open(context.LoadTopology(), regionId, context.Admin("reach the directory"));
         var map = await region.MapAsync(ct);
         var owned = map.Map.BucketCounts();
         var shards = new List<ShardStatus>();
@@ -150,7 +150,7 @@ internal static class ShardsCommands
             return ExitCodes.Ok;
         }
 
-        context.RequireAdminToken("add a shard");
+        context.Admin("add a shard");
         await context.ConfirmAsync($"Migrate shard {shardId} and add it to region {regionId} in {path}?", ct);
         IReadOnlyList<string> applied;
         try
@@ -195,7 +195,7 @@ internal static class ShardsCommands
             throw GeoCliException.Usage("--max-buckets must be 1 or more.");
         }
 
-        await using var region = RegionConnection.Open(context.LoadTopology(), regionId);
+        await using var region = RegionConnection.Open(context.LoadTopology(), regionId, context.Admin("reach the directory"));
         var map = await region.MapAsync(ct);
         if (map.Moves.Count > 0)
         {
@@ -254,7 +254,7 @@ internal static class ShardsCommands
     private static async Task<int> ApplyAsync(CommandContext context, FileInfo planFile, CancellationToken ct)
     {
         var plan = MovePlan.Load(planFile.FullName);
-        await using var region = RegionConnection.Open(context.LoadTopology(), plan.Region);
+        await using var region = RegionConnection.Open(context.LoadTopology(), plan.Region, context.Admin("reach the directory"));
         if (context.DryRun)
         {
             var map = await region.MapAsync(ct);
@@ -264,7 +264,7 @@ internal static class ShardsCommands
             return ExitCodes.Ok;
         }
 
-        context.RequireAdminToken("move shards");
+        context.Admin("move shards");
         await context.ConfirmAsync($"Move {plan.Moves.Sum(m => m.Buckets.Length)} buckets in {plan.Region} ({plan.Moves.Count} move(s))?", ct);
 
         // A plan is current when its epoch is the map's, or when it was already being applied (resume).
@@ -328,7 +328,7 @@ internal static class ShardsCommands
 
     private static async Task<int> VerifyAsync(CommandContext context, string regionId, CancellationToken ct)
     {
-        await using var region = RegionConnection.Open(context.LoadTopology(), regionId);
+        await using var region = RegionConnection.Open(context.LoadTopology(), regionId, context.Admin("reach the directory"));
         var map = await region.MapAsync(ct);
         var problems = new List<string>();
         var checks = new List<string>();
@@ -377,7 +377,7 @@ internal static class ShardsCommands
 
     private static async Task<int> CancelAsync(CommandContext context, string regionId, string moveId, CancellationToken ct)
     {
-        await using var region = RegionConnection.Open(context.LoadTopology(), regionId);
+        await using var region = RegionConnection.Open(context.LoadTopology(), regionId, context.Admin("reach the directory"));
         if (context.DryRun)
         {
             var move = await region.GetMoveAsync(moveId, ct) ?? throw GeoCliException.NotFound($"--move: unknown move '{moveId}'.");
@@ -385,7 +385,7 @@ internal static class ShardsCommands
             return ExitCodes.Ok;
         }
 
-        context.RequireAdminToken("cancel a move");
+        context.Admin("cancel a move");
         await context.ConfirmAsync($"Cancel move {moveId} and delete what it copied?", ct);
         var (state, deleted) = await new MoveRunner(region, (_, _, _) => { }).CancelAsync(moveId, ct);
         if (context.Json)

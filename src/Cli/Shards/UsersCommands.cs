@@ -40,7 +40,7 @@ internal static class UsersCommands
     private static async Task<int> GetAsync(CommandContext context, string userId, string? regionId, CancellationToken ct)
     {
         var topology = context.LoadTopology();
-        await using var asked = RegionConnection.Open(topology, regionId ?? topology.Regions.Keys.First());
+        await using var asked = RegionConnection.Open(topology, regionId ?? topology.Regions.Keys.First(), context.Admin("look up a user"));
         var entry = await asked.CallAsync(async o => await asked.Directory.GetUserAsync(new GetUserRequest { UserId = userId }, o), ct);
         var bucket = Buckets.Of(entry.UserId);
         var placements = new List<Placement>();
@@ -48,7 +48,7 @@ internal static class UsersCommands
         {
             try
             {
-                await using var region = RegionConnection.Open(topology, allowed);
+                await using var region = RegionConnection.Open(topology, allowed, context.Admin("look up a user"));
                 var map = await region.MapAsync(ct);
                 placements.Add(new Placement(allowed, map.Map.ShardOf(bucket), map.Epoch, map.IsFenced(bucket), null));
             }

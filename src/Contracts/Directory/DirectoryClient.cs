@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Net.Security;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
@@ -31,10 +32,11 @@ public sealed class DirectoryClient
     public Directory.DirectoryClient Grpc { get; }
 
     /// <summary>
-    /// A channel suited to a directory: HTTP/2 without TLS for <c>http://</c> addresses, keep-alive pings so a dead
-    /// connection is noticed while a watch stream is quiet, and several connections when streams pile up.
+    /// A channel suited to a directory: keep-alive pings so a dead connection is noticed while a watch stream is quiet,
+    /// and several connections when streams pile up. <paramref name="tls"/> is the client side of mutual TLS for
+    /// <c>https://</c> addresses (e.g. <c>TlsCredentials.ClientOptions()</c>: the caller's certificate and the CA).
     /// </summary>
-    public static GrpcChannel CreateChannel(Uri address) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
+    public static GrpcChannel CreateChannel(Uri address, SslClientAuthenticationOptions? tls = null) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
     {
         // The default backoff grows to 2 minutes while the directory is away, and calls fail fast during it;
         // a restarted directory must be usable within seconds.
@@ -48,6 +50,7 @@ public sealed class DirectoryClient
             KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            SslOptions = tls ?? new SslClientAuthenticationOptions(),
         },
     });
 

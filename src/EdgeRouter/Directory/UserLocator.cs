@@ -27,14 +27,14 @@ internal sealed partial class UserLocator : IAsyncDisposable
     private long _lastLocalSuccess;
 
     public UserLocator(GeoTopology topology, IOptions<EdgeSiteOptions> site, IOptions<EdgeOptions> options,
-        ResiliencePipelineProvider<string> pipelines, TimeProvider time, ILogger<UserLocator> logger)
+        ResiliencePipelineProvider<string> pipelines, Core.Tls.TlsCredentials tls, TimeProvider time, ILogger<UserLocator> logger)
     {
         _region = site.Value.Region;
         _directories = topology.Regions.Values.ToDictionary(
             r => r.Id,
             r =>
             {
-                var channel = DirectoryClient.CreateChannel(r.Directory);
+                var channel = DirectoryClient.CreateChannel(r.Directory, tls.ClientOptions());
                 return (channel, new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(channel), time: time));
             },
             StringComparer.Ordinal);
@@ -76,7 +76,7 @@ internal sealed partial class UserLocator : IAsyncDisposable
         var (peerEntry, peerRegion, allPeersFailed) = await AskPeersAsync(userId, ct);
         if (peerEntry is not null)
         {
-            LogFoundAtPeer(_logger, userId, peerRegion!);
+            LogFoundAtPeer(_logger, peerRegion!);
             return UserLookup.Found(peerEntry, peerRegion!);
         }
 
@@ -148,8 +148,8 @@ internal sealed partial class UserLocator : IAsyncDisposable
     [LoggerMessage(EventId = EventIds.LocalDirectoryFailed, Level = LogLevel.Warning, Message = "Directory of {RegionId} failed; asking peers: {Reason}")]
     private static partial void LogLocalDirectoryFailed(ILogger logger, string regionId, string reason);
 
-    [LoggerMessage(EventId = EventIds.FoundAtPeer, Level = LogLevel.Debug, Message = "User {UserId} found in the directory of {RegionId}")]
-    private static partial void LogFoundAtPeer(ILogger logger, string userId, string regionId);
+    [LoggerMessage(EventId = EventIds.FoundAtPeer, Level = LogLevel.Debug, Message = "A user was found in the directory of {RegionId}")]
+    private static partial void LogFoundAtPeer(ILogger logger, string regionId);
 }
 
 /// <summary>Outcome of a lookup: the entry, or not found, or no directory answered.</summary>

@@ -7,7 +7,6 @@ namespace Geo.EdgeRouter.Headers;
 internal static class EdgeHeaders
 {
     public const string RequestId = "X-Request-Id";
-    public const string ClientId = "X-Client-Id";
     public const string Region = "Geo-Region";
     public const string HomeRegion = "Geo-Home-Region";
     public const string Failover = "Geo-Failover";

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Threading.RateLimiting;
-using Geo.EdgeRouter.Headers;
 using Geo.EdgeRouter.Routing;
 using Geo.EdgeRouter.Telemetry;
 using Geo.ServiceDefaults.Problems;
@@ -70,13 +69,20 @@ internal static class EdgeRateLimits
         AutoReplenishment = true,
     };
 
-    /// <summary>X-Client-Id when sent (an API client behind a trusted load balancer), else the peer IP address.</summary>
+    /// <summary>
+    /// The authenticated principal (issuer and subject of its token), else the peer IP address (after forwarded headers
+    /// from trusted proxies only). Nothing the client writes in a header chooses the bucket.
+    /// </summary>
     internal static string ClientKey(HttpContext context)
     {
-        var id = context.Request.Headers[EdgeHeaders.ClientId].ToString();
-        return id.Length > 0
-            ? "id:" + (id.Length > 128 ? id[..128] : id)
-            : "ip:" + (context.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+        if (context.User.Identity?.IsAuthenticated == true && context.User.FindFirst("sub")?.Value is { Length: > 0 } subject)
+        {
+            var issuer = context.User.FindFirst("iss")?.Value ?? string.Empty;
+            var key = issuer + " " + subject;
+            return "sub:" + (key.Length > 256 ? key[..256] : key);
+        }
+
+        return "ip:" + (context.Connection.RemoteIpAddress?.ToString() ?? "unknown");
     }
 
     private static bool IsInfrastructure(HttpContext context)

@@ -69,7 +69,7 @@ internal sealed partial class RegionRoutingMiddleware(
             var lookup = UserIds.IsCanonical(userId) ? await users.FindAsync(userId, ct) : UserLookup.NotFound;
             if (lookup.DirectoryUnavailable)
             {
-                LogDirectoryUnavailable(logger, userId);
+                LogDirectoryUnavailable(logger);
                 context.Response.Headers.RetryAfter = "1";
                 await RejectAsync(context, GeoProblems.Create(StatusCodes.Status503ServiceUnavailable, "dependency-unavailable", "Service unavailable",
                     "No directory could say where this user lives; retry shortly."), "directory-unavailable");
@@ -213,8 +213,8 @@ internal sealed partial class RegionRoutingMiddleware(
     [LoggerMessage(EventId = EventIds.NoAllowedRegionHealthy, Level = LogLevel.Warning, Message = "No healthy region for residency {Residency}; tried {Regions}")]
     private static partial void LogNoRegion(ILogger logger, string residency, string regions);
 
-    [LoggerMessage(EventId = EventIds.DirectoryUnavailable, Level = LogLevel.Warning, Message = "No directory answered for user {UserId}")]
-    private static partial void LogDirectoryUnavailable(ILogger logger, string userId);
+    [LoggerMessage(EventId = EventIds.DirectoryUnavailable, Level = LogLevel.Warning, Message = "No directory answered for a user lookup")]
+    private static partial void LogDirectoryUnavailable(ILogger logger);
 }
 
 /// <summary>What routing decided for a request; the residency guard checks it right before forwarding.</summary>

@@ -18,6 +18,7 @@ internal sealed partial class RegionApi(
     ShardRouter router,
     DocumentCache cache,
     TimeProvider time,
+    ServiceDefaults.Auth.GeoAccess access,
     ILogger<RegionApi> logger)
 {
     public const string RegionHeader = "Geo-Region";
@@ -63,6 +64,12 @@ internal sealed partial class RegionApi(
         if (!topology.IsAllowed(residency, Region))
         {
             return RegionProblems.RegionNotAllowed(Region, residency, topology.AllowedRegions(residency));
+        }
+
+        // A service token creates users only in its jurisdictions (the scope was checked before the body was read).
+        if (!await access.AuthorizeAsync(http, ServiceDefaults.Auth.GeoOperation.CreateUser, new(null, residency)))
+        {
+            return Results.Empty;
         }
 
         string home;

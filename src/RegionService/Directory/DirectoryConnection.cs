@@ -25,10 +25,10 @@ internal sealed class DirectoryConnection : IHostedService, IUserDirectory, ISha
     private int _disposed;
 
     public DirectoryConnection(GeoTopology topology, IOptions<RegionServiceOptions> options, ResiliencePipelineProvider<string> pipelines,
-        TimeProvider time, ILogger<DirectoryConnection> logger)
+        Core.Tls.TlsCredentials tls, TimeProvider time, ILogger<DirectoryConnection> logger)
     {
         _region = options.Value.Region;
-        _channel = DirectoryClient.CreateChannel(topology.Region(_region).Directory);
+        _channel = DirectoryClient.CreateChannel(topology.Region(_region).Directory, tls.ClientOptions());
         _client = new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(_channel), time: time);
         _pipeline = pipelines.GetPipeline(GeoPipelines.Grpc);
         _logger = logger;

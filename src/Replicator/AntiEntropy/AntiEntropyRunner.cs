@@ -20,7 +20,7 @@ namespace Geo.Replicator.AntiEntropy;
 /// Cross-jurisdiction peers are not compared: their buckets legitimately differ (only global users are shared).
 /// </summary>
 internal sealed partial class AntiEntropyRunner(GeoTopology topology, IOptions<GeoSiteOptions> site, IOptions<ReplicatorOptions> options,
-    LocalShards shards, DirectoryLink directory, BatchApplier applier, IPeerTransport transport, PeerSecrets secrets, TimeProvider time,
+    LocalShards shards, DirectoryLink directory, BatchApplier applier, IPeerTransport transport, TimeProvider time,
     ILogger<AntiEntropyRunner> logger) : BackgroundService
 {
     private readonly SemaphoreSlim _running = new(1, 1);
@@ -109,14 +109,13 @@ internal sealed partial class AntiEntropyRunner(GeoTopology topology, IOptions<G
     {
         var address = options.Value.PeerAddresses.TryGetValue(peer, out var overridden) ? new Uri(overridden) : topology.Region(peer).Replicator;
         var client = transport.Client(address);
-        var headers = new Metadata { { PeerAuthenticator.RegionHeader, site.Value.Region }, { PeerAuthenticator.TokenHeader, secrets.For(peer) } };
         var request = new BucketDigestsRequest();
         if (buckets is not null)
         {
             request.Buckets.Add(buckets);
         }
 
-        var remote = (await client.GetBucketDigestsAsync(request, headers, DateTime.UtcNow.AddSeconds(60), ct)).Digests.ToDictionary(d => d.Bucket);
+        var remote = (await client.GetBucketDigestsAsync(request, deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: ct)).Digests.ToDictionary(d => d.Bucket);
         var local = new Dictionary<int, StorageDigest>(await LocalDigestsAsync(buckets, ct));
         var onlyRemote = remote.Keys.Where(b => !local.ContainsKey(b)).ToList();
         foreach (var (bucket, digest) in await LocalDigestsAsync(onlyRemote, ct))
@@ -129,7 +128,7 @@ internal sealed partial class AntiEntropyRunner(GeoTopology topology, IOptions<G
         {
             var more = new BucketDigestsRequest();
             more.Buckets.Add(onlyLocal);
-            foreach (var digest in (await client.GetBucketDigestsAsync(more, headers, DateTime.UtcNow.AddSeconds(60), ct)).Digests)
+            foreach (var digest in (await client.GetBucketDigestsAsync(more, deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: ct)).Digests)
             {
                 remote[digest.Bucket] = digest;
             }
@@ -146,7 +145,7 @@ internal sealed partial class AntiEntropyRunner(GeoTopology topology, IOptions<G
             verification.DivergentBuckets.Add(bucket);
             if (repair)
             {
-                verification.RowsApplied += await RepairBucketAsync(client, headers, peer, bucket, ct);
+                verification.RowsApplied += await RepairBucketAsync(client, peer, bucket, ct);
             }
         }
 
@@ -162,15 +161,15 @@ internal sealed partial class AntiEntropyRunner(GeoTopology topology, IOptions<G
     /// so a row written at the peer between two pages may shift past a page boundary and be missed or read twice: twice
     /// is harmless (applies are idempotent), and a missed row leaves the digests unequal, so the next run repairs it.
     /// </summary>
-    private async Task<int> RepairBucketAsync(Replication.ReplicationClient client, Metadata headers, string peer, int bucket, CancellationToken ct)
+    private async Task<int> RepairBucketAsync(Replication.ReplicationClient client, string peer, int bucket, CancellationToken ct)
     {
         var applied = 0;
         var offset = 0;
         while (true)
         {
-            var page = await client.GetBucketRowsAsync(new BucketRowsRequest { Bucket = bucket, Offset = offset }, headers, DateTime.UtcNow.AddSeconds(60), ct);
+            var page = await client.GetBucketRowsAsync(new BucketRowsRequest { Bucket = bucket, Offset = offset }, deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: ct);
             var changes = page.Changes.Select(ChangeMapping.FromWire).OfType<Storage.ShardChange>().ToList();
-            applied += (await applier.ApplyAsync(peer, stream: null, changes, 0, 0, fromStream: false, ct)).Applied;
+            applied += (await applier.ApplyAsync(peer, stream: null, changes, 0, 0, ct)).Applied;
             if (!page.More || page.NextOffset <= offset)
             {
                 return applied;

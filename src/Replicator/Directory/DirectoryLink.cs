@@ -26,10 +26,10 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
     private int _disposed;
     private Task? _tail;
 
-    public DirectoryLink(GeoTopology topology, IOptions<GeoSiteOptions> site, TimeProvider time)
+    public DirectoryLink(GeoTopology topology, IOptions<GeoSiteOptions> site, Core.Tls.TlsCredentials tls, TimeProvider time)
     {
         Region = site.Value.Region;
-        _channel = DirectoryClient.CreateChannel(topology.Region(Region).Directory);
+        _channel = DirectoryClient.CreateChannel(topology.Region(Region).Directory, tls.ClientOptions());
         _client = new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(_channel), time: time);
     }
 

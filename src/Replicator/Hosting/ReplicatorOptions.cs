@@ -27,21 +27,6 @@ internal sealed class ReplicatorOptions
 {
     public const string SectionName = "Replicator";
 
-    /// <summary>
-    /// Shared secret peers present in the <c>geo-peer-token</c> header. Either this or <see cref="PeerTokenFile"/>;
-    /// a peer without the right token is refused (the receiver is never open).
-    /// </summary>
-    public string? PeerToken { get; set; }
-
-    /// <summary>Per-peer secrets overriding <see cref="PeerToken"/> for one link (key: the peer's region id).</summary>
-    public Dictionary<string, string> PeerTokens { get; set; } = new(StringComparer.Ordinal);
-
-    /// <summary>
-    /// File holding the secret when <see cref="PeerToken"/> is not set; created with a random secret when missing, so
-    /// replicators started from one working directory (<c>./geo up</c>) agree. Default <c>.geo/replicator.token</c>.
-    /// </summary>
-    public string PeerTokenFile { get; set; } = Path.Combine(".geo", "replicator.token");
-
     /// <summary>Addresses that override the topology's <c>replicator</c> URL of a peer (key: region id), e.g. a proxy.</summary>
     public Dictionary<string, string> PeerAddresses { get; set; } = new(StringComparer.Ordinal);
 
@@ -104,7 +89,4 @@ internal sealed class ReplicatorOptions
     /// <summary>How often acknowledged change-log entries are pruned. Default 30 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00")]
     public TimeSpan PruneInterval { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>The secret for the link with <paramref name="peer"/>.</summary>
-    public string TokenFor(string peer, string fallback) => PeerTokens.TryGetValue(peer, out var token) && !string.IsNullOrEmpty(token) ? token : fallback;
 }

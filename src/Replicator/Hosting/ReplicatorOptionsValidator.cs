@@ -13,21 +13,12 @@ internal sealed class GeoSiteOptionsValidator : IValidateOptions<GeoSiteOptions>
             : ValidateOptionsResult.Success;
 }
 
-/// <summary>Checks the <c>Replicator</c> section: a secret is configured, overrides name known regions and valid URLs.</summary>
+/// <summary>Checks the <c>Replicator</c> section: address overrides name known regions and valid URLs.</summary>
 internal sealed class ReplicatorOptionsValidator(IOptions<GeoSiteOptions> site) : IValidateOptions<ReplicatorOptions>
 {
     public ValidateOptionsResult Validate(string? name, ReplicatorOptions options)
     {
         var errors = new List<string>();
-        if (string.IsNullOrEmpty(options.PeerToken) && string.IsNullOrWhiteSpace(options.PeerTokenFile))
-        {
-            errors.Add("Replicator:PeerToken: missing; set a shared secret of at least 16 characters (or Replicator:PeerTokenFile to a file holding one).");
-        }
-        else if (options.PeerToken is { Length: > 0 and < 16 })
-        {
-            errors.Add("Replicator:PeerToken: shorter than 16 characters; use a longer random secret.");
-        }
-
         GeoTopology? topology = null;
         try
         {
@@ -48,14 +39,6 @@ internal sealed class ReplicatorOptionsValidator(IOptions<GeoSiteOptions> site) 
             if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             {
                 errors.Add($"Replicator:PeerAddresses:{peer}: '{address}' is not an http(s) URL; use e.g. http://127.0.0.1:8111.");
-            }
-        }
-
-        foreach (var (peer, token) in options.PeerTokens)
-        {
-            if (token.Length < 16)
-            {
-                errors.Add($"Replicator:PeerTokens:{peer}: shorter than 16 characters; use a longer random secret.");
             }
         }
 

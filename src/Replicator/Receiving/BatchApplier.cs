@@ -38,10 +38,9 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
     /// <param name="changes">In sequence order.</param>
     /// <param name="afterSeq">Exclusive start of the batch.</param>
     /// <param name="lastSeq">Inclusive end of the batch.</param>
-    /// <param name="fromStream">True for replication batches: every change must have originated at the peer.</param>
     /// <param name="ct">Cancellation.</param>
     public async Task<ApplyResult> ApplyAsync(string peer, string? stream, IReadOnlyList<ShardChange> changes, long afterSeq, long lastSeq,
-        bool fromStream, CancellationToken ct)
+        CancellationToken ct)
     {
         await shards.WhenMigrated(ct);
         var map = directory.CurrentMap;
@@ -55,7 +54,8 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
         int refusedResidency = 0, refusedOrigin = 0, quarantined = 0;
         foreach (var change in changes)
         {
-            if (fromStream && (change.Origin != peer || change.Version.Origin != peer || (change.Kind == ChangeKind.Counter && change.CounterRegion != peer)))
+            // Stream batches and anti-entropy rows alike: a peer speaks only for what originated in its own region.
+            if ((change.Origin != peer || change.Version.Origin != peer || (change.Kind == ChangeKind.Counter && change.CounterRegion != peer)))
             {
                 refusedOrigin++;
                 LogRefused(logger, peer, change.UserId, "origin is not the sending region");
@@ -70,10 +70,11 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
                 break;
             }
 
-            if (!topology.IsAllowed(residency, _local))
+            if (!topology.IsAllowed(residency, _local) || !topology.IsAllowed(residency, peer))
             {
+                // Neither may this region hold the user, nor can a region the residency excludes have written it.
                 refusedResidency++;
-                LogRefused(logger, peer, change.UserId, $"residency '{residency}' excludes {_local}");
+                LogRefused(logger, peer, change.UserId, $"residency '{residency}' excludes {(topology.IsAllowed(residency, _local) ? peer : _local)}");
                 continue;
             }
 

@@ -1,3 +1,5 @@
+using Geo.Core.Tls;
+using Geo.ServiceDefaults.Tls;
 using Geo.Contracts.Directory;
 using Geo.Contracts.Replication;
 using Geo.Core.Clock;
@@ -16,13 +18,14 @@ using Microsoft.Extensions.Options;
 namespace Geo.Replicator.Receiving;
 
 /// <summary>The gRPC face of the replicator: the inbound replication stream, anti-entropy, verify and status.</summary>
-internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchApplier applier, DirectoryLink directory, LocalShards shards,
+internal sealed partial class ReplicationService(BatchApplier applier, DirectoryLink directory, LocalShards shards,
     GeoTopology topology, IOptions<GeoSiteOptions> site, IOptions<ReplicatorOptions> options, PeerStates peers, AntiEntropyRunner antiEntropy, HybridLogicalClock clock,
     ReplicatorMetrics metrics, TimeProvider time, ILogger<ReplicationService> logger) : Replication.ReplicationBase
 {
+    [PeerRole(PeerRoles.Replicator, Region = PeerRegion.Remote)]
     public override async Task Replicate(IAsyncStreamReader<ReplicationMessage> requestStream, IServerStreamWriter<ReplicationReply> responseStream, ServerCallContext context)
     {
-        var peer = auth.Authenticate(context);
+        var peer = Peer(context);
         // The stream ends when this process is about to stop listening (graceful shutdown); the peer resumes elsewhere
         // or later from its checkpoint, and the server does not wait out its drain timeout for a stream that never ends.
         using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken,
@@ -68,18 +71,20 @@ internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchAp
         }
     }
 
+    [PeerRole(PeerRoles.Replicator, Region = PeerRegion.Remote)]
     public override async Task<BucketDigestsResponse> GetBucketDigests(BucketDigestsRequest request, ServerCallContext context)
     {
-        auth.Authenticate(context);
+        Peer(context);
         var digests = await antiEntropy.LocalDigestsAsync(request.Buckets.Count == 0 ? null : [.. request.Buckets], context.CancellationToken);
         var response = new BucketDigestsResponse();
         response.Digests.Add(digests.Values.Select(d => new Contracts.Replication.BucketDigest { Bucket = d.Bucket, Documents = d.Documents, Counters = d.Counters, Hash = d.Hash }));
         return response;
     }
 
+    [PeerRole(PeerRoles.Replicator, Region = PeerRegion.Remote)]
     public override async Task<BucketRowsResponse> GetBucketRows(BucketRowsRequest request, ServerCallContext context)
     {
-        var peer = auth.Authenticate(context);
+        var peer = Peer(context);
         if (request.Bucket is < 0 or >= Core.Placement.Buckets.Count)
         {
             RpcErrors.InvalidArgument($"bucket: {request.Bucket} is not a bucket; use 0 to {Core.Placement.Buckets.Count - 1}.");
@@ -97,8 +102,9 @@ internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchAp
         var next = request.Offset;
         for (; next < rows.Count; next++)
         {
-            // The source filters too: rows of users whose residency excludes the caller never leave this region.
-            if (await directory.ResidencyAsync(rows[next].UserId, context.CancellationToken) is { } residency && topology.IsAllowed(residency, peer))
+            // The source filters too: rows of users whose residency excludes the caller never leave this region, and only
+            // rows this region originated are offered (the receiver refuses any other origin, as on the stream).
+            if (OriginatedHere(rows[next]) && await directory.ResidencyAsync(rows[next].UserId, context.CancellationToken) is { } residency && topology.IsAllowed(residency, peer))
             {
                 var wire = ChangeMapping.ToWire(rows[next]);
                 var size = wire.CalculateSize();
@@ -117,17 +123,17 @@ internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchAp
         return response;
     }
 
+    [PeerRole(PeerRoles.Admin)]
     public override async Task<VerifyResponse> Verify(VerifyRequest request, ServerCallContext context)
     {
-        auth.Authenticate(context);
         var response = new VerifyResponse { Region = site.Value.Region };
         response.Peers.Add(await antiEntropy.RunAsync(request.Buckets.Count == 0 ? null : [.. request.Buckets], request.Repair, context.CancellationToken));
         return response;
     }
 
+    [PeerRole(PeerRoles.Admin)]
     public override Task<StatusResponse> GetStatus(StatusRequest request, ServerCallContext context)
     {
-        auth.Authenticate(context);
         var now = time.GetUtcNow();
         var response = new StatusResponse { Region = site.Value.Region };
         foreach (var state in peers.All.Values)
@@ -146,6 +152,26 @@ internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchAp
         }
 
         return Task.FromResult(response);
+    }
+
+    private bool OriginatedHere(Storage.ShardChange row)
+        => row.Origin == site.Value.Region && row.Version.Origin == site.Value.Region
+            && (row.Kind != Storage.ChangeKind.Counter || row.CounterRegion == site.Value.Region);
+
+    /// <summary>
+    /// The calling peer's region, from its verified certificate (the interceptor already required a replicator of
+    /// another region); a region this topology does not list is refused.
+    /// </summary>
+    private string Peer(ServerCallContext context)
+    {
+        var caller = PeerAccess.Caller(context);
+        if (!peers.All.ContainsKey(caller.Region))
+        {
+            metrics.PeerRefused(caller.Region);
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"Replication peer refused: {caller} is not a peer region of this topology."));
+        }
+
+        return caller.Region;
     }
 
     private async Task<Ack> ReceiveAsync(string peer, ChangeBatch batch, Dictionary<string, long> contiguous, CancellationToken ct)
@@ -195,7 +221,7 @@ internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchAp
 
             metrics.Refused(peer, "malformed", malformed);
             using var applying = ReplicationTracing.StartApply(peer, batch);
-            var result = await applier.ApplyAsync(peer, batch.Stream, changes, done, batch.LastSeq, fromStream: true, ct);
+            var result = await applier.ApplyAsync(peer, batch.Stream, changes, done, batch.LastSeq, ct);
             ack.AppliedThrough = result.AppliedThrough;
             ack.Rewind = result.Stopped;
             ack.Applied = result.Applied;
@@ -219,6 +245,7 @@ internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchAp
 
         var valid = entries.Except(forged).ToList();
         ack.AppliedThrough = batch.LastSeq;
+        ack.Refused = forged.Count;
         if (valid.Count > 0)
         {
             var request = new ApplyUserEntriesRequest();
@@ -234,15 +261,24 @@ internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchAp
                 LogEntriesQuarantined(logger, peer, response.Quarantined.Count);
             }
 
+            if (response.Refused.Count > 0)
+            {
+                // Durably refused (a residency change): acknowledged past, never retried.
+                metrics.Refused(peer, "residency-change", response.Refused.Count);
+                LogResidencyChangeRefused(logger, peer, response.Refused.Count);
+            }
+
             for (var i = 0; i < valid.Count; i++)
             {
-                if (valid[i].Seq <= ack.AppliedThrough)
+                // Remembered only when the directory stored it: a refused or older entry says nothing about the user.
+                if (valid[i].Seq <= ack.AppliedThrough && i < response.Applied.Count && response.Applied[i])
                 {
                     directory.Remember(valid[i].UserId, valid[i].Residency);
                 }
             }
 
             ack.Applied = response.Applied.Count(a => a);
+            ack.Refused += response.Refused.Count;
             metrics.Applied(peer, ack.Applied);
         }
     }
@@ -252,6 +288,9 @@ internal sealed partial class ReplicationService(PeerAuthenticator auth, BatchAp
 
     [LoggerMessage(EventId = EventIds.ForgedEntries, Level = LogLevel.Warning, Message = "Refused {Count} directory entries from {Peer}: origin is not the sending region or residency unknown")]
     private static partial void LogForgedEntries(ILogger logger, string peer, int count);
+
+    [LoggerMessage(EventId = EventIds.ResidencyChangeRefused, Level = LogLevel.Warning, Message = "Refused {Count} directory entries from {Peer}: they would change a user's residency")]
+    private static partial void LogResidencyChangeRefused(ILogger logger, string peer, int count);
 
     [LoggerMessage(EventId = EventIds.EntriesQuarantined, Level = LogLevel.Warning, Message = "{Count} directory entries from {Peer} are beyond the clock-skew bound; not acknowledged")]
     private static partial void LogEntriesQuarantined(ILogger logger, string peer, int count);

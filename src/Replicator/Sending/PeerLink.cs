@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using Geo.Contracts.Replication;
 using Geo.Core.Clock;
 using Geo.Replicator.Hosting;
-using Geo.Replicator.Receiving;
 using Grpc.Core;
 using Polly;
 using Polly.CircuitBreaker;
@@ -20,7 +19,6 @@ internal sealed partial class PeerLink
 {
     private readonly string _local;
     private readonly Uri _address;
-    private readonly string _token;
     private readonly IReadOnlyList<IChangeStream> _streams;
     private readonly IPeerTransport _transport;
     private readonly ReplicatorOptions _options;
@@ -31,13 +29,12 @@ internal sealed partial class PeerLink
     private readonly ResiliencePipeline _pipeline;
     private int _consecutiveFailures;
 
-    public PeerLink(string local, string peer, Uri address, string token, IReadOnlyList<IChangeStream> streams, IPeerTransport transport,
+    public PeerLink(string local, string peer, Uri address, IReadOnlyList<IChangeStream> streams, IPeerTransport transport,
         PeerState state, ReplicatorOptions options, HybridLogicalClock clock, TimeProvider time, Random random, ILogger logger)
     {
         _local = local;
         Peer = peer;
         _address = address;
-        _token = token;
         _streams = streams;
         _transport = transport;
         _options = options;
@@ -99,8 +96,8 @@ internal sealed partial class PeerLink
     private async ValueTask RunSessionAsync(CancellationToken ct)
     {
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var headers = new Metadata { { PeerAuthenticator.RegionHeader, _local }, { PeerAuthenticator.TokenHeader, _token } };
-        using var call = _transport.Client(_address).Replicate(headers, cancellationToken: session.Token);
+        // Who this replicator is travels in its client certificate (mutual TLS), never in a header.
+        using var call = _transport.Client(_address).Replicate(cancellationToken: session.Token);
         var writeLock = new SemaphoreSlim(1, 1);
         async Task WriteAsync(ReplicationMessage message, CancellationToken token)
         {

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Geo.Contracts.Replication;
+using Geo.Core.Tls;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Options;
 
@@ -12,19 +13,19 @@ internal interface IPeerTransport
 }
 
 /// <summary>
-/// gRPC over HTTP/2 (cleartext for <c>http://</c>), one channel per address, keep-alive pings so a dead link is noticed.
-/// Message-size limits are <see cref="Hosting.ReplicatorOptions.MaxMessageBytes"/>, the same as the receiver's.
+/// gRPC over HTTP/2 and mutual TLS (this replicator's certificate), one channel per address, keep-alive pings so a dead
+/// link is noticed. Message-size limits are <see cref="Hosting.ReplicatorOptions.MaxMessageBytes"/>, the same as the receiver's.
 /// </summary>
-internal sealed class GrpcPeerTransport(IOptions<Hosting.ReplicatorOptions> options) : IPeerTransport, IDisposable
+internal sealed class GrpcPeerTransport(IOptions<Hosting.ReplicatorOptions> options, TlsCredentials tls) : IPeerTransport, IDisposable
 {
     private readonly ConcurrentDictionary<Uri, GrpcChannel> _channels = new();
     private readonly int _maxMessageBytes = options.Value.MaxMessageBytes;
 
     public Replication.ReplicationClient Client(Uri address)
-        => new(_channels.GetOrAdd(address, static (a, max) => GrpcChannel.ForAddress(a, new GrpcChannelOptions
+        => new(_channels.GetOrAdd(address, static (a, state) => GrpcChannel.ForAddress(a, new GrpcChannelOptions
         {
-            MaxReceiveMessageSize = max,
-            MaxSendMessageSize = max,
+            MaxReceiveMessageSize = state.Max,
+            MaxSendMessageSize = state.Max,
             HttpHandler = new SocketsHttpHandler
             {
                 EnableMultipleHttp2Connections = true,
@@ -33,8 +34,9 @@ internal sealed class GrpcPeerTransport(IOptions<Hosting.ReplicatorOptions> opti
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
                 KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
                 PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                SslOptions = state.Tls.ClientOptions(),
             },
-        }), _maxMessageBytes));
+        }), (Max: _maxMessageBytes, Tls: tls)));
 
     public void Dispose()
     {

@@ -2,7 +2,6 @@ using Geo.Core.Clock;
 using Geo.Core.Topology;
 using Geo.Replicator.Directory;
 using Geo.Replicator.Hosting;
-using Geo.Replicator.Receiving;
 using Geo.Replicator.Sharding;
 using Geo.Replicator.Telemetry;
 using Microsoft.Extensions.Options;
@@ -15,7 +14,7 @@ namespace Geo.Replicator.Sending;
 /// the lowest checkpoint of all peers (never while a shard move is in flight: moves replay the log).
 /// </summary>
 internal sealed partial class ReplicationHost(GeoTopology topology, IOptions<GeoSiteOptions> site, IOptions<ReplicatorOptions> options,
-    LocalShards shards, DirectoryLink directory, PeerStates peers, PeerSecrets secrets, IPeerTransport transport, HybridLogicalClock clock,
+    LocalShards shards, DirectoryLink directory, PeerStates peers, IPeerTransport transport, HybridLogicalClock clock,
     ReplicatorMetrics metrics, TimeProvider time, Random random, ILogger<ReplicationHost> logger) : BackgroundService
 {
     private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(1);
@@ -60,7 +59,7 @@ internal sealed partial class ReplicationHost(GeoTopology topology, IOptions<Geo
             streams.AddRange(shards.Ids.Select(id => new ShardChangeStream(shards.Stores[id], topology, directory, signals[id])));
             streams.Add(new DirectoryChangeStream(directory, shards.CheckpointStore));
             var address = options.Value.PeerAddresses.TryGetValue(peer, out var overridden) ? new Uri(overridden) : topology.Region(peer).Replicator;
-            links.Add(new PeerLink(local, peer, address, secrets.For(peer), streams, transport, peers.All[peer], options.Value, clock, time, random, logger));
+            links.Add(new PeerLink(local, peer, address, streams, transport, peers.All[peer], options.Value, clock, time, random, logger));
         }
 
         return links;

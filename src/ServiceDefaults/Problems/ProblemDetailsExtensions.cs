@@ -36,7 +36,7 @@ public static partial class ProblemDetailsExtensions
             {
                 // A dependency that is down or saturated (pool exhausted, timeout, open breaker) is an expected fault
                 // answered with a retryable 503: a warning, not an error.
-                LogUnavailable(logger, error!, context.Request.Method, context.Request.Path);
+                LogUnavailable(logger, error!, context.Request.Method, LogPaths.Template(context.Request.Path));
                 context.Response.Headers.RetryAfter = "1";
                 await GeoProblems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "dependency-unavailable", "Service unavailable",
                     "A dependency (database or peer) is unavailable or timed out; retry shortly.");
@@ -45,7 +45,7 @@ public static partial class ProblemDetailsExtensions
 
             if (error is not null)
             {
-                LogUnexpected(logger, error, context.Request.Method, context.Request.Path);
+                LogUnexpected(logger, error, context.Request.Method, LogPaths.Template(context.Request.Path));
             }
 
             await GeoProblems.WriteAsync(context, StatusCodes.Status500InternalServerError, "internal", "Internal error",

@@ -10,6 +10,7 @@ namespace Geo.ShardDirectory.Grpc;
 internal sealed partial class DirectoryService(
     UserStore users,
     UserCache cache,
+    EntryMetrics entryMetrics,
     ShardMapStore maps,
     ShardMapHub hub,
     DirectorySite site,

@@ -1,3 +1,5 @@
+using Geo.Core.Tls;
+using Geo.ServiceDefaults.Tls;
 using Geo.Contracts.Directory;
 using Geo.Core.Placement;
 using ShardMap = Geo.Contracts.Directory.ShardMap;
@@ -83,6 +85,7 @@ internal sealed partial class DirectoryService
         }
     }
 
+    [PeerRole(PeerRoles.Admin)]
     public override Task<MoveResponse> BeginMove(BeginMoveRequest request, ServerCallContext context)
     {
         var region = RegionOrOwn(request.Region);
@@ -112,14 +115,19 @@ internal sealed partial class DirectoryService
         return maps.BeginAsync(region, request.MoveId, request.ExpectedEpoch, buckets, request.TargetShard, context.CancellationToken);
     }
 
+    [PeerRole(PeerRoles.Admin)]
     public override Task<MoveResponse> FenceMove(MoveStepRequest request, ServerCallContext context) => Step(MoveStep.Fence, request, context);
 
+    [PeerRole(PeerRoles.Admin)]
     public override Task<MoveResponse> FlipMove(MoveStepRequest request, ServerCallContext context) => Step(MoveStep.Flip, request, context);
 
+    [PeerRole(PeerRoles.Admin)]
     public override Task<MoveResponse> CompleteMove(MoveStepRequest request, ServerCallContext context) => Step(MoveStep.Complete, request, context);
 
+    [PeerRole(PeerRoles.Admin)]
     public override Task<MoveResponse> CancelMove(MoveStepRequest request, ServerCallContext context) => Step(MoveStep.Cancel, request, context);
 
+    [PeerRole(PeerRoles.Admin)]
     public override Task<MoveResponse> GetMove(GetMoveRequest request, ServerCallContext context)
     {
         RequireMoveId(request.MoveId);

@@ -1,3 +1,5 @@
+using Geo.Core.Tls;
+using Geo.ServiceDefaults.Tls;
 using Geo.Contracts.Directory;
 using Geo.Core.Clock;
 using Geo.Core.Versioning;
@@ -11,6 +13,7 @@ internal sealed partial class DirectoryService
     private const int DefaultPageSize = 100;
     private const int MaxPageSize = 1000;
 
+    [PeerRole(PeerRoles.Api, Region = PeerRegion.Local)]
     public override async Task<UserEntry> CreateUser(CreateUserRequest request, ServerCallContext context)
     {
         UserRules.RequireUserId(request.UserId);
@@ -54,6 +57,7 @@ internal sealed partial class DirectoryService
         return entry;
     }
 
+    [PeerRole(PeerRoles.Admin)]
     public override async Task<ListUsersResponse> ListUsers(ListUsersRequest request, ServerCallContext context)
     {
         var size = PageSize(request.PageSize, "page_size");
@@ -64,6 +68,7 @@ internal sealed partial class DirectoryService
         return response;
     }
 
+    [PeerRole(PeerRoles.Api, Region = PeerRegion.Local)]
     public override async Task<UserEntry> EraseUser(EraseUserRequest request, ServerCallContext context)
     {
         UserRules.RequireUserId(request.UserId);
@@ -82,6 +87,7 @@ internal sealed partial class DirectoryService
         return result.Value.Row.ToEntry();
     }
 
+    [PeerRole(PeerRoles.Replicator, Region = PeerRegion.Local)]
     public override async Task<ApplyUserEntriesResponse> ApplyUserEntries(ApplyUserEntriesRequest request, ServerCallContext context)
     {
         if (request.Entries.Count > MaxPageSize)
@@ -113,7 +119,7 @@ internal sealed partial class DirectoryService
             }
         }
 
-        var applied = await users.ApplyAsync([.. candidates.Values.Select(i => request.Entries[i])], context.CancellationToken);
+        var (applied, stored) = await users.ApplyAsync([.. candidates.Values.Select(i => request.Entries[i])], context.CancellationToken);
         foreach (var id in applied)
         {
             cache.Invalidate(id);
@@ -123,11 +129,19 @@ internal sealed partial class DirectoryService
         {
             var entry = request.Entries[i];
             response.Applied.Add(candidates.TryGetValue(entry.UserId, out var winner) && winner == i && applied.Contains(entry.UserId));
+            if (stored.TryGetValue(entry.UserId, out var residency) && residency != entry.Residency && !response.Quarantined.Contains(i))
+            {
+                // A residency is fixed at creation: an entry changing it would ship the user's data out of its jurisdiction.
+                response.Refused.Add(i);
+                entryMetrics.ResidencyChangeRefused();
+                LogResidencyChangeRefused(logger, entry.UserId, residency, entry.Residency, entry.Version.Origin);
+            }
         }
 
         return response;
     }
 
+    [PeerRole(PeerRoles.Replicator, Region = PeerRegion.Local)]
     public override async Task<ReadUserChangesResponse> ReadUserChanges(ReadUserChangesRequest request, ServerCallContext context)
     {
         if (request.AfterSeq < 0)
@@ -159,4 +173,7 @@ internal sealed partial class DirectoryService
 
     [LoggerMessage(EventId = EventIds.EntryQuarantined, Level = LogLevel.Warning, Message = "Quarantined the entry of {UserId} from {OriginRegion}: hlc {Hlc} is beyond the clock-skew bound")]
     private static partial void LogEntryQuarantined(ILogger logger, string userId, string originRegion, long hlc);
+
+    [LoggerMessage(EventId = EventIds.ResidencyChangeRefused, Level = LogLevel.Warning, Message = "Refused a directory entry for user {UserId} from {OriginRegion}: it would change the residency from {Stored} to {Sent}")]
+    private static partial void LogResidencyChangeRefused(ILogger logger, string userId, string stored, string sent, string originRegion);
 }

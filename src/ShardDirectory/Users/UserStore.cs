@@ -108,6 +108,8 @@ internal sealed class UserStore(NpgsqlDataSource dataSource, HybridLogicalClock 
         RETURNING user_id
         """;
 
+    private const string StoredResidencySql = "SELECT user_id AS UserId, residency AS Residency FROM directory_users WHERE user_id = ANY(@UserIds)";
+
     private const string NotifySql = $"SELECT pg_notify('{ChangeChannel}', id) FROM unnest(@Ids) AS t(id)";
 
     private const string ListSql = $"""
@@ -209,18 +211,32 @@ internal sealed class UserStore(NpgsqlDataSource dataSource, HybridLogicalClock 
         return (erased, true);
     }
 
-    /// <summary>Stores each entry whose version is greater than the stored one; returns the ids that were stored.</summary>
+    /// <summary>
+    /// Stores each entry whose version is greater than the stored one, unless it would change the user's residency
+    /// (fixed at creation: such an entry is refused whatever its version). Returns the ids stored and the stored
+    /// residency of every id of the batch the directory already held.
+    /// </summary>
     /// <remarks>Within one batch only the greatest version of an id competes; callers pass distinct ids.</remarks>
-    public async Task<IReadOnlySet<string>> ApplyAsync(IReadOnlyList<UserEntry> entries, CancellationToken ct)
+    public async Task<(IReadOnlySet<string> Applied, IReadOnlyDictionary<string, string> StoredResidency)> ApplyAsync(IReadOnlyList<UserEntry> entries, CancellationToken ct)
     {
         if (entries.Count == 0)
         {
-            return new HashSet<string>();
+            return (new HashSet<string>(), new Dictionary<string, string>());
         }
 
         await using var connection = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         await connection.ExecuteAsync(Command(LockSql, new { ChangeLockKey }, tx, ct));
+        // Under the change lock, so no create or apply can set a residency between this read and the upsert.
+        var stored = (await connection.QueryAsync<(string UserId, string Residency)>(Command(StoredResidencySql, new { UserIds = entries.Select(e => e.UserId).ToArray() }, tx, ct)))
+            .ToDictionary(r => r.UserId, r => r.Residency, StringComparer.Ordinal);
+        entries = [.. entries.Where(e => !stored.TryGetValue(e.UserId, out var residency) || residency == e.Residency)];
+        if (entries.Count == 0)
+        {
+            await tx.CommitAsync(ct);
+            return (new HashSet<string>(), stored);
+        }
+
         var applied = (await connection.QueryAsync<string>(Command(ApplySql, new
         {
             UserIds = entries.Select(e => e.UserId).ToArray(),
@@ -237,7 +253,7 @@ internal sealed class UserStore(NpgsqlDataSource dataSource, HybridLogicalClock 
         }
 
         await tx.CommitAsync(ct);
-        return applied.ToHashSet(StringComparer.Ordinal);
+        return (applied.ToHashSet(StringComparer.Ordinal), stored);
     }
 
     public async Task<IReadOnlyList<UserRow>> ListAsync(string after, int limit, bool includeErased, CancellationToken ct)

@@ -5,7 +5,6 @@ namespace Geo.Cli.Tests.Bench;
 
 public sealed class BenchShardTests(PostgresServer postgres)
 {
-    private const string Token = "test-admin-token";
     private readonly CliRunner _cli = new();
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -16,7 +15,7 @@ public sealed class BenchShardTests(PostgresServer postgres)
         var database = await postgres.CreateDatabaseAsync("geoctl_bench", Ct);
 
         var result = await _cli.RunAsync("bench", "shard", "--connection", database, "--duration", "2", "--concurrency", "4", "--users", "50",
-            "--admin-token", Token, "--yes", "-o", "json");
+            "--yes", "-o", "json");
 
         Assert.True(result.ExitCode == 0, result.ToString());
         var json = result.Json();
@@ -33,7 +32,7 @@ public sealed class BenchShardTests(PostgresServer postgres)
     public async Task Bench_shard_refuses_a_database_with_geo_data_and_a_run_without_a_token()
     {
         var database = await postgres.CreateDatabaseAsync("geoctl_bench_live", Ct);
-        var first = await _cli.RunAsync("bench", "shard", "--connection", database, "--duration", "1", "--concurrency", "1", "--admin-token", Token, "--yes");
+        var first = await _cli.RunAsync("bench", "shard", "--connection", database, "--duration", "1", "--concurrency", "1", "--yes");
         Assert.True(first.ExitCode == 0, first.ToString());
         await using (var connection = new NpgsqlConnection(database))
         {
@@ -44,9 +43,10 @@ public sealed class BenchShardTests(PostgresServer postgres)
             await insert.ExecuteNonQueryAsync(Ct);
         }
 
-        var live = await _cli.RunAsync("bench", "shard", "--connection", database, "--duration", "1", "--admin-token", Token, "--yes");
+        var live = await _cli.RunAsync("bench", "shard", "--connection", database, "--duration", "1", "--yes");
+        var badDuration = await _cli.RunAsync("bench", "shard", "--connection", database, "--duration", "0", "--yes");
+        _cli.Environment.Remove("GEO_PKI");
         var noToken = await _cli.RunAsync("bench", "shard", "--connection", database, "--duration", "1", "--yes");
-        var badDuration = await _cli.RunAsync("bench", "shard", "--connection", database, "--duration", "0", "--admin-token", Token, "--yes");
 
         Assert.Equal(4, live.ExitCode);
         Assert.Contains("scratch database", live.Stderr, StringComparison.Ordinal);

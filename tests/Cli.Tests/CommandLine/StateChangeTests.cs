@@ -8,26 +8,25 @@ public sealed class StateChangeTests : IDisposable
     public void Dispose() => _files.Dispose();
 
     [Fact]
-    public async Task A_state_changing_command_without_a_token_is_refused_with_exit_4()
+    public async Task A_state_changing_command_without_an_admin_certificate_is_refused_with_exit_4()
     {
+        _cli.Environment.Remove("GEO_PKI");
         var result = await _cli.RunAsync("migrate", "--topology", _files.Local(), "--yes");
 
         Assert.Equal(4, result.ExitCode);
-        Assert.Contains("--admin-token", result.Stderr, StringComparison.Ordinal);
-        Assert.Contains("GEO_ADMIN_TOKEN", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("--pki", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("GEO_PKI", result.Stderr, StringComparison.Ordinal);
         Assert.Equal("", result.Stdout);
     }
 
     [Fact]
-    public async Task With_a_token_but_no_terminal_and_no_yes_it_refuses_instead_of_prompting()
+    public async Task With_an_admin_certificate_but_no_terminal_and_no_yes_it_refuses_instead_of_prompting()
     {
-        _cli.Environment["GEO_ADMIN_TOKEN"] = "from-environment";
-
         var result = await _cli.RunAsync("migrate", "--topology", _files.Local());
 
         Assert.Equal(4, result.ExitCode);
         Assert.Contains("pass --yes", result.Stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain("admin token", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("admin certificate", result.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -6,7 +6,6 @@ namespace Geo.Cli.Tests.Migrations;
 
 public sealed class MigrateCommandTests(PostgresServer postgres) : IDisposable
 {
-    private const string Token = "test-admin-token";
     private readonly CliRunner _cli = new();
     private readonly TestTopologies _files = new();
 
@@ -23,8 +22,8 @@ public sealed class MigrateCommandTests(PostgresServer postgres) : IDisposable
         Assert.NotEmpty(all);
 
         var dryRun = await _cli.RunAsync("migrate", "--topology", topology, "--dry-run", "-o", "json");
-        var first = await _cli.RunAsync("migrate", "--topology", topology, "--admin-token", Token, "--yes", "-o", "json");
-        var second = await _cli.RunAsync("migrate", "--topology", topology, "--admin-token", Token, "--yes", "-o", "json");
+        var first = await _cli.RunAsync("migrate", "--topology", topology, "--yes", "-o", "json");
+        var second = await _cli.RunAsync("migrate", "--topology", topology, "--yes", "-o", "json");
         var dryRunAfter = await _cli.RunAsync("migrate", "--topology", topology, "--dry-run", "-o", "json");
 
         Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
@@ -64,7 +63,7 @@ public sealed class MigrateCommandTests(PostgresServer postgres) : IDisposable
         var other = await postgres.CreateDatabaseAsync("geoctl_other", ct);
         var topology = _files.WithShards(new Dictionary<string, string> { ["us-east-0"] = other, ["us-east-1"] = chosen });
 
-        var result = await _cli.RunAsync("migrate", "--topology", topology, "--region", "us-east", "--shard", "us-east-1", "--admin-token", Token, "--yes", "-o", "json");
+        var result = await _cli.RunAsync("migrate", "--topology", topology, "--region", "us-east", "--shard", "us-east-1", "--yes", "-o", "json");
         var unknownRegion = await _cli.RunAsync("migrate", "--topology", topology, "--region", "mars", "--dry-run");
         var unknownShard = await _cli.RunAsync("migrate", "--topology", topology, "--shard", "us-east-9", "--dry-run");
 
@@ -85,7 +84,7 @@ public sealed class MigrateCommandTests(PostgresServer postgres) : IDisposable
         var missing = new NpgsqlConnectionStringBuilder(reachable) { Database = "geoctl_no_such_database" }.ConnectionString;
         var topology = _files.WithShards(new Dictionary<string, string> { ["us-east-0"] = reachable, ["us-east-1"] = missing });
 
-        var result = await _cli.RunAsync("migrate", "--topology", topology, "--admin-token", Token, "--yes", "-o", "json");
+        var result = await _cli.RunAsync("migrate", "--topology", topology, "--yes", "-o", "json");
 
         Assert.True(result.ExitCode == 5, result.ToString());
         Assert.Equal(["migrated", "unavailable"], Shards(result).Select(s => s.Status));

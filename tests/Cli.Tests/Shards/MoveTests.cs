@@ -18,8 +18,6 @@ namespace Geo.Cli.Tests.Shards;
 /// </summary>
 public sealed class MoveTests(PostgresServer postgres, RedisServer redis, ITestOutputHelper output) : IAsyncLifetime
 {
-    private const string Token = "test-admin-token";
-    private const string PeerToken = "test-peer-token-0123456789abcdef";
     private const int SeedRowsPerShard = 60_000;
     private static readonly string[] Regions = ["us-east", "us-west"];
     private readonly string _dir = Directory.CreateTempSubdirectory("geo-move-tests-").FullName;
@@ -74,10 +72,10 @@ public sealed class MoveTests(PostgresServer postgres, RedisServer redis, ITestO
         foreach (var id in Regions)
         {
             var region = topology["regions"]![id]!;
-            region["api"] = new JsonArray($"http://127.0.0.1:{ports[id].Api}");
-            region["directory"] = $"http://127.0.0.1:{ports[id].Directory}";
-            region["replicator"] = $"http://127.0.0.1:{ports[id].Replicator}";
-            region["edge"] = $"http://127.0.0.1:{ports[id].Edge}";
+            region["api"] = new JsonArray($"https://127.0.0.1:{ports[id].Api}");
+            region["directory"] = $"https://127.0.0.1:{ports[id].Directory}";
+            region["replicator"] = $"https://127.0.0.1:{ports[id].Replicator}";
+            region["edge"] = $"https://127.0.0.1:{ports[id].Edge}";
             region["redis"] = $"{redis.ConnectionString},defaultDatabase={redisDb++}";
             region["directoryDatabase"] = await postgres.CreateDatabaseAsync("move_dir_" + id.Replace('-', '_'), Ct);
             region["shards"] = new JsonObject { [$"{id}-0"] = _shards[$"{id}-0"], [$"{id}-1"] = _shards[$"{id}-1"] };
@@ -90,7 +88,7 @@ public sealed class MoveTests(PostgresServer postgres, RedisServer redis, ITestO
             await StartServiceAsync("ShardDirectory", ports[id].Directory, Settings(id), http2Only: true);
             var api = await StartServiceAsync("RegionService", ports[id].Api, Settings(id));
             await StartServiceAsync("Replicator", ports[id].Replicator, Settings(id,
-                ("Replicator:PeerToken", PeerToken), ("Replicator:PollInterval", "00:00:00.050"), ("Replicator:HeartbeatInterval", "00:00:00.200"),
+                ("Replicator:PollInterval", "00:00:00.050"), ("Replicator:HeartbeatInterval", "00:00:00.200"),
                 ("Replicator:AntiEntropyInterval", "00:00:00")), http2Only: true);
             if (id == "us-east")
             {
@@ -138,7 +136,7 @@ public sealed class MoveTests(PostgresServer postgres, RedisServer redis, ITestO
     [Fact]
     public async Task Moving_buckets_onto_a_new_shard_under_writes_loses_and_duplicates_nothing_and_resumes_after_kills()
     {
-        using var http = new HttpClient { BaseAddress = _edge!.BaseAddress, Timeout = TimeSpan.FromSeconds(30) }; // every write goes through the edge
+        using var http = TestCredentials.CreateClient(_edge!.BaseAddress, TimeSpan.FromSeconds(30)); // every write goes through the edge
         await SeedAsync();
 
         // A third shard, added while everything runs: migrated and written into the topology file, from which the
@@ -251,7 +249,7 @@ public sealed class MoveTests(PostgresServer postgres, RedisServer redis, ITestO
         var status = await GeoctlAsync(["shards", "status", "--region", "us-east"]);
         output.WriteLine(status.Stdout);
         // The replica region converged: us-west serves every acknowledged write (read from its own API, bounded wait).
-        using var west = new HttpClient { BaseAddress = _westApi!.BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
+        using var west = TestCredentials.CreateClient(_westApi!.BaseAddress, TimeSpan.FromSeconds(10));
         var converged = Stopwatch.StartNew();
         var behind = await ReplicaBehindAsync(west, stats);
         while (behind.Count > 0 && converged.Elapsed < TimeSpan.FromSeconds(90))
@@ -371,8 +369,7 @@ public sealed class MoveTests(PostgresServer postgres, RedisServer redis, ITestO
             info.ArgumentList.Add(arg);
         }
 
-        info.Environment["GEO_ADMIN_TOKEN"] = Token;
-        info.Environment["GEO_PEER_TOKEN"] = PeerToken;
+        info.Environment["GEO_PKI"] = Geo.Testing.Security.TestPki.Directory; // the admin certificate of the run's CA
         using var process = new Process { StartInfo = info };
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();

@@ -14,7 +14,7 @@ public class TopologyTests
         Assert.Equal(["eu-central", "eu-west", "us-east", "us-west"], topology.Regions.Keys);
         Assert.All(topology.Regions.Values, r => Assert.Equal(2, r.Shards.Count));
         Assert.Equal(["eu", "us"], topology.Jurisdictions);
-        Assert.Equal(new Uri("http://127.0.0.1:8080"), topology.Region("us-east").Edge);
+        Assert.Equal(new Uri("https://127.0.0.1:8080"), topology.Region("us-east").Edge);
     }
 
     [Fact]

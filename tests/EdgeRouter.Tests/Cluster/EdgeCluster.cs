@@ -25,9 +25,9 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
     public string TopologyPath => _topology!.Path;
 
     /// <summary>Client of the main edge; the only way tests reach the regions.</summary>
-    public HttpClient Client { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+    public HttpClient Client { get; } = TestCredentials.CreateClient(timeout: TimeSpan.FromSeconds(30));
 
-    public HttpClient LimitedClient { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+    public HttpClient LimitedClient { get; } = TestCredentials.CreateClient(timeout: TimeSpan.FromSeconds(30));
 
     public ServiceProcess Directory(string region) => _directories[region];
 

@@ -2,7 +2,6 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Geo.Contracts.Directory;
-using Grpc.Net.Client;
 
 namespace Geo.EdgeRouter.Tests.Cluster;
 
@@ -37,8 +36,8 @@ internal static class Http
     /// <summary>What the replicator will do for directory entries: copy one user's entry from one directory to another.</summary>
     public static async Task CopyUserEntryAsync(Uri from, Uri to, string userId, CancellationToken ct)
     {
-        using var source = GrpcChannel.ForAddress(from);
-        using var target = GrpcChannel.ForAddress(to);
+        using var source = Geo.Testing.Security.TestPki.Channel(from);
+        using var target = Geo.Testing.Security.TestPki.Channel(to);
         var entry = await new Contracts.Directory.Directory.DirectoryClient(source).GetUserAsync(new GetUserRequest { UserId = userId }, cancellationToken: ct);
         await new Contracts.Directory.Directory.DirectoryClient(target).ApplyUserEntriesAsync(new ApplyUserEntriesRequest { Entries = { entry } }, cancellationToken: ct);
     }
@@ -46,7 +45,7 @@ internal static class Http
     /// <summary>True when the region's directory knows the user.</summary>
     public static async Task<bool> DirectoryKnowsAsync(Uri directory, string userId, CancellationToken ct)
     {
-        using var channel = GrpcChannel.ForAddress(directory);
+        using var channel = Geo.Testing.Security.TestPki.Channel(directory);
         try
         {
             var entry = await new Contracts.Directory.Directory.DirectoryClient(channel).GetUserAsync(new GetUserRequest { UserId = userId }, cancellationToken: ct);

@@ -1,8 +1,10 @@
 using System.Net;
+using System.Net.Http.Headers;
+using Geo.Testing.Services;
 
 namespace Geo.EdgeRouter.Tests.Cluster;
 
-/// <summary>The edge with tight limits: 5 requests of burst per client, 3 per user, 1 per second after that.</summary>
+/// <summary>The edge with tight limits: 5 requests of burst per client (token subject), 3 per user, 1 per second after that.</summary>
 [Collection(EdgeClusterCollection.Name)]
 public sealed class RateLimitTests(EdgeCluster cluster)
 {
@@ -71,10 +73,11 @@ public sealed class RateLimitTests(EdgeCluster cluster)
         }
     }
 
+    // A client is a principal: its token's subject chooses its bucket (no header does).
     private Task<HttpResponseMessage> SendAsync(string clientId, string userId)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"/v1/users/{userId}", UriKind.Relative));
-        request.Headers.Add("X-Client-Id", clientId);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", TestCredentials.ServiceToken(subject: clientId));
         return cluster.LimitedClient.SendAsync(request, Ct);
     }
 }

@@ -40,7 +40,7 @@ public sealed class DirectoryClientTests(PostgresServer postgres)
     [Fact]
     public async Task Calls_to_a_directory_that_is_down_fail_within_the_deadline()
     {
-        using var channel = DirectoryClient.CreateChannel(new Uri($"http://127.0.0.1:{FreePort.Next()}"));
+        using var channel = DirectoryClient.CreateChannel(new Uri($"https://127.0.0.1:{FreePort.Next()}"), Geo.Testing.Security.TestPki.Harness.ClientOptions());
         var client = new DirectoryClient(new Geo.Contracts.Directory.Directory.DirectoryClient(channel), new DirectoryClientOptions { CallTimeout = TimeSpan.FromMilliseconds(500) });
         var started = DateTime.UtcNow;
         var error = await Assert.ThrowsAsync<RpcException>(() => client.GetUserAsync(UserTests.NewId(), Ct));
@@ -56,7 +56,7 @@ public sealed class DirectoryClientTests(PostgresServer postgres)
         var host = await DirectoryHost.StartAsync(database, port: port);
         await using var admin = await DirectoryHost.StartAsync(database);
         var changes = new List<long>();
-        using var channel = DirectoryClient.CreateChannel(host.Address);
+        using var channel = DirectoryClient.CreateChannel(host.Address, Geo.Testing.Security.TestPki.Harness.ClientOptions());
         await using var follower = new DirectoryClient(new Geo.Contracts.Directory.Directory.DirectoryClient(channel)).FollowShardMap(
             "eu-west", new ShardMapFollowerOptions { InitialBackoff = TimeSpan.FromMilliseconds(50), MaxBackoff = TimeSpan.FromMilliseconds(500) });
         follower.Changed += (_, map) =>

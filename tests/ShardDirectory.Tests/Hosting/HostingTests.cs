@@ -103,10 +103,5 @@ public sealed class HostingTests(PostgresServer postgres)
         host.AssertNoErrors("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService");
     }
 
-    private static HttpClient H2c(DirectoryHost host) => new()
-    {
-        BaseAddress = host.Address,
-        DefaultRequestVersion = HttpVersion.Version20,
-        DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
-    };
+    private static HttpClient H2c(DirectoryHost host) => Geo.Testing.Security.TestPki.CreateClient(host.Address, http2: true);
 }

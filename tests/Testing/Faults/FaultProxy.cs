@@ -52,8 +52,8 @@ public sealed class FaultProxy : IAsyncDisposable
     /// <summary>The proxy's port on 127.0.0.1.</summary>
     public int Port { get; }
 
-    /// <summary><c>http://127.0.0.1:{Port}</c>.</summary>
-    public Uri Address => new($"http://127.0.0.1:{Port}");
+    /// <summary><c>https://127.0.0.1:{Port}</c> (the services behind it speak TLS).</summary>
+    public Uri Address => new($"https://127.0.0.1:{Port}"); // TLS passes through the TCP proxy untouched
 
     /// <summary>Connections accepted so far (refused ones included).</summary>
     public long Accepted => Interlocked.Read(ref _accepted);

@@ -21,7 +21,7 @@ public sealed class EdgePool : DelegatingHandler
     private int _resent;
 
     private EdgePool(Func<IReadOnlyList<Uri>> edges, TimeSpan leaveOut)
-        : base(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1) })
+        : base(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1), SslOptions = Security.TestPki.Harness.ClientOptions() })
     {
         _edges = edges;
         _leaveOut = leaveOut;
@@ -34,7 +34,7 @@ public sealed class EdgePool : DelegatingHandler
     public static (HttpClient Client, EdgePool Pool) Create(Func<IReadOnlyList<Uri>> edges, TimeSpan? leaveOut = null)
     {
         var pool = new EdgePool(edges, leaveOut ?? TimeSpan.FromSeconds(5));
-        return (new HttpClient(pool) { BaseAddress = new Uri("http://edge-pool.invalid"), Timeout = TimeSpan.FromSeconds(30) }, pool);
+        return (new HttpClient(TestCredentials.WithBearer(pool)) { BaseAddress = new Uri("http://edge-pool.invalid"), Timeout = TimeSpan.FromSeconds(30) }, pool);
     }
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)

@@ -73,10 +73,10 @@ public sealed class LocalTopology : IDisposable
             }
 
             var slug = region.Replace('-', '_');
-            node["api"] = new JsonArray($"http://127.0.0.1:{ports[(region, "api")]}");
-            node["directory"] = $"http://127.0.0.1:{ports[(region, "directory")]}";
-            node["edge"] = $"http://127.0.0.1:{ports[(region, "edge")]}";
-            node["replicator"] = $"http://127.0.0.1:{ports[(region, "replicator")]}";
+            node["api"] = new JsonArray($"https://127.0.0.1:{ports[(region, "api")]}");
+            node["directory"] = $"https://127.0.0.1:{ports[(region, "directory")]}";
+            node["edge"] = $"https://127.0.0.1:{ports[(region, "edge")]}";
+            node["replicator"] = $"https://127.0.0.1:{ports[(region, "replicator")]}";
             node["redis"] = $"{redis.ConnectionString},defaultDatabase={redisDb++}";
             node["directoryDatabase"] = await postgres.CreateDatabaseAsync($"{name}_dir_{slug}");
             var regionShards = new JsonObject();

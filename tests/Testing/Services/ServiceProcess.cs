@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
+using Geo.Core.Tls;
+using Geo.Testing.Security;
 
 namespace Geo.Testing.Services;
 
@@ -19,19 +21,28 @@ public sealed class ServiceProcess : IAsyncDisposable
     private readonly ConcurrentQueue<string> _logs = new();
     private Process? _process;
 
+    /// <summary>The role each service project runs as (its certificate's role).</summary>
+    public static readonly IReadOnlyDictionary<string, string> RoleOf = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["ShardDirectory"] = PeerRoles.Directory,
+        ["RegionService"] = PeerRoles.Api,
+        ["EdgeRouter"] = PeerRoles.Edge,
+        ["Replicator"] = PeerRoles.Replicator,
+    };
+
     private ServiceProcess(string project, int port, IReadOnlyDictionary<string, string> settings, bool http2Only)
     {
         _project = project;
         Port = port;
-        _settings = settings;
+        _settings = WithTls(project, WithTestIssuer(settings));
         _http2Only = http2Only;
     }
 
     /// <summary>The loopback port the service listens on.</summary>
     public int Port { get; }
 
-    /// <summary><c>http://127.0.0.1:{Port}</c>.</summary>
-    public Uri BaseAddress => new($"http://127.0.0.1:{Port}");
+    /// <summary><c>https://127.0.0.1:{Port}</c> (every Geo service serves TLS only).</summary>
+    public Uri BaseAddress => new($"https://127.0.0.1:{Port}");
 
     /// <summary>Every line the process wrote to stdout or stderr, across restarts.</summary>
     public IReadOnlyCollection<string> Logs => _logs;
@@ -83,7 +94,7 @@ public sealed class ServiceProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(dll);
-        info.ArgumentList.Add($"--urls=http://127.0.0.1:{Port}");
+        info.ArgumentList.Add($"--urls=https://127.0.0.1:{Port}");
         // A short shutdown delay unless the test sets one: fixtures stop dozens of processes (later arguments win).
         info.ArgumentList.Add("--Geo:Shutdown:Delay=00:00:00.200");
         foreach (var (key, value) in _settings)
@@ -140,7 +151,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         var crashesBefore = CrashLogs.Count();
         if (!process.HasExited)
         {
-            await Geo.Testing.ChildProcesses.RunAsync("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
+            await SignalAsync("TERM");
         }
 
         using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
@@ -217,6 +228,21 @@ public sealed class ServiceProcess : IAsyncDisposable
         throw new DirectoryNotFoundException("Geo.sln not found above " + AppContext.BaseDirectory);
     }
 
+    // The service's certificate of the run's CA (its region and role) unless the test set Geo:Tls itself.
+    private static Dictionary<string, string> WithTls(string project, IReadOnlyDictionary<string, string> settings)
+    {
+        var all = new Dictionary<string, string>(settings, StringComparer.Ordinal);
+        if (!all.Keys.Any(k => k.StartsWith("Geo:Tls:", StringComparison.Ordinal)) && all.TryGetValue("Geo:Region", out var region) && RoleOf.TryGetValue(project, out var role))
+        {
+            foreach (var (key, value) in TestPki.ServiceSettings(region, role))
+            {
+                all[key] = value;
+            }
+        }
+
+        return all;
+    }
+
     private async Task SignalAsync(string signal)
     {
         var process = _process is { HasExited: false } p ? p : throw new InvalidOperationException($"{_project} is not running.");
@@ -226,6 +252,21 @@ public sealed class ServiceProcess : IAsyncDisposable
         {
             throw new InvalidOperationException($"kill -{signal} {process.Id} failed with exit code {kill.ExitCode}.");
         }
+    }
+
+    // Every service trusts the test run's development issuer unless the test configures Geo:Auth itself.
+    private static Dictionary<string, string> WithTestIssuer(IReadOnlyDictionary<string, string> settings)
+    {
+        var merged = new Dictionary<string, string>(settings, StringComparer.Ordinal);
+        if (!merged.Keys.Any(k => k.StartsWith(Geo.ServiceDefaults.Auth.GeoAuthOptions.SectionName + ":", StringComparison.OrdinalIgnoreCase)))
+        {
+            foreach (var (key, value) in TestCredentials.ServiceSettings)
+            {
+                merged[key] = value;
+            }
+        }
+
+        return merged;
     }
 
     private void Collect(string? line)
@@ -238,7 +279,9 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     private async Task WaitReadyAsync(TimeSpan timeout, CancellationToken ct)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        // Health is anonymous, but the probe presents the harness certificate anyway: a service that refused it at the
+        // TLS handshake (wrong CA) must not look ready.
+        using var http = TestPki.CreateClient(timeout: TimeSpan.FromSeconds(2));
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < timeout)
         {

@@ -1,0 +1,4 @@
+using Geo.Testing;
+
+[assembly: AssemblyFixture(typeof(PostgresServer))]
+[assembly: AssemblyFixture(typeof(RedisServer))]
