@@ -74,6 +74,8 @@ build_services() {
 
 cmd_test() {
   ensure_prereqs
+  # The status page's test loads it in a real browser (headless Chromium).
+  command -v chromium >/dev/null || apt_install chromium
   say "geo: building (Release, warnings as errors)"
   build
   local log passed=0 failed=0 skipped=0 rc=0
@@ -363,7 +365,45 @@ wait_ready() {
   done
 }
 
+PROMETHEUS_ADDR=127.0.0.1:9090
+
+# start_prometheus: a Prometheus with the shipped scrape configuration and alerting rules (ops/prometheus), data in
+# .geo/prometheus; ./geo down stops it.
+start_prometheus() {
+  ensure_promtool
+  command -v prometheus >/dev/null || die "prometheus not found after installing Debian's prometheus package"
+  local dir="$GEO_DIR/prometheus" pid
+  mkdir -p "$dir/data" "$GEO_DIR/logs"
+  if [ -f "$dir/prometheus.pid" ] && pid="$(cat "$dir/prometheus.pid")" && [ -d "/proc/$pid" ] \
+      && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q prometheus.local.yml; then
+    return
+  fi
+  nohup prometheus --config.file="$ROOT/ops/prometheus/prometheus.local.yml" --storage.tsdb.path="$dir/data" \
+    --web.listen-address="$PROMETHEUS_ADDR" >"$GEO_DIR/logs/prometheus.log" 2>&1 </dev/null &
+  echo $! > "$dir/prometheus.pid"
+  local _
+  for _ in $(seq 100); do curl -fsS -m 1 "http://$PROMETHEUS_ADDR/-/ready" >/dev/null 2>&1 && { say "geo: prometheus on http://$PROMETHEUS_ADDR"; return; }; sleep 0.3; done
+  die "prometheus did not become ready; see .geo/logs/prometheus.log"
+}
+
+stop_prometheus() {
+  local pidfile="$GEO_DIR/prometheus/prometheus.pid" pid _
+  [ -f "$pidfile" ] || return 0
+  pid="$(cat "$pidfile")"
+  if [ -d "/proc/$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q prometheus.local.yml; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+  fi
+  rm -f "$pidfile"
+}
+
 cmd_up() {
+  local with_prometheus=0
+  case "${1:-}" in
+    --prometheus) with_prometheus=1 ;;
+    "") ;;
+    *) die "up: unknown option $1 (only --prometheus)" ;;
+  esac
   ensure_prereqs
   command -v curl >/dev/null || apt_install curl
   local begun; begun=$(date +%s)
@@ -383,6 +423,7 @@ cmd_up() {
   while read -r project region url; do start_service "$project" "$region" "$url"; done < <(grep -v '^ShardDirectory ' <<<"$table")
   wait_ready $(( started + 300 )) < <(grep -v '^ShardDirectory ' <<<"$table")
   rm -f "$GEO_DIR/run/ready.out"
+  [ "$with_prometheus" = 0 ] || start_prometheus
   cmd_status
   local edge; edge="$(endpoint us-east edge)"
   cat <<TRY
@@ -408,6 +449,7 @@ cmd_down() {
     stop_service "$name" &
   done
   wait
+  stop_prometheus
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   local data; data="$(pg_data_dir)"
   if [ -s "$data/PG_VERSION" ]; then as_pg pg_ctl -D "$data" -m fast -w stop >/dev/null 2>&1 || true; fi
@@ -539,6 +581,7 @@ usage() {
 usage: ./geo <command>
   test      install prerequisites, build with warnings as errors, run every test; last line "N passed, N failed"
   up        run the local four-region system under .geo/ (directory, API, replicator, edge per region)
+  up --prometheus   also start a Prometheus (127.0.0.1:9090) with ops/prometheus: scrape configuration and alerting rules
   down      stop it (data stays in .geo/)
   status    health of every process
   demo      a scripted walk-through on the running system (placement, replication, residency, failover)
@@ -548,7 +591,7 @@ USAGE
 
 case "${1:-}" in
   test) shift; cmd_test "$@" ;;
-  up) cmd_up ;;
+  up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
   ctl) shift; dotnet build src/Cli -c Release -v quiet --nologo "-clp:ErrorsOnly;NoSummary" >&2; exec dotnet src/Cli/bin/Release/net10.0/geoctl.dll "$@" ;;

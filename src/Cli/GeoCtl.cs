@@ -8,6 +8,7 @@ using Geo.Cli.CommandLine;
 using Geo.Cli.Migrations;
 using Geo.Cli.Replication;
 using Geo.Cli.Shards;
+using Geo.Cli.Status;
 using Geo.Cli.Topology;
 
 namespace Geo.Cli;
@@ -30,6 +31,7 @@ internal static class GeoCtl
         root.Add(ReplicationCommands.CreateVerify(host, globals));
         root.Add(BenchCommands.Create(host, globals));
         root.Add(CheckpointsCommand.Create(host, globals));
+        root.Add(StatusPageCommand.Create(host, globals));
         root.Add(AuthCommands.Create(host, globals));
         return root;
     }

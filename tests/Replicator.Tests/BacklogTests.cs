@@ -1,8 +1,6 @@
 using System.Globalization;
 using Geo.Contracts.Replication;
 using Geo.Core.Placement;
-using Geo.Core.Versioning;
-using Geo.Storage;
 
 namespace Geo.Replicator.Tests;
 
@@ -63,8 +61,8 @@ public sealed class BacklogTests(ReplicationCluster cluster)
     }
 
     /// <summary>
-    /// One bucket holds 150 rows of 60 KB at us-east that no stream will ship (applied there as another region's, lost,
-    /// changes); anti-entropy at us-south, then at us-west, pulls them in pages that each fit one message.
+    /// One bucket holds 150 rows of 60 KB at us-east that no stream will ship (written there without change-log entries,
+    /// like lost changes); anti-entropy at us-south, then at us-west, pulls them in pages that each fit one message.
     /// </summary>
     [Fact]
     public async Task Anti_entropy_repairs_a_bucket_larger_than_one_message()
@@ -72,24 +70,23 @@ public sealed class BacklogTests(ReplicationCluster cluster)
         var user = await cluster.CreateUserAsync("us-east", "us");
         await cluster.WaitForUsersAsync(Us, [user], Converge);
         var bucket = Buckets.Of(user);
-        var clock = cluster["us-west"].Clock;
-        var changes = Enumerable.Range(0, Writes).Select(i => new ShardChange
-        {
-            Kind = Storage.ChangeKind.Document,
-            Bucket = bucket,
-            UserId = user,
-            Collection = "repair",
-            Key = string.Create(CultureInfo.InvariantCulture, $"k{i}"),
-            Body = Body(i),
-            Version = new DataVersion(clock.Now(), "us-west"),
-            Origin = "us-west",
-        }).ToList();
-        var outcomes = await cluster["us-east"].StoreOfUser(user).ApplyRemoteAsync(changes, ct: Ct);
-        Assert.All(outcomes, o => Assert.Equal(ApplyOutcome.Applied, o));
+        var east = cluster["us-east"];
+        var hlc = east.Clock.Now().Value;
+        // Rows of us-east's own origin written past the store (no change-log entry): no stream ships them, and a peer
+        // accepts them from us-east because they originated there.
+        var written = await east.ScalarAsync(east.StoreOfUser(user).ShardId, string.Create(CultureInfo.InvariantCulture, $"""
+            WITH i AS (
+                INSERT INTO documents (user_id, collection, key, bucket, body, deleted, version_hlc, version_origin, updated_at)
+                SELECT '{user}', 'repair', 'k' || g, {bucket}, jsonb_build_object('i', g, 'pad', repeat(chr(97 + g % 26), {BodyChars})), false, {hlc} + g, 'us-east', now()
+                FROM generate_series(0, {Writes - 1}) AS g
+                RETURNING 1)
+            SELECT count(*) FROM i
+            """));
+        Assert.Equal(Writes, written);
 
         foreach (var region in new[] { "us-south", "us-west" })
         {
-            var (client, headers, channel) = cluster.PeerClient(region, "us-east");
+            var (client, headers, channel) = cluster.AdminClient(region);
             using (channel)
             {
                 var request = new VerifyRequest { Repair = true };

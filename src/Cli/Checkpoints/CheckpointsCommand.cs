@@ -77,13 +77,7 @@ internal static class CheckpointsCommand
         await Task.Delay(TimeSpan.FromSeconds(window), ct);
         var second = await ReadAllAsync(http, regions, ct);
 
-        var observations = regions.Select(r => Observations.Build(r.Id,
-            Pair(first, second, r.Id, "edge", 0, window),
-            [.. r.Api.Select((_, i) => Pair(first, second, r.Id, "api", i, window)).OfType<ScrapePair>()],
-            Pair(first, second, r.Id, "replicator", 0, window),
-            [.. r.Shards.Keys.Where(s => first.Shards.ContainsKey(s) && second.Shards.ContainsKey(s))
-                .Select(s => new ShardReading(s, first.Shards[s].Seq, second.Shards[s].Seq, second.Shards[s].Bytes))],
-            window)).ToList();
+        var observations = Observe(regions, first, second, window);
         var report = CheckpointEvaluator.Evaluate(observations, thresholds, window);
         var unreachable = first.Unreachable.Union(second.Unreachable, StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         if (context.Json)
@@ -126,12 +120,23 @@ internal static class CheckpointsCommand
         _ => "none",
     };
 
+    /// <summary>Each region's observation from two readings <paramref name="window"/> seconds apart.</summary>
+    public static List<RegionObservation> Observe(IReadOnlyList<RegionInfo> regions, Readings first, Readings second, double window)
+        => [.. regions.Select(r => Observations.Build(r.Id,
+            Pair(first, second, r.Id, "edge", 0, window),
+            [.. r.Api.Select((_, i) => Pair(first, second, r.Id, "api", i, window)).OfType<ScrapePair>()],
+            Pair(first, second, r.Id, "replicator", 0, window),
+            [.. r.Shards.Keys.Where(s => first.Shards.ContainsKey(s) && second.Shards.ContainsKey(s))
+                .Select(s => new ShardReading(s, first.Shards[s].Seq, second.Shards[s].Seq, second.Shards[s].Bytes))],
+            window))];
+
     private static ScrapePair? Pair(Readings first, Readings second, string region, string tier, int index, double window)
         => first.Metrics.TryGetValue((region, tier, index), out var a) && second.Metrics.TryGetValue((region, tier, index), out var b) ? ScrapePair.Of(a, b, window) : null;
 
-    private sealed record Readings(Dictionary<(string Region, string Tier, int Index), string> Metrics, Dictionary<string, (long Seq, long Bytes)> Shards, List<string> Unreachable);
+    /// <summary>One reading of every service's metrics and every shard's change-log head and size.</summary>
+    public sealed record Readings(Dictionary<(string Region, string Tier, int Index), string> Metrics, Dictionary<string, (long Seq, long Bytes)> Shards, List<string> Unreachable);
 
-    private static async Task<Readings> ReadAllAsync(HttpClient http, IReadOnlyList<RegionInfo> regions, CancellationToken ct)
+    public static async Task<Readings> ReadAllAsync(HttpClient http, IReadOnlyList<RegionInfo> regions, CancellationToken ct)
     {
         var result = new Readings([], new(StringComparer.Ordinal), []);
         var scrapes = new List<Task>();
@@ -147,17 +152,17 @@ internal static class CheckpointsCommand
         return result;
     }
 
+    /// <summary>A GET of <paramref name="path"/>; <paramref name="http2"/> for the gRPC services (cleartext HTTP/2 only).</summary>
+    public static HttpRequestMessage Get(Uri service, string path, bool http2) => http2
+        ? new HttpRequestMessage(HttpMethod.Get, new Uri(service, path)) { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact }
+        : new HttpRequestMessage(HttpMethod.Get, new Uri(service, path));
+
     // The replicator speaks cleartext HTTP/2 only (gRPC); the edge and the API HTTP/1.1.
     private static async Task ScrapeAsync(HttpClient http, Readings into, string region, string tier, int index, Uri service, bool http2, CancellationToken ct)
     {
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(service, "/metrics"));
-            if (http2)
-            {
-                request.Version = HttpVersion.Version20;
-                request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
-            }
+            using var request = Get(service, "/metrics", http2);
 
             using var response = await http.SendAsync(request, ct);
             response.EnsureSuccessStatusCode();

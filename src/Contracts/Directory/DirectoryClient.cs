@@ -55,7 +55,8 @@ public sealed class DirectoryClient
     });
 
     /// <summary>The user's entry, or null when the directory does not know them (or they were erased).</summary>
-    /// <remarks>Found entries are cached for <see cref="DirectoryClientOptions.UserCacheTtl"/>, misses for <see cref="DirectoryClientOptions.NegativeCacheTtl"/>.</remarks>
+    /// <remarks>Found entries are cached for <see cref="DirectoryClientOptions.UserCacheTtl"/>, misses for <see cref="DirectoryClientOptions.NegativeCacheTtl"/>;
+    /// an expired found entry is still served while the directory is unavailable (<see cref="DirectoryClientOptions.StaleIfUnavailable"/>).</remarks>
     /// <exception cref="RpcException">The directory failed or did not answer within the deadline.</exception>
     public async Task<UserEntry?> GetUserAsync(string userId, CancellationToken ct = default)
     {
@@ -73,6 +74,13 @@ public sealed class DirectoryClient
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
             entry = null;
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded
+            && cached.Entry is { } stale && cached.ExpiresAt + (long)(_options.StaleIfUnavailable.TotalSeconds * _time.TimestampFrequency) > _time.GetTimestamp())
+        {
+            // The directory is away (restarting, partitioned): a known user's entry changes only on erase, so the last
+            // one is a better answer than none. Kept as it was; the next successful lookup refreshes it.
+            return stale;
         }
 
         Remember(userId, entry);

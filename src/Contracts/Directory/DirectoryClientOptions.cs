@@ -9,6 +9,13 @@ public sealed class DirectoryClientOptions
     /// <summary>How long a found user stays cached. Default 60 s (entries change only on erase).</summary>
     public TimeSpan UserCacheTtl { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// While the directory cannot answer (unavailable, deadline exceeded), a found user whose cache entry expired no more
+    /// than this long ago is still served, so a directory restart or outage does not fail every request of known users.
+    /// Zero turns it off. Default 10 min.
+    /// </summary>
+    public TimeSpan StaleIfUnavailable { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>How long "no such user" stays cached; short, because a fresh id may not have replicated yet. Default 1 s.</summary>
     public TimeSpan NegativeCacheTtl { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -221,7 +221,7 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
 
             metrics.Refused(peer, "malformed", malformed);
             using var applying = ReplicationTracing.StartApply(peer, batch);
-            var result = await applier.ApplyAsync(peer, batch.Stream, changes, done, batch.LastSeq, fromStream: true, ct);
+            var result = await applier.ApplyAsync(peer, batch.Stream, changes, done, batch.LastSeq, ct);
             ack.AppliedThrough = result.AppliedThrough;
             ack.Rewind = result.Stopped;
             ack.Applied = result.Applied;

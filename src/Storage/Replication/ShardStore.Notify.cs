@@ -93,8 +93,13 @@ public sealed partial class ShardStore
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
+            catch (ObjectDisposedException)
             {
+                return; // The store's data source is gone (shutdown).
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Never fatal to the caller: senders still poll; listen again after a pause.
                 LogNotifyFailed(ShardId, ex.Message);
                 await Task.Delay(ListenRetry, _time, ct);
             }

@@ -125,7 +125,7 @@ public sealed class MeshCluster(PostgresServer postgres, RedisServer redis) : IA
         foreach (var (shard, cs) in Topology.Shards.Where(s => s.Key.StartsWith("eu-west-", StringComparison.Ordinal)))
         {
             text.Append(shard).Append(": ").AppendLine(await ScalarTextAsync(cs, """
-                SELECT (SELECT count(*) || '/' || coalesce(max(version_hlc), 0) FROM documents) || ' ' || (SELECT count(*) || '/' || coalesce(sum(increments), 0) FROM counters)
+                SELECT (SELECT count(*) || '/' || coalesce(max(version_hlc), 0) FROM documents) || ' ' || (SELECT count(*) || '/' || coalesce(sum(incr), 0) FROM counters)
                     || ' ' || (SELECT count(*) FROM erased_users) || ' ' || (SELECT count(*) || '/' || coalesce(max(seq), 0) FROM change_log)
                 """));
         }
