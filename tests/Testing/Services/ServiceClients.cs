@@ -8,5 +8,5 @@ public static class ServiceClients
 {
     /// <summary>A client for <paramref name="baseAddress"/> (HTTP/1.1), e.g. an edge, an API or a metrics endpoint.</summary>
     public static HttpClient For(Uri baseAddress, TimeSpan? timeout = null)
-        => new() { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(30) };
+        => TestCredentials.CreateClient(baseAddress, timeout ?? TimeSpan.FromSeconds(30));
 }
