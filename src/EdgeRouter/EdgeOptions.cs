@@ -10,7 +10,7 @@ internal sealed class EdgeSiteOptions
     /// <summary>The edge's own region; must be a region of the topology.</summary>
     public string Region { get; set; } = string.Empty;
 
-    /// <summary>Path of the topology JSON (ARCHITECTURE.md §3).</summary>
+    /// <summary>Path of the topology JSON (docs/architecture.md §3).</summary>
     public string Topology { get; set; } = string.Empty;
 }
 

@@ -61,7 +61,7 @@ internal static class Extensions
 
     private const string ReadyTagName = ServiceDefaults.Extensions.ReadyTag;
 
-    /// <summary>Maps the public API of ARCHITECTURE.md §4 and /openapi/v1.json.</summary>
+    /// <summary>Maps the public API of docs/architecture.md §4 and /openapi/v1.json.</summary>
     public static WebApplication MapRegionApi(this WebApplication app)
     {
         var region = app.Services.GetRequiredService<IOptions<RegionServiceOptions>>().Value.Region;

@@ -11,7 +11,7 @@ internal sealed class RegionServiceOptions
     [Required]
     public string Region { get; set; } = string.Empty;
 
-    /// <summary>Path of the topology JSON (ARCHITECTURE.md §3).</summary>
+    /// <summary>Path of the topology JSON (docs/architecture.md §3).</summary>
     [Required]
     public string Topology { get; set; } = string.Empty;
 

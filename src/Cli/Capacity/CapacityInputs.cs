@@ -5,7 +5,7 @@ namespace Geo.Cli.Capacity;
 /// <summary>
 /// The assumptions of a capacity plan. Defaults come from the seeds in /work/shared/seeds (see docs/capacity.md):
 /// 003 gives the chain DAU → peak concurrency → RPS → database amplification and the headroom; 001 the per-node
-/// Postgres throughput and the data per active user; the region counts are the local topology's (ARCHITECTURE.md §3).
+/// Postgres throughput and the data per active user; the region counts are the local topology's (docs/architecture.md §3).
 /// </summary>
 internal sealed record CapacityInputs
 {
@@ -33,7 +33,7 @@ internal sealed record CapacityInputs
     /// <summary>Share of reads served by Redis (seed 003: caching "can cut database load by 60–80%"; the low end, to err towards more shards).</summary>
     public double CacheHitRatio { get; init; } = 0.6;
 
-    /// <summary>Change-log operations per write at the origin region: the outbox append in the write's transaction (ARCHITECTURE.md §6).</summary>
+    /// <summary>Change-log operations per write at the origin region: the outbox append in the write's transaction (docs/architecture.md §6).</summary>
     public double ChangeLogOpsPerWrite { get; init; } = 1;
 
     /// <summary>Operations per second one shard sustains (seed 001: a tuned Postgres does "10,000–50,000 transactions per second"; the low end). `geoctl bench shard` will measure it.</summary>

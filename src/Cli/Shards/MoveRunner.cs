@@ -7,7 +7,7 @@ using Npgsql;
 namespace Geo.Cli.Shards;
 
 /// <summary>
-/// Runs one move of ARCHITECTURE.md §9 and resumes it from any step: the directory's move record holds the phase,
+/// Runs one move of docs/architecture.md §9 and resumes it from any step: the directory's move record holds the phase,
 /// the source shard's <c>shard_move_progress</c> row the copy watermark and timings. Every step is idempotent.
 /// </summary>
 internal sealed class MoveRunner(RegionConnection region, Action<string, int, string> report)

@@ -3,7 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace Geo.Core.Tls;
 
-/// <summary>The roles a Geo certificate can name (ARCHITECTURE.md §12).</summary>
+/// <summary>The roles a Geo certificate can name (docs/architecture.md §12).</summary>
 public static class PeerRoles
 {
     public const string Edge = "edge";

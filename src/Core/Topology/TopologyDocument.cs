@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 
 namespace Geo.Core.Topology;
 
-/// <summary>The topology JSON as written (ARCHITECTURE.md §3); validated into <see cref="GeoTopology"/>.</summary>
+/// <summary>The topology JSON as written (docs/architecture.md §3); validated into <see cref="GeoTopology"/>.</summary>
 public sealed class TopologyDocument
 {
     [JsonPropertyName("regions")]

@@ -1,7 +1,7 @@
 namespace Geo.EdgeRouter.Headers;
 
 /// <summary>
-/// Headers of ARCHITECTURE.md §4 as the edge handles them: a request id on every request (the client's, else a new one),
+/// Headers of docs/architecture.md §4 as the edge handles them: a request id on every request (the client's, else a new one),
 /// forwarded and echoed; <c>Geo-Edge-Region</c> on every response. Runs first, so even shed requests carry both.
 /// </summary>
 internal static class EdgeHeaders

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Options;
 
 namespace Geo.RegionService.Api;
 
-/// <summary>The handlers of ARCHITECTURE.md §4; each validates, admits by residency, routes to the user's shard.</summary>
+/// <summary>The handlers of docs/architecture.md §4; each validates, admits by residency, routes to the user's shard.</summary>
 internal sealed partial class RegionApi(
     GeoTopology topology,
     IOptions<RegionServiceOptions> options,

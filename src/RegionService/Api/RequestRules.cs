@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Geo.RegionService.Api;
 
-/// <summary>The limits of ARCHITECTURE.md §4: names, keys, ids, bodies; each violation becomes a precise problem.</summary>
+/// <summary>The limits of docs/architecture.md §4: names, keys, ids, bodies; each violation becomes a precise problem.</summary>
 internal static partial class RequestRules
 {
     public const int MaxKeyLength = 256;

@@ -7,7 +7,7 @@ internal sealed class GeoSiteOptions
 {
     public const string SectionName = "Geo";
 
-    /// <summary>Path of the topology JSON (ARCHITECTURE.md §3). Required.</summary>
+    /// <summary>Path of the topology JSON (docs/architecture.md §3). Required.</summary>
     public string Topology { get; set; } = string.Empty;
 
     /// <summary>This region's id; must be a region of the topology. Required.</summary>

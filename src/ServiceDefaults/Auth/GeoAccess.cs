@@ -53,7 +53,7 @@ public static class GeoPolicies
     };
 
     /// <summary>
-    /// The operation and target user of a <c>/v1/users…</c> request (ARCHITECTURE.md §4), or null for a path outside
+    /// The operation and target user of a <c>/v1/users…</c> request (docs/architecture.md §4), or null for a path outside
     /// the API (health, metrics, OpenAPI). An unknown <c>/v1</c> path is a read with no user: it needs a valid token.
     /// </summary>
     public static (GeoOperation Operation, string? UserId)? Classify(string method, PathString path)

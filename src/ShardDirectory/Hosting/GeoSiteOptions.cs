@@ -8,7 +8,7 @@ internal sealed class GeoSiteOptions
 {
     public const string SectionName = "Geo";
 
-    /// <summary>Path of the topology JSON (ARCHITECTURE §3), e.g. <c>config/topology.local.json</c>. Required.</summary>
+    /// <summary>Path of the topology JSON (docs/architecture.md §3), e.g. <c>config/topology.local.json</c>. Required.</summary>
     public string? Topology { get; set; }
 
     /// <summary>Id of this directory's region in the topology, e.g. <c>eu-west</c>. Required.</summary>

@@ -18,7 +18,7 @@ locals {
 
   residencies = coalesce(var.residencies, concat(var.jurisdictions, ["global"]))
 
-  # Allowed regions per residency (ARCHITECTURE §1): same jurisdiction, or every region for global.
+  # Allowed regions per residency (docs/architecture.md §1): same jurisdiction, or every region for global.
   allowed = {
     for res in local.residencies : res => [
       for r in var.regions : r.name if res == "global" || r.jurisdiction == res
@@ -80,7 +80,7 @@ locals {
     }
   }
 
-  # ARCHITECTURE §3: the document every service and the CLI read.
+  # docs/architecture.md §3: the document every service and the CLI read.
   topology = {
     regions = {
       for r in local.regions : r.name => merge(local.urls[r.name], {

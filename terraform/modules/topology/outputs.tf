@@ -1,10 +1,10 @@
 output "topology" {
-  description = "The topology document of ARCHITECTURE §3, as an object."
+  description = "The topology document of docs/architecture.md §3, as an object."
   value       = local.topology
 }
 
 output "topology_json" {
-  description = "The topology document of ARCHITECTURE §3, as JSON: what services read from Geo:Topology."
+  description = "The topology document of docs/architecture.md §3, as JSON: what services read from Geo:Topology."
   value       = jsonencode(local.topology)
 }
 

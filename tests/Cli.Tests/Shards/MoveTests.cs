@@ -11,7 +11,7 @@ using Npgsql;
 namespace Geo.Cli.Tests.Shards;
 
 /// <summary>
-/// The online move of ARCHITECTURE.md §9 end to end, with real processes: us-east (ShardDirectory, RegionService,
+/// The online move of docs/architecture.md §9 end to end, with real processes: us-east (ShardDirectory, RegionService,
 /// Replicator, EdgeRouter) on two shards and its replica region us-west (ShardDirectory, RegionService, Replicator);
 /// geoctl as a child process (killed twice and rerun), and a bounded writer at ≥ 200 writes/s through the us-east edge to
 /// users whose buckets move onto a third shard, added while everything runs.
