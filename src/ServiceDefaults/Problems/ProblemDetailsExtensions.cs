@@ -58,6 +58,10 @@ public static partial class ProblemDetailsExtensions
             {
                 StatusCodes.Status404NotFound => "not-found",
                 StatusCodes.Status405MethodNotAllowed => "method-not-allowed",
+                // Routing answers 415 itself when a body's content type is not one an endpoint accepts (its Accepts
+                // metadata, which also feeds the OpenAPI document): the same problem type the body reader gives.
+                StatusCodes.Status415UnsupportedMediaType => "unsupported-media-type",
+                StatusCodes.Status413PayloadTooLarge => "body-too-large",
                 _ => "status-" + code,
             };
             await GeoProblems.WriteAsync(status.HttpContext, code, slug, ReasonPhrase(code), $"The request was answered with status {code}.");
