@@ -14,24 +14,24 @@ internal static class CapacityCommand
     public static Command Create(CliHost host, GlobalOptions globals)
     {
         var users = new Option<long>("--users") { Description = "Registered users.", Required = true, HelpName = "N" };
-        var dau = Fraction("--dau", "Share of users active per day (seed 003: 1-10%).", Defaults.DailyActiveRatio);
-        var peak = Fraction("--peak-concurrency", "Share of daily active users online at the peak (seed 003: 1-5%).", Defaults.PeakConcurrencyRatio);
-        var rps = Number("--rps-per-user", "API requests per second per concurrent user (fits seed 003's 10M users -> 10,000 RPS).", Defaults.RpsPerUser);
+        var dau = Fraction("--dau", "Share of users active per day (rule of thumb: 1-10%).", Defaults.DailyActiveRatio);
+        var peak = Fraction("--peak-concurrency", "Share of daily active users online at the peak (rule of thumb: 1-5%).", Defaults.PeakConcurrencyRatio);
+        var rps = Number("--rps-per-user", "API requests per second per concurrent user (0.2 gives 10M users -> 10,000 RPS, the top of the usual estimate).", Defaults.RpsPerUser);
         var ratio = new Option<double>("--read-write-ratio")
         {
-            Description = "Reads to writes, as READS:WRITES (80:20) or reads per write (4) (seed 003: ~80% reads).",
+            Description = "Reads to writes, as READS:WRITES (80:20) or reads per write (4) (typical web traffic: ~80% reads).",
             HelpName = "R:W",
             DefaultValueFactory = _ => Defaults.ReadsPerWrite,
             CustomParser = ParseReadWriteRatio,
         };
-        var amplification = Number("--db-amplification", "Database operations per API request before the cache (seed 003: 2-4x, ~3x).", Defaults.DbAmplification);
-        var cacheHit = Fraction("--cache-hit", "Share of reads Redis serves (seed 003: caching cuts DB load 60-80%).", Defaults.CacheHitRatio);
+        var amplification = Number("--db-amplification", "Database operations per API request before the cache (rule of thumb: 2-4x, ~3x).", Defaults.DbAmplification);
+        var cacheHit = Fraction("--cache-hit", "Share of reads Redis serves (caching typically cuts DB load 60-80%).", Defaults.CacheHitRatio);
         var changeLog = Number("--changelog-ops", "Change-log operations per write at the origin (the outbox append).", Defaults.ChangeLogOpsPerWrite);
-        var shardCapacity = Number("--shard-capacity", "Operations/s one shard sustains (seed 001: 10,000-50,000 TPS per Postgres; 'geoctl bench shard' will measure yours).", Defaults.ShardCapacity);
+        var shardCapacity = Number("--shard-capacity", "Operations/s one shard sustains (a tuned Postgres: roughly 10,000-50,000 TPS; 'geoctl bench shard' will measure yours).", Defaults.ShardCapacity);
         var regions = new Option<int>("--regions") { Description = "Regions; users spread evenly over them.", DefaultValueFactory = _ => Defaults.Regions, HelpName = "N" };
         var replicas = new Option<int>("--replicas") { Description = "Regions in a user's replica set (same jurisdiction).", DefaultValueFactory = _ => Defaults.ReplicaSetSize, HelpName = "N" };
-        var headroom = Number("--headroom", "Capacity above peak, as a fraction (seed 003: 20-30%).", Defaults.Headroom);
-        var dataPerDau = Number("--data-per-dau-kb", "New data per daily active user per day, kB (seed 001: 100 KB).", Defaults.DataPerActiveUserKb);
+        var headroom = Number("--headroom", "Capacity above peak, as a fraction (common practice: 20-30%).", Defaults.Headroom);
+        var dataPerDau = Number("--data-per-dau-kb", "New data per daily active user per day, kB (rule of thumb: 100 KB).", Defaults.DataPerActiveUserKb);
 
         var command = new Command("capacity", "Back-of-envelope capacity plan: DAU, peak users, RPS, database operations/s, shards per region, storage growth.")
         {

@@ -3,40 +3,40 @@ using System.Globalization;
 namespace Geo.Cli.Capacity;
 
 /// <summary>
-/// The assumptions of a capacity plan. Defaults come from the seeds in /work/shared/seeds (see docs/capacity.md):
-/// 003 gives the chain DAU → peak concurrency → RPS → database amplification and the headroom; 001 the per-node
-/// Postgres throughput and the data per active user; the region counts are the local topology's (docs/architecture.md §3).
+/// The assumptions of a capacity plan. Defaults are common planning rules of thumb, with the reasoning in docs/capacity.md:
+/// the chain DAU → peak concurrency → RPS → database amplification, the headroom, the per-node Postgres throughput and
+/// the data per active user; the region counts are the local topology's (docs/architecture.md §3).
 /// </summary>
 internal sealed record CapacityInputs
 {
     /// <summary>Registered users.</summary>
     public required long Users { get; init; }
 
-    /// <summary>Share of users active on a day (seed 003: 1–10%).</summary>
+    /// <summary>Share of users active on a day (rule of thumb: 1–10%; we take the top).</summary>
     public double DailyActiveRatio { get; init; } = 0.10;
 
-    /// <summary>Share of daily active users active at the peak moment (seed 003: 1–5%).</summary>
+    /// <summary>Share of daily active users active at the peak moment (rule of thumb: 1–5%; we take the top).</summary>
     public double PeakConcurrencyRatio { get; init; } = 0.05;
 
     /// <summary>
-    /// API requests per second per concurrent user. 0.2 is what makes seed 003's own example come out at the top of its
-    /// range: 10M users × 10% × 5% = 50,000 concurrent → 10,000 RPS (seed 003: "4,000–10,000 RPS").
+    /// API requests per second per concurrent user. The usual estimate for 10M registered users is 4,000–10,000 RPS;
+    /// 0.2 puts the defaults at the top of it: 10M users × 10% × 5% = 50,000 concurrent → 10,000 RPS.
     /// </summary>
     public double RpsPerUser { get; init; } = 0.2;
 
-    /// <summary>Reads per write among API requests (seed 003: "roughly 80% of traffic that's reads" → 80:20 = 4).</summary>
+    /// <summary>Reads per write among API requests (typical web traffic is about 80% reads → 80:20 = 4).</summary>
     public double ReadsPerWrite { get; init; } = 4;
 
-    /// <summary>Database operations per API request before the cache (seed 003: 2–4x, "roughly 3x").</summary>
+    /// <summary>Database operations per API request before the cache (rule of thumb: 2–4 per request; we take 3).</summary>
     public double DbAmplification { get; init; } = 3;
 
-    /// <summary>Share of reads served by Redis (seed 003: caching "can cut database load by 60–80%"; the low end, to err towards more shards).</summary>
+    /// <summary>Share of reads served by Redis (caching typically takes 60–80% of the load off the database; we take the low end, to err towards more shards).</summary>
     public double CacheHitRatio { get; init; } = 0.6;
 
     /// <summary>Change-log operations per write at the origin region: the outbox append in the write's transaction (docs/architecture.md §6).</summary>
     public double ChangeLogOpsPerWrite { get; init; } = 1;
 
-    /// <summary>Operations per second one shard sustains (seed 001: a tuned Postgres does "10,000–50,000 transactions per second"; the low end). `geoctl bench shard` will measure it.</summary>
+    /// <summary>Operations per second one shard sustains (a well-tuned Postgres sustains roughly 10,000–50,000 transactions/s; we take the low end). `geoctl bench shard` will measure it.</summary>
     public double ShardCapacity { get; init; } = 10_000;
 
     /// <summary>Regions in the deployment; users are assumed spread evenly over them (local topology: 4).</summary>
@@ -45,10 +45,10 @@ internal sealed record CapacityInputs
     /// <summary>Regions in a user's replica set, each holding a writable copy (local topology: 2 per jurisdiction).</summary>
     public int ReplicaSetSize { get; init; } = 2;
 
-    /// <summary>Capacity provisioned above the peak, as a fraction (seed 003: "20–30% headroom"; 20–50% for spikes).</summary>
+    /// <summary>Capacity provisioned above the peak, as a fraction (common practice: 20–30% above the peak, up to 50% for spiky traffic).</summary>
     public double Headroom { get; init; } = 0.3;
 
-    /// <summary>New data per daily active user per day, in kB (seed 001: "Daily Data (100KB/user)").</summary>
+    /// <summary>New data per daily active user per day, in kB (sizing rule of thumb: about 100 kB).</summary>
     public double DataPerActiveUserKb { get; init; } = 100;
 
     /// <summary>Every problem with these inputs, each naming the option and the allowed range; empty when usable.</summary>

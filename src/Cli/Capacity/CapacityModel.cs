@@ -1,6 +1,6 @@
 namespace Geo.Cli.Capacity;
 
-/// <summary>The back-of-envelope capacity arithmetic of seed 003, extended with Geo's cache, replication and change log. Pure.</summary>
+/// <summary>The usual back-of-envelope capacity arithmetic (users → DAU → peak concurrency → RPS → database operations), extended with Geo's cache, replication and change log. Pure.</summary>
 internal static class CapacityModel
 {
     private const double BytesPerKb = 1_000;

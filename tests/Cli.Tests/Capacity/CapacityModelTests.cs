@@ -89,9 +89,9 @@ public class CapacityModelTests
     }
 
     [Fact]
-    public void Default_figures_reproduce_seed_003s_worked_example()
+    public void Default_figures_reproduce_the_usual_estimate_for_ten_million_users()
     {
-        // Seed 003: "For 10 million total users ... 4,000–10,000 RPS at the API layer and 10,000–30,000 database operations per second"
+        // The usual estimate for 10M registered users: 4,000–10,000 API requests/s and 10,000–30,000 database operations/s
         // (before cache and replication, i.e. RPS × amplification).
         var plan = CapacityModel.Plan(new CapacityInputs { Users = 10_000_000 });
 
