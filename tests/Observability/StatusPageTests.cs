@@ -156,6 +156,7 @@ public sealed class StatusPageTests(ObservedSystem system)
         Assert.True(File.Exists(dll), $"build the Cli first: {dll}");
         var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = false, RedirectStandardError = false };
         info.ArgumentList.Add(dll);
+        info.Environment["GEO_PKI"] = Geo.Testing.Security.TestPki.Directory; // geoctl presents the run's admin certificate
         foreach (var a in args)
         {
             info.ArgumentList.Add(a);

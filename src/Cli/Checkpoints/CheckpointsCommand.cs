@@ -67,7 +67,8 @@ internal static class CheckpointsCommand
             throw GeoCliException.NotFound($"--region: '{regionId}' is not a region of the topology ({string.Join(", ", topology.Regions.Keys)}).");
         }
 
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        // /metrics over mutual TLS with the admin certificate (every service's /metrics needs a deployment certificate).
+        using var http = new HttpClient(new SocketsHttpHandler { SslOptions = context.Admin("read the services' metrics").ClientOptions() }) { Timeout = TimeSpan.FromSeconds(5) };
         if (!context.Json)
         {
             context.Info($"Reading metrics twice, {window.ToString(CultureInfo.InvariantCulture)} s apart…");
@@ -152,12 +153,12 @@ internal static class CheckpointsCommand
         return result;
     }
 
-    /// <summary>A GET of <paramref name="path"/>; <paramref name="http2"/> for the gRPC services (cleartext HTTP/2 only).</summary>
+    /// <summary>A GET of <paramref name="path"/>; <paramref name="http2"/> for the gRPC services (HTTP/2 only).</summary>
     public static HttpRequestMessage Get(Uri service, string path, bool http2) => http2
         ? new HttpRequestMessage(HttpMethod.Get, new Uri(service, path)) { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact }
         : new HttpRequestMessage(HttpMethod.Get, new Uri(service, path));
 
-    // The replicator speaks cleartext HTTP/2 only (gRPC); the edge and the API HTTP/1.1.
+    // The replicator speaks HTTP/2 only (gRPC over TLS); the edge and the API HTTP/1.1.
     private static async Task ScrapeAsync(HttpClient http, Readings into, string region, string tier, int index, Uri service, bool http2, CancellationToken ct)
     {
         try
