@@ -48,6 +48,8 @@ public sealed partial class TerraformSettingsTests
             Assert.Contains(bindable, pattern => Matches(pattern, key.Split(':')));
         }
         Assert.DoesNotContain(bindable, pattern => Matches(pattern, ["Geo", "PeerToken"]));
+        Assert.DoesNotContain(bindable, pattern => Matches(pattern, ["Geo", "Auth", "Issuers"])); // a list, not a value
+        Assert.Contains(bindable, pattern => Matches(pattern, ["Geo", "Auth", "Issuers", "${i}", "Issuer"]));
     }
 
     /// <summary>Names that look like .NET configuration keys in environment form, with the file they occur in.</summary>
@@ -82,7 +84,7 @@ public sealed partial class TerraformSettingsTests
         }
         for (var i = 0; i < key.Length; i++)
         {
-            var ok = pattern[i] switch
+            var ok = key[i].StartsWith("${", StringComparison.Ordinal) ? pattern[i] is "#" or "*" : pattern[i] switch
             {
                 "*" => key[i].Length > 0,
                 "#" => key[i].Length > 0 && key[i].All(char.IsAsciiDigit),
@@ -254,7 +256,8 @@ public sealed partial class TerraformSettingsTests
     [GeneratedRegex(@"(^|\s)(#|//).*$")]
     private static partial Regex Comment();
 
-    // Geo__Tls__Certificate, Replicator__PeerAddresses__eu-west, "Geo__Auth__Issuers__0__Issuer" (keys or string literals).
-    [GeneratedRegex(@"(?<![A-Za-z0-9_.-])[A-Za-z][A-Za-z0-9]*(?:__[A-Za-z0-9][A-Za-z0-9-]*)+")]
+    // Geo__Tls__Certificate, Replicator__PeerAddresses__eu-west, "Geo__Auth__Issuers__${i}__Issuer" (keys or string
+    // literals; an interpolated segment stands for a list index or dictionary key).
+    [GeneratedRegex(@"(?<![A-Za-z0-9_.-])[A-Za-z][A-Za-z0-9]*(?:__(?:[A-Za-z0-9][A-Za-z0-9-]*|\$\{[^}]+\}))+")]
     private static partial Regex EnvironmentName();
 }
