@@ -20,14 +20,9 @@ module "topology" {
   }
 }
 
-resource "random_password" "peer_token" {
-  length  = 48
-  special = false
-}
-
-resource "random_password" "admin_token" {
-  length  = 48
-  special = false
+# Geo:Logging:UserHashKey, the same in every region (logs name users by a keyed hash).
+resource "random_bytes" "user_hash_key" {
+  length = 32
 }
 
 module "us_east" {
@@ -35,8 +30,9 @@ module "us_east" {
 
   region              = module.topology.regions["us-east"]
   images              = var.images["aws"]
-  peer_token          = random_password.peer_token.result
-  admin_token         = random_password.admin_token.result
+  tls                 = var.tls["us-east"]
+  auth                = var.auth
+  user_hash_key       = random_bytes.user_hash_key.base64
   network_cidr        = "10.10.0.0/16"
   deletion_protection = var.deletion_protection
   dns_ready           = [for k, r in aws_route53_record.region : r.fqdn if startswith(k, "us-east/")]
@@ -47,8 +43,9 @@ module "eu_west" {
 
   region              = module.topology.regions["eu-west"]
   images              = var.images["gcp"]
-  peer_token          = random_password.peer_token.result
-  admin_token         = random_password.admin_token.result
+  tls                 = var.tls["eu-west"]
+  auth                = var.auth
+  user_hash_key       = random_bytes.user_hash_key.base64
   network_cidr        = "10.20.0.0/16"
   deletion_protection = var.deletion_protection
 }
@@ -58,8 +55,9 @@ module "eu_central" {
 
   region              = module.topology.regions["eu-central"]
   images              = var.images["azure"]
-  peer_token          = random_password.peer_token.result
-  admin_token         = random_password.admin_token.result
+  tls                 = var.tls["eu-central"]
+  auth                = var.auth
+  user_hash_key       = random_bytes.user_hash_key.base64
   network_cidr        = "10.30.0.0/16"
   deletion_protection = var.deletion_protection
   dns_ready           = [for k, r in aws_route53_record.region : r.fqdn if startswith(k, "eu-central/")]

@@ -18,8 +18,7 @@ output "replication_peers" {
   value       = module.topology.replication_peers
 }
 
-output "admin_token" {
-  description = "Token for geoctl admin calls."
-  value       = random_password.admin_token.result
-  sensitive   = true
+output "migrations" {
+  description = "region => how to run `geoctl migrate` there: the owning login, the secret holding its password, connection strings without the password."
+  value       = { for m in [module.us_east, module.eu_west, module.eu_central] : m.name => m.migration }
 }

@@ -8,19 +8,49 @@ locals {
   db_class   = { small = "db.t4g.medium", medium = "db.r6g.large", large = "db.r6g.2xlarge" }
   db_storage = { small = 20, medium = 100, large = 500 }
 
-  secrets = {
-    peer_token     = var.peer_token
-    admin_token    = var.admin_token
-    db_password    = random_password.db.result
-    redis_password = random_password.redis.result
-  }
-  # Environment variable => secret; PGPASSWORD is read by Npgsql when a connection string has none.
-  secret_env = {
-    Geo__PeerToken     = "peer_token"
-    Geo__AdminToken    = "admin_token"
-    PGPASSWORD         = "db_password"
-    Geo__RedisPassword = "redis_password"
-  }
+  # Secrets, named alike on every cloud (terraform/README.md "Secrets"). The names are derived from non-sensitive
+  # inputs only, so they can key for_each; the values are looked up by name.
+  secret_names = toset(concat(
+    ["tls-ca", "user-hash-key", "db-password", "db-migration-password", "redis-password"],
+    flatten([for s in keys(var.region.services) : ["tls-${s}-certificate", "tls-${s}-key"]]),
+  ))
+  secrets = merge(
+    {
+      tls-ca                = var.tls.ca
+      user-hash-key         = var.user_hash_key
+      db-password           = random_password.db.result
+      db-migration-password = random_password.db_migration.result
+      redis-password        = random_password.redis.result
+    },
+    { for s in keys(var.region.services) : "tls-${s}-certificate" => var.tls.services[s].certificate },
+    { for s in keys(var.region.services) : "tls-${s}-key" => var.tls.services[s].key },
+  )
+  # service => environment variable => secret, under the configuration names the services bind (Geo:Tls,
+  # Geo:Logging:UserHashKey). PGPASSWORD is read by Npgsql when a connection string has none (the edge has no database).
+  # redis-password is the cache's AUTH token; no service setting reads it yet (terraform/README.md).
+  secret_env = { for s in keys(var.region.services) : s => merge(
+    {
+      Geo__Tls__Ca              = "tls-ca"
+      Geo__Tls__Certificate     = "tls-${s}-certificate"
+      Geo__Tls__Key             = "tls-${s}-key"
+      Geo__Logging__UserHashKey = "user-hash-key"
+    },
+    s == "edge" ? {} : { PGPASSWORD = "db-password" },
+  ) }
+  # Geo:Auth for the services that take bearer tokens (edge, api): public settings, plain environment.
+  auth_env = merge(
+    { Geo__Auth__Audience = var.auth.audience },
+    [for i, issuer in var.auth.issuers : merge(
+      { "Geo__Auth__Issuers__${i}__Issuer" = issuer.issuer },
+      issuer.authority == null ? {} : { "Geo__Auth__Issuers__${i}__Authority" = issuer.authority },
+      issuer.metadata_address == null ? {} : { "Geo__Auth__Issuers__${i}__MetadataAddress" = issuer.metadata_address },
+    )]...
+  )
+  environment = { for s, svc in var.region.services : s => merge(svc.environment, contains(["edge", "api"], s) ? local.auth_env : {}) }
+
+  # Only the edge is public; the API, directory and replicator sit behind internal load balancers.
+  public   = { for s, svc in var.region.services : s => svc if s == "edge" }
+  internal = { for s, svc in var.region.services : s => svc if s != "edge" }
 }
 
 data "aws_availability_zones" "available" {
@@ -105,7 +135,7 @@ resource "aws_security_group" "alb" {
   tags   = local.tags
 
   ingress {
-    description = "HTTPS from clients and peer regions"
+    description = "HTTPS from clients (the edge is the only public service)"
     from_port   = 443
     to_port     = 443
     protocol    = "tcp"
@@ -132,11 +162,18 @@ resource "aws_security_group" "tasks" {
   tags   = local.tags
 
   ingress {
-    description     = "HTTP/1.1 and h2c from the load balancer"
+    description     = "The edge from the public load balancer"
     from_port       = 8080
     to_port         = 8081
     protocol        = "tcp"
     security_groups = [aws_security_group.alb.id]
+  }
+  ingress {
+    description = "API, directory and replicator from the internal load balancers (TLS passed through) inside the network"
+    from_port   = 8080
+    to_port     = 8081
+    protocol    = "tcp"
+    cidr_blocks = [var.network_cidr]
   }
   egress {
     from_port   = 0
@@ -174,22 +211,27 @@ resource "random_password" "db" {
   special = false
 }
 
+resource "random_password" "db_migration" {
+  length  = 32
+  special = false
+}
+
 resource "random_password" "redis" {
   length  = 32
   special = false
 }
 
 resource "aws_secretsmanager_secret" "this" {
-  for_each                = local.secrets
+  for_each                = local.secret_names
   name                    = "${local.name}/${each.key}"
   recovery_window_in_days = 7
   tags                    = local.tags
 }
 
 resource "aws_secretsmanager_secret_version" "this" {
-  for_each      = local.secrets
+  for_each      = local.secret_names
   secret_id     = aws_secretsmanager_secret.this[each.key].id
-  secret_string = each.value
+  secret_string = local.secrets[each.key]
 }
 
 # --- Postgres: one RDS instance per shard plus the directory database ---
@@ -213,8 +255,8 @@ resource "aws_db_instance" "this" {
   storage_encrypted            = true
   multi_az                     = each.value.size != "small"
   db_name                      = each.value.database
-  username                     = "geo"
-  password                     = random_password.db.result
+  username                     = var.migration_user # owns the schema; the services' login (geo) is created by the migration step
+  password                     = random_password.db_migration.result
   db_subnet_group_name         = aws_db_subnet_group.this.name
   vpc_security_group_ids       = [aws_security_group.data.id]
   backup_retention_period      = 7

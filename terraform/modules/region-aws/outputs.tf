@@ -6,9 +6,9 @@ output "name" {
 }
 
 output "dns_records" {
-  description = "key => public record the environment must publish in the domain's zone: the service names and certificate validation."
+  description = "key => record the environment must publish in the domain's zone: the edge (public load balancer), the internal services (internal load balancers, private addresses only) and certificate validation."
   value = merge(
-    { for s, h in var.region.hostnames : s => { name = h, type = "CNAME", value = aws_lb.this.dns_name } },
+    { for s, h in var.region.hostnames : s => { name = h, type = "CNAME", value = s == "edge" ? aws_lb.this.dns_name : aws_lb.internal[s].dns_name } },
     { for o in aws_acm_certificate.this.domain_validation_options : "acm-${o.domain_name}" => {
       name = trimsuffix(o.resource_record_name, "."), type = o.resource_record_type, value = trimsuffix(o.resource_record_value, ".")
     } },
@@ -16,7 +16,7 @@ output "dns_records" {
 }
 
 output "service_urls" {
-  description = "service => public HTTPS URL."
+  description = "service => HTTPS URL (public for the edge; reachable only from connected private networks for the others)."
   value       = { for s, h in var.region.hostnames : s => "https://${h}" }
 }
 
@@ -31,6 +31,16 @@ output "redis_endpoint" {
 }
 
 output "secrets" {
-  description = "secret name => where it is stored (peer_token, admin_token, db_password, redis_password)."
+  description = "secret name => where it is stored (terraform/README.md lists what each holds and who reads it)."
   value       = { for k, s in aws_secretsmanager_secret.this : k => s.arn }
+}
+
+output "migration" {
+  description = "How to run migrations (`geoctl migrate`): the owning login, the secret with its password, and each database's connection string without the password."
+  value = {
+    user            = var.migration_user
+    password_secret = aws_secretsmanager_secret.this["db-migration-password"].arn
+    connections = { for id, db in var.region.databases :
+    id => "Host=${db.host};Port=${db.port};Database=${db.database};Username=${var.migration_user};SSL Mode=Require" }
+  }
 }

@@ -1,4 +1,5 @@
-# The four services on ECS Fargate behind one HTTPS load balancer, one host name each.
+# The four services on ECS Fargate. Only the edge is public (HTTPS load balancer); the API, directory and
+# replicator each sit behind an internal network load balancer that passes their mutual TLS through.
 
 resource "aws_ecs_cluster" "this" {
   name = local.name
@@ -75,8 +76,8 @@ resource "aws_ecs_task_definition" "this" {
     image        = var.images[each.key]
     essential    = true
     portMappings = [for p in distinct([each.value.health_port, each.value.port]) : { containerPort = p, protocol = "tcp" }]
-    environment  = [for k, v in each.value.environment : { name = k, value = v }]
-    secrets      = [for env, s in local.secret_env : { name = env, valueFrom = aws_secretsmanager_secret.this[s].arn }]
+    environment  = [for k, v in local.environment[each.key] : { name = k, value = v }]
+    secrets      = [for env, s in local.secret_env[each.key] : { name = env, valueFrom = aws_secretsmanager_secret.this[s].arn }]
     # The image's own check (HEALTHCHECK in the root Dockerfile): GET /healthz/ready on 8080.
     healthCheck = {
       command     = ["CMD", "/usr/local/bin/geo-healthcheck"]
@@ -106,7 +107,7 @@ resource "aws_lb" "this" {
 }
 
 resource "aws_lb_target_group" "this" {
-  for_each = var.region.services
+  for_each = local.public
 
   name             = "${local.name}-${each.key}"
   vpc_id           = aws_vpc.this.id
@@ -127,10 +128,9 @@ resource "aws_lb_target_group" "this" {
 }
 
 resource "aws_acm_certificate" "this" {
-  domain_name               = var.region.hostnames.edge
-  subject_alternative_names = [for s, h in var.region.hostnames : h if s != "edge"]
-  validation_method         = "DNS"
-  tags                      = local.tags
+  domain_name       = var.region.hostnames.edge
+  validation_method = "DNS"
+  tags              = local.tags
   lifecycle {
     create_before_destroy = true
   }
@@ -177,7 +177,7 @@ resource "aws_lb_listener" "http" {
 }
 
 resource "aws_lb_listener_rule" "this" {
-  for_each     = var.region.services
+  for_each     = local.public
   listener_arn = aws_lb_listener.https.arn
   priority     = 10 + index(keys(var.region.services), each.key)
   action {
@@ -189,6 +189,50 @@ resource "aws_lb_listener_rule" "this" {
       values = [each.value.hostname]
     }
   }
+}
+
+# --- internal services: one internal NLB each, TCP on 443 to the task (TLS end to end, mutual) ---
+
+resource "aws_lb" "internal" {
+  for_each           = local.internal
+  name               = "${local.name}-${each.key}"
+  load_balancer_type = "network"
+  internal           = true
+  subnets            = aws_subnet.private[*].id
+  tags               = local.tags
+}
+
+resource "aws_lb_target_group" "internal" {
+  for_each    = local.internal
+  name        = "${local.name}-${each.key}-int"
+  vpc_id      = aws_vpc.this.id
+  target_type = "ip"
+  port        = each.value.port
+  protocol    = "TCP"
+  health_check {
+    protocol = "TCP"
+    port     = "traffic-port"
+    interval = 15
+  }
+  tags = local.tags
+}
+
+resource "aws_lb_listener" "internal" {
+  for_each          = local.internal
+  load_balancer_arn = aws_lb.internal[each.key].arn
+  port              = 443
+  protocol          = "TCP"
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.internal[each.key].arn
+  }
+}
+
+locals {
+  target_groups = merge(
+    { for s, tg in aws_lb_target_group.this : s => tg.arn },
+    { for s, tg in aws_lb_target_group.internal : s => tg.arn },
+  )
 }
 
 resource "aws_ecs_service" "this" {
@@ -205,7 +249,7 @@ resource "aws_ecs_service" "this" {
     security_groups = [aws_security_group.tasks.id]
   }
   load_balancer {
-    target_group_arn = aws_lb_target_group.this[each.key].arn
+    target_group_arn = local.target_groups[each.key]
     container_name   = each.key
     container_port   = each.value.port
   }
@@ -213,6 +257,6 @@ resource "aws_ecs_service" "this" {
     enable   = true
     rollback = true
   }
-  depends_on = [aws_lb_listener_rule.this]
+  depends_on = [aws_lb_listener_rule.this, aws_lb_listener.internal]
   tags       = local.tags
 }

@@ -39,16 +39,68 @@ variable "images" {
   }
 }
 
-variable "peer_token" {
-  description = "Shared secret regions present to each other (replication, directory look-ups). The same value in every region."
+variable "tls" {
+  description = <<-EOT
+    Mutual-TLS material (docs/mtls.md), stored in this cloud's secret store and injected as Geo__Tls__Ca,
+    Geo__Tls__Certificate and Geo__Tls__Key: the deployment CA certificate (PEM, the same in every region) and, per
+    service (edge, api, directory, replicator), this region's certificate naming geo://<region>/<service> and its
+    PKCS#8 private key (PEM). Issue them with `geoctl auth certs` or the organisation's CA; never commit them.
+  EOT
+  type = object({
+    ca = string
+    services = map(object({
+      certificate = string
+      key         = string
+    }))
+  })
+  sensitive = true
+
+  validation {
+    condition     = alltrue([for s in ["edge", "api", "directory", "replicator"] : contains(keys(var.tls.services), s)])
+    error_message = "tls.services needs a certificate and key for each of edge, api, directory and replicator (geoctl auth certs issues them)."
+  }
+}
+
+variable "auth" {
+  description = <<-EOT
+    Who may call the public API (section Geo:Auth, docs/security.md), given to the edge and the API as
+    Geo__Auth__Audience and Geo__Auth__Issuers__0__Issuer (and __Authority, __MetadataAddress; 1, 2, … for further
+    issuers). Public values (keys come from each issuer's OIDC discovery document), so plain environment variables.
+  EOT
+  type = object({
+    audience = string
+    issuers = list(object({
+      issuer           = string
+      authority        = optional(string)
+      metadata_address = optional(string)
+    }))
+  })
+
+  validation {
+    condition     = length(var.auth.issuers) > 0 && alltrue([for i in var.auth.issuers : i.authority != null || i.metadata_address != null])
+    error_message = "auth.issuers needs at least one issuer, each with an authority or a metadata_address (its OIDC discovery document)."
+  }
+}
+
+variable "user_hash_key" {
+  description = "Geo:Logging:UserHashKey: base64 of at least 16 random bytes (32 recommended), the same in every region; keys the user names in logs."
   type        = string
   sensitive   = true
 }
 
-variable "admin_token" {
-  description = "Secret for admin calls (geoctl)."
+variable "migration_user" {
+  description = <<-EOT
+    Database login that owns the schema and runs migrations (`geoctl migrate`): the server's administrator login, with
+    its password in the db-migration-password secret. The services connect as the topology's user (geo), which has
+    no DDL rights; terraform/README.md shows the grants the migration step gives it.
+  EOT
   type        = string
-  sensitive   = true
+  default     = "geo_migrator"
+
+  validation {
+    condition     = var.migration_user != "geo"
+    error_message = "migration_user must differ from the services' login (geo): the services' role has no DDL rights."
+  }
 }
 
 variable "network_cidr" {

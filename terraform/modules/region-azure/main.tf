@@ -11,19 +11,49 @@ locals {
   db_sku     = { small = "GP_Standard_D2ds_v5", medium = "GP_Standard_D4ds_v5", large = "GP_Standard_D8ds_v5" }
   db_storage = { small = 32768, medium = 131072, large = 524288 }
 
-  secrets = {
-    peer-token     = var.peer_token
-    admin-token    = var.admin_token
-    db-password    = random_password.db.result
-    redis-password = azurerm_redis_cache.this.primary_access_key
-  }
-  # Environment variable => secret; PGPASSWORD is read by Npgsql when a connection string has none.
-  secret_env = {
-    Geo__PeerToken     = "peer-token"
-    Geo__AdminToken    = "admin-token"
-    PGPASSWORD         = "db-password"
-    Geo__RedisPassword = "redis-password"
-  }
+  # Secrets, named alike on every cloud (terraform/README.md "Secrets"). The names are derived from non-sensitive
+  # inputs only, so they can key for_each; the values are looked up by name.
+  secret_names = toset(concat(
+    ["tls-ca", "user-hash-key", "db-password", "db-migration-password", "redis-password"],
+    flatten([for s in keys(var.region.services) : ["tls-${s}-certificate", "tls-${s}-key"]]),
+  ))
+  secrets = merge(
+    {
+      tls-ca                = var.tls.ca
+      user-hash-key         = var.user_hash_key
+      db-password           = random_password.db.result
+      db-migration-password = random_password.db_migration.result
+      redis-password        = azurerm_redis_cache.this.primary_access_key
+    },
+    { for s in keys(var.region.services) : "tls-${s}-certificate" => var.tls.services[s].certificate },
+    { for s in keys(var.region.services) : "tls-${s}-key" => var.tls.services[s].key },
+  )
+  # service => environment variable => secret, under the configuration names the services bind (Geo:Tls,
+  # Geo:Logging:UserHashKey). PGPASSWORD is read by Npgsql when a connection string has none (the edge has no database).
+  # redis-password is the cache's AUTH token; no service setting reads it yet (terraform/README.md).
+  secret_env = { for s in keys(var.region.services) : s => merge(
+    {
+      Geo__Tls__Ca              = "tls-ca"
+      Geo__Tls__Certificate     = "tls-${s}-certificate"
+      Geo__Tls__Key             = "tls-${s}-key"
+      Geo__Logging__UserHashKey = "user-hash-key"
+    },
+    s == "edge" ? {} : { PGPASSWORD = "db-password" },
+  ) }
+  # Geo:Auth for the services that take bearer tokens (edge, api): public settings, plain environment.
+  auth_env = merge(
+    { Geo__Auth__Audience = var.auth.audience },
+    [for i, issuer in var.auth.issuers : merge(
+      { "Geo__Auth__Issuers__${i}__Issuer" = issuer.issuer },
+      issuer.authority == null ? {} : { "Geo__Auth__Issuers__${i}__Authority" = issuer.authority },
+      issuer.metadata_address == null ? {} : { "Geo__Auth__Issuers__${i}__MetadataAddress" = issuer.metadata_address },
+    )]...
+  )
+  environment = { for s, svc in var.region.services : s => merge(svc.environment, contains(["edge", "api"], s) ? local.auth_env : {}) }
+
+  # Only the edge is public; the API, directory and replicator are reachable on private networking only.
+  public   = { for s, svc in var.region.services : s => svc if s == "edge" }
+  internal = { for s, svc in var.region.services : s => svc if s != "edge" }
 }
 
 resource "azurerm_resource_group" "this" {
@@ -105,6 +135,11 @@ resource "random_password" "db" {
   special = false
 }
 
+resource "random_password" "db_migration" {
+  length  = 32
+  special = false
+}
+
 resource "azurerm_key_vault" "this" {
   name                      = substr(replace("${local.name}-kv", "-", ""), 0, 24)
   location                  = local.location
@@ -123,9 +158,9 @@ resource "azurerm_role_assignment" "deployer_secrets" {
 }
 
 resource "azurerm_key_vault_secret" "this" {
-  for_each     = local.secrets
+  for_each     = local.secret_names
   name         = each.key
-  value        = each.value
+  value        = local.secrets[each.key]
   key_vault_id = azurerm_key_vault.this.id
   depends_on   = [azurerm_role_assignment.deployer_secrets]
 }
@@ -144,8 +179,8 @@ resource "azurerm_postgresql_flexible_server" "this" {
   delegated_subnet_id           = azurerm_subnet.db.id
   private_dns_zone_id           = azurerm_private_dns_zone.this["postgres"].id
   public_network_access_enabled = false
-  administrator_login           = "geo"
-  administrator_password        = random_password.db.result
+  administrator_login           = var.migration_user # owns the schema; the services' login (geo) is created by the migration step
+  administrator_password        = random_password.db_migration.result
   backup_retention_days         = 7
   zone                          = "1"
   tags                          = merge(local.tags, { geo-shard = each.key })

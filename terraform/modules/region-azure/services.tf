@@ -1,4 +1,5 @@
-# The four services as Container Apps with external HTTPS ingress on their own host names.
+# The four services as Container Apps in one VNet-integrated environment. Only the edge has external HTTPS ingress
+# (its own host name); the API, directory and replicator take traffic from inside the environment's network only.
 
 resource "azurerm_log_analytics_workspace" "this" {
   name                = local.name
@@ -51,17 +52,18 @@ resource "azurerm_container_app" "this" {
     identity_ids = [azurerm_user_assigned_identity.apps.id]
   }
 
+  # Key Vault references: the app reads the secret with its identity; nothing is copied into the app's definition.
   dynamic "secret" {
-    for_each = azurerm_key_vault_secret.this
+    for_each = { for env, name in local.secret_env[each.key] : name => azurerm_key_vault_secret.this[name].versionless_id }
     content {
       name                = secret.key
-      key_vault_secret_id = secret.value.versionless_id
+      key_vault_secret_id = secret.value
       identity            = azurerm_user_assigned_identity.apps.id
     }
   }
 
   ingress {
-    external_enabled = true
+    external_enabled = each.key == "edge"
     target_port      = each.value.port
     transport        = each.value.protocol == "http2" ? "http2" : "http"
     traffic_weight {
@@ -81,14 +83,14 @@ resource "azurerm_container_app" "this" {
       memory = "1Gi"
 
       dynamic "env" {
-        for_each = each.value.environment
+        for_each = local.environment[each.key]
         content {
           name  = env.key
           value = env.value
         }
       }
       dynamic "env" {
-        for_each = local.secret_env
+        for_each = local.secret_env[each.key]
         content {
           name        = env.key
           secret_name = env.value
@@ -123,7 +125,7 @@ resource "terraform_data" "dns_ready" {
 # Custom host names with free managed certificates; Azure checks the asuid TXT record first,
 # so these wait for the environment to publish dns_records.
 resource "azurerm_container_app_custom_domain" "this" {
-  for_each         = var.region.services
+  for_each         = local.public
   name             = each.value.hostname
   container_app_id = azurerm_container_app.this[each.key].id
   depends_on       = [terraform_data.dns_ready]

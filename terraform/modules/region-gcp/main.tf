@@ -8,19 +8,49 @@ locals {
   db_tier = { small = "db-custom-2-8192", medium = "db-custom-4-16384", large = "db-custom-8-32768" }
   db_disk = { small = 20, medium = 100, large = 500 }
 
-  secrets = {
-    peer_token     = var.peer_token
-    admin_token    = var.admin_token
-    db_password    = random_password.db.result
-    redis_password = google_redis_instance.this.auth_string
-  }
-  # Environment variable => secret; PGPASSWORD is read by Npgsql when a connection string has none.
-  secret_env = {
-    Geo__PeerToken     = "peer_token"
-    Geo__AdminToken    = "admin_token"
-    PGPASSWORD         = "db_password"
-    Geo__RedisPassword = "redis_password"
-  }
+  # Secrets, named alike on every cloud (terraform/README.md "Secrets"). The names are derived from non-sensitive
+  # inputs only, so they can key for_each; the values are looked up by name.
+  secret_names = toset(concat(
+    ["tls-ca", "user-hash-key", "db-password", "db-migration-password", "redis-password"],
+    flatten([for s in keys(var.region.services) : ["tls-${s}-certificate", "tls-${s}-key"]]),
+  ))
+  secrets = merge(
+    {
+      tls-ca                = var.tls.ca
+      user-hash-key         = var.user_hash_key
+      db-password           = random_password.db.result
+      db-migration-password = random_password.db_migration.result
+      redis-password        = google_redis_instance.this.auth_string
+    },
+    { for s in keys(var.region.services) : "tls-${s}-certificate" => var.tls.services[s].certificate },
+    { for s in keys(var.region.services) : "tls-${s}-key" => var.tls.services[s].key },
+  )
+  # service => environment variable => secret, under the configuration names the services bind (Geo:Tls,
+  # Geo:Logging:UserHashKey). PGPASSWORD is read by Npgsql when a connection string has none (the edge has no database).
+  # redis-password is the cache's AUTH token; no service setting reads it yet (terraform/README.md).
+  secret_env = { for s in keys(var.region.services) : s => merge(
+    {
+      Geo__Tls__Ca              = "tls-ca"
+      Geo__Tls__Certificate     = "tls-${s}-certificate"
+      Geo__Tls__Key             = "tls-${s}-key"
+      Geo__Logging__UserHashKey = "user-hash-key"
+    },
+    s == "edge" ? {} : { PGPASSWORD = "db-password" },
+  ) }
+  # Geo:Auth for the services that take bearer tokens (edge, api): public settings, plain environment.
+  auth_env = merge(
+    { Geo__Auth__Audience = var.auth.audience },
+    [for i, issuer in var.auth.issuers : merge(
+      { "Geo__Auth__Issuers__${i}__Issuer" = issuer.issuer },
+      issuer.authority == null ? {} : { "Geo__Auth__Issuers__${i}__Authority" = issuer.authority },
+      issuer.metadata_address == null ? {} : { "Geo__Auth__Issuers__${i}__MetadataAddress" = issuer.metadata_address },
+    )]...
+  )
+  environment = { for s, svc in var.region.services : s => merge(svc.environment, contains(["edge", "api"], s) ? local.auth_env : {}) }
+
+  # Only the edge is public; the API, directory and replicator are reachable on private networking only.
+  public   = { for s, svc in var.region.services : s => svc if s == "edge" }
+  internal = { for s, svc in var.region.services : s => svc if s != "edge" }
 }
 
 # --- network with private service access for Cloud SQL and Memorystore ---
@@ -60,9 +90,14 @@ resource "random_password" "db" {
   special = false
 }
 
+resource "random_password" "db_migration" {
+  length  = 32
+  special = false
+}
+
 resource "google_secret_manager_secret" "this" {
-  for_each  = local.secrets
-  secret_id = "${local.name}-${replace(each.key, "_", "-")}"
+  for_each  = local.secret_names
+  secret_id = "${local.name}-${each.key}"
   labels    = local.labels
   replication {
     user_managed {
@@ -74,9 +109,9 @@ resource "google_secret_manager_secret" "this" {
 }
 
 resource "google_secret_manager_secret_version" "this" {
-  for_each    = local.secrets
+  for_each    = local.secret_names
   secret      = google_secret_manager_secret.this[each.key].id
-  secret_data = each.value
+  secret_data = local.secrets[each.key]
 }
 
 # --- Postgres: one Cloud SQL instance per shard plus the directory database ---
@@ -115,11 +150,14 @@ resource "google_sql_database" "this" {
   instance = google_sql_database_instance.this[each.key].name
 }
 
-resource "google_sql_user" "this" {
+# The login that owns the schema and runs migrations. The services' login (geo, no DDL rights) is created with
+# its grants by the migration step (terraform/README.md "Database roles"): a login created here would be a member
+# of cloudsqlsuperuser.
+resource "google_sql_user" "migration" {
   for_each = var.region.databases
-  name     = "geo"
+  name     = var.migration_user
   instance = google_sql_database_instance.this[each.key].name
-  password = random_password.db.result
+  password = random_password.db_migration.result
 }
 
 # --- Redis ---

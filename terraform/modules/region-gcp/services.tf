@@ -1,4 +1,5 @@
-# The four services on Cloud Run, reachable only through one global HTTPS load balancer.
+# The four services on Cloud Run. Only the edge is public, through one global HTTPS load balancer; the API,
+# directory and replicator take internal traffic only (the region's VPC and networks connected to it).
 
 resource "google_service_account" "run" {
   account_id   = "${local.name}-run"
@@ -17,7 +18,7 @@ resource "google_cloud_run_v2_service" "this" {
 
   name                = "${local.name}-${each.key}"
   location            = var.region.cloud_region
-  ingress             = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+  ingress             = each.key == "edge" ? "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" : "INGRESS_TRAFFIC_INTERNAL_ONLY"
   deletion_protection = false
   labels              = local.labels
   depends_on          = [google_secret_manager_secret_iam_member.run, google_secret_manager_secret_version.this]
@@ -42,14 +43,14 @@ resource "google_cloud_run_v2_service" "this" {
         container_port = each.value.port
       }
       dynamic "env" {
-        for_each = each.value.environment
+        for_each = local.environment[each.key]
         content {
           name  = env.key
           value = env.value
         }
       }
       dynamic "env" {
-        for_each = local.secret_env
+        for_each = local.secret_env[each.key]
         content {
           name = env.key
           value_source {
@@ -79,16 +80,18 @@ resource "google_cloud_run_v2_service" "this" {
   }
 }
 
+# Only the edge may be invoked by anyone (through the load balancer; callers present bearer tokens). The internal
+# services are invoked by this region's services' account; callers are authenticated again by mutual TLS.
 resource "google_cloud_run_v2_service_iam_member" "invoker" {
   for_each = google_cloud_run_v2_service.this
   name     = each.value.name
   location = each.value.location
   role     = "roles/run.invoker"
-  member   = "allUsers" # callers are authenticated by Geo's peer/admin tokens; ingress is LB-only.
+  member   = each.key == "edge" ? "allUsers" : "serviceAccount:${google_service_account.run.email}"
 }
 
 resource "google_compute_region_network_endpoint_group" "this" {
-  for_each              = var.region.services
+  for_each              = local.public
   name                  = "${local.name}-${each.key}"
   region                = var.region.cloud_region
   network_endpoint_type = "SERVERLESS"
@@ -98,7 +101,7 @@ resource "google_compute_region_network_endpoint_group" "this" {
 }
 
 resource "google_compute_backend_service" "this" {
-  for_each              = var.region.services
+  for_each              = local.public
   name                  = "${local.name}-${each.key}"
   protocol              = each.value.protocol == "http2" ? "HTTP2" : "HTTPS"
   load_balancing_scheme = "EXTERNAL_MANAGED"
@@ -112,14 +115,14 @@ resource "google_compute_url_map" "this" {
   default_service = google_compute_backend_service.this["edge"].id
 
   dynamic "host_rule" {
-    for_each = var.region.services
+    for_each = local.public
     content {
       hosts        = [host_rule.value.hostname]
       path_matcher = host_rule.key
     }
   }
   dynamic "path_matcher" {
-    for_each = var.region.services
+    for_each = local.public
     content {
       name            = path_matcher.key
       default_service = google_compute_backend_service.this[path_matcher.key].id
@@ -130,7 +133,7 @@ resource "google_compute_url_map" "this" {
 resource "google_compute_managed_ssl_certificate" "this" {
   name = local.name
   managed {
-    domains = values(var.region.hostnames)
+    domains = [var.region.hostnames.edge]
   }
 }
 

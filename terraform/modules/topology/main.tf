@@ -66,10 +66,10 @@ locals {
 
   urls = {
     for r in local.regions : r.name => local.local ? {
-      edge       = "http://${var.addressing.host}:${local.ports.edge + r.index}"
-      api        = ["http://${var.addressing.host}:${local.ports.api + r.index}"]
-      directory  = "http://${var.addressing.host}:${local.ports.directory + r.index}"
-      replicator = "http://${var.addressing.host}:${local.ports.replicator + r.index}"
+      edge       = "https://${var.addressing.host}:${local.ports.edge + r.index}"
+      api        = ["https://${var.addressing.host}:${local.ports.api + r.index}"]
+      directory  = "https://${var.addressing.host}:${local.ports.directory + r.index}"
+      replicator = "https://${var.addressing.host}:${local.ports.replicator + r.index}"
       redis      = "${var.addressing.host}:${local.ports.redis},defaultDatabase=${r.index}"
       } : {
       edge       = "https://${r.hostnames.edge}"

@@ -142,7 +142,7 @@ run "local_mode_has_no_dns" {
   }
 
   assert {
-    condition     = output.topology.regions["eu-west"].edge == "http://127.0.0.1:8081" && output.topology.regions["eu-west"].redis == "127.0.0.1:6380,defaultDatabase=1"
+    condition     = output.topology.regions["eu-west"].edge == "https://127.0.0.1:8081" && output.topology.regions["eu-west"].redis == "127.0.0.1:6380,defaultDatabase=1"
     error_message = "Local ports are base + region index in list order."
   }
 }
