@@ -64,7 +64,7 @@ public sealed class ObservedSystem(PostgresServer postgres, RedisServer redis) :
         }
         else
         {
-            metrics = new Uri($"http://127.0.0.1:{Topology.Port(region, project == "EdgeRouter" ? "edge" : "api")}");
+            metrics = new Uri($"https://127.0.0.1:{Topology.Port(region, project == "EdgeRouter" ? "edge" : "api")}");
         }
 
         var service = await Topology.StartAsync(project, region, [.. settings]);

@@ -33,7 +33,10 @@ public sealed class TraceTests(ObservedSystem system)
         while (clock.Elapsed < TimeSpan.FromSeconds(60))
         {
             spans = [.. system.Otlp.Spans.Where(s => s.TraceId == traceId)];
-            if (spans.Any(s => s.Name == "replication apply" && s.Region == "eu-central"))
+            // Each process exports on its own schedule: wait for the end of the chain (the peer's apply and its write to
+            // the peer's Postgres), not just its first span.
+            if (spans.FirstOrDefault(s => s.Name == "replication apply" && s.Region == "eu-central") is { } applied
+                && spans.Any(s => s.Service == "Geo.Replicator" && s.Region == "eu-central" && s.Scope == "Npgsql" && s.ParentSpanId == applied.SpanId))
             {
                 break;
             }

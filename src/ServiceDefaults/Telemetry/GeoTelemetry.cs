@@ -48,7 +48,11 @@ public static class GeoTelemetry
                 .AddProcessInstrumentation()
                 .AddNpgsqlInstrumentation()
                 .AddMeter(SourcePrefix + "*")
-                .AddPrometheusExporter()
+                // No scrape cache (the exporter's default keeps a response for 300 ms): a scrape right after an event
+                // must show it. A counter read after an action, by an operator or a test, otherwise sees a response made
+                // before the action whenever another scrape happened within 300 ms; Prometheus scrapes every few seconds,
+                // so the cache saves nothing.
+                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0)
                 .AddMetricsListener(builder.Configuration[MetricsUrlKey]))
             .WithTracing(t =>
             {
