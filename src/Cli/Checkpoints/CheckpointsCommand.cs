@@ -67,8 +67,7 @@ internal static class CheckpointsCommand
             throw GeoCliException.NotFound($"--region: '{regionId}' is not a region of the topology ({string.Join(", ", topology.Regions.Keys)}).");
         }
 
-        // /metrics over mutual TLS with the admin certificate (every service's /metrics needs a deployment certificate).
-        using var http = new HttpClient(new SocketsHttpHandler { SslOptions = context.Admin("read the services' metrics").ClientOptions() }) { Timeout = TimeSpan.FromSeconds(5) };
+        using var http = ScrapeClient(context, "read the services' metrics");
         if (!context.Json)
         {
             context.Info($"Reading metrics twice, {window.ToString(CultureInfo.InvariantCulture)} s apart…");
@@ -136,6 +135,13 @@ internal static class CheckpointsCommand
 
     /// <summary>One reading of every service's metrics and every shard's change-log head and size.</summary>
     public sealed record Readings(Dictionary<(string Region, string Tier, int Index), string> Metrics, Dictionary<string, (long Seq, long Bytes)> Shards, List<string> Unreachable);
+
+    /// <summary>
+    /// The client geoctl reads the services' health and <c>/metrics</c> with: mutual TLS with the admin certificate
+    /// (every service's <c>/metrics</c> needs a certificate of the deployment), 5 s per request.
+    /// </summary>
+    public static HttpClient ScrapeClient(CommandContext context, string action)
+        => new(new SocketsHttpHandler { SslOptions = context.Admin(action).ClientOptions() }) { Timeout = TimeSpan.FromSeconds(5) };
 
     public static async Task<Readings> ReadAllAsync(HttpClient http, IReadOnlyList<RegionInfo> regions, CancellationToken ct)
     {

@@ -47,8 +47,7 @@ internal static class StatusPageCommand
         }
 
         context.Info($"Status page on {Spectre.Console.Markup.Escape(prefix)} (Ctrl-C stops it).");
-        // Health and /metrics over mutual TLS with the admin certificate (every service's /metrics needs a deployment certificate).
-        using var http = new HttpClient(new SocketsHttpHandler { SslOptions = context.Admin("read the services' health and metrics").ClientOptions() }) { Timeout = TimeSpan.FromSeconds(5) };
+        using var http = CheckpointsCommand.ScrapeClient(context, "read the services' health and metrics");
         var page = "<!doctype html><html><head><meta http-equiv=\"refresh\" content=\"1\"><title>Geo status</title></head><body><p>Reading the deployment…</p></body></html>";
         var regions = topology.Regions.Values.OrderBy(r => r.Id, StringComparer.Ordinal).ToList();
         var reader = Task.Run(async () =>
