@@ -42,6 +42,7 @@ public sealed partial class ShardStore
                 new { UserIds = run.Select(c => c.UserId).Distinct(StringComparer.Ordinal).ToArray() }, tx, cancellationToken: ct)))
             .ToDictionary(m => m.UserId, m => new DataVersion(new HlcTimestamp(m.VersionHlc), m.VersionOrigin), StringComparer.Ordinal);
         var state = await SelectDocumentsAsync(connection, tx, run, ct);
+        var floors = await TombstoneFloorsAsync(connection, tx, run.Select(c => c.Bucket), ct);
         var dirty = new Dictionary<(string UserId, string Collection, string Key), ShardChange>();
         var conflicts = new List<object>();
         for (var position = 0; position < run.Count; position++)
@@ -56,6 +57,12 @@ public sealed partial class ShardStore
             var id = (change.UserId, change.Collection!, change.Key!);
             var incoming = change.Version;
             var local = state.GetValueOrDefault(id);
+            if (local is null && floors.TryGetValue(change.Bucket, out var floor) && incoming <= floor)
+            {
+                outcome(position, false); // Its key's tombstone may have been collected: never resurrect (Retention/RetentionOptions.cs).
+                continue;
+            }
+
             if (local is not null && incoming <= local.Version)
             {
                 if (incoming != local.Version && IsConcurrent(incoming, local.Version, local.Previous))
