@@ -19,6 +19,11 @@ internal static class EventIds
     public const int AntiEntropyFailed = 4021;
     public const int Pruned = 4030;
     public const int BackgroundFailed = 4031;
+    public const int RetentionPass = 4032;
+    public const int RetentionFailed = 4033;
+    public const int UnsupportedChange = 4034;
+    public const int PeerHeldUnsupported = 4035;
+    public const int ProtocolMismatch = 4036;
     public const int Migrated = 4040;
     public const int MigrationRetry = 4041;
     public const int ShardAdded = 4043;

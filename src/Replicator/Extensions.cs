@@ -56,9 +56,13 @@ internal static class Extensions
         services.AddSingleton<PeerStates>();
         services.AddSingleton<ReplicatorMetrics>();
         services.AddSingleton<BatchApplier>();
+        services.AddSingleton<KnownKinds>();
         services.AddSingleton<AntiEntropyRunner>();
         services.AddHostedService(sp => sp.GetRequiredService<AntiEntropyRunner>());
         services.AddHostedService<ReplicationHost>();
+        services.AddOptions<Storage.Retention.RetentionOptions>().BindConfiguration(Storage.Retention.RetentionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Retention.RetentionMetrics>();
+        services.AddHostedService<Retention.RetentionService>();
 
         services.AddHealthChecks()
             .AddCheck<ReplicatorReadiness>("replicator", tags: [ServiceDefaults.Extensions.ReadyTag]);

@@ -94,33 +94,37 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
         }
 
         await Task.WhenAll(RegionIds.Select(async id =>
+            _regions[id].Replicator = await ServiceProcess.StartAsync("Replicator", ports[id].Replicator, ReplicatorSettings(id), http2Only: true)));
+    }
+
+    /// <summary>The settings the cluster starts <paramref name="id"/>'s replicator with (a test may start another binary's stand-in with more).</summary>
+    public Dictionary<string, string> ReplicatorSettings(string id)
+    {
+        var settings = new Dictionary<string, string>
         {
-            var settings = new Dictionary<string, string>
-            {
-                ["Geo:Region"] = id,
-                ["Geo:Topology"] = TopologyPath,
-                ["Replicator:PollInterval"] = "00:00:00.050",
-                ["Replicator:HeartbeatInterval"] = "00:00:00.200",
-                ["Replicator:PeerTimeout"] = "00:00:05",
-                ["Replicator:InitialBackoff"] = "00:00:00.100",
-                ["Replicator:MaxBackoff"] = "00:00:01",
-                ["Replicator:BreakDuration"] = "00:00:01",
-                ["Replicator:RewindDelay"] = "00:00:00.200",
-                ["Replicator:AntiEntropyInterval"] = "00:00:00",
-                ["Replicator:PruneInterval"] = "00:00:01",
-            };
-            if (id == "us-east")
-            {
-                settings["Replicator:PeerAddresses:us-west"] = EastToWest.Address.ToString();
-            }
+            ["Geo:Region"] = id,
+            ["Geo:Topology"] = TopologyPath,
+            ["Replicator:PollInterval"] = "00:00:00.050",
+            ["Replicator:HeartbeatInterval"] = "00:00:00.200",
+            ["Replicator:PeerTimeout"] = "00:00:05",
+            ["Replicator:InitialBackoff"] = "00:00:00.100",
+            ["Replicator:MaxBackoff"] = "00:00:01",
+            ["Replicator:BreakDuration"] = "00:00:01",
+            ["Replicator:RewindDelay"] = "00:00:00.200",
+            ["Replicator:AntiEntropyInterval"] = "00:00:00",
+            ["Replicator:PruneInterval"] = "00:00:01",
+        };
+        if (id == "us-east")
+        {
+            settings["Replicator:PeerAddresses:us-west"] = EastToWest.Address.ToString();
+        }
 
-            if (id == "us-west")
-            {
-                settings["Replicator:PeerAddresses:us-east"] = WestToEast.Address.ToString();
-            }
+        if (id == "us-west")
+        {
+            settings["Replicator:PeerAddresses:us-east"] = WestToEast.Address.ToString();
+        }
 
-            _regions[id].Replicator = await ServiceProcess.StartAsync("Replicator", ports[id].Replicator, settings, http2Only: true);
-        }));
+        return settings;
     }
 
     /// <summary>A gRPC client of a region's replicator presenting the replicator certificate of <paramref name="asRegion"/>.</summary>

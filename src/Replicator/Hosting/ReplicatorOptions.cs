@@ -89,4 +89,11 @@ internal sealed class ReplicatorOptions
     /// <summary>How often acknowledged change-log entries are pruned. Default 30 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00")]
     public TimeSpan PruneInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Change kinds this receiver treats as unknown, as a binary that predates them would: changes of these kinds stop
+    /// their stream unacknowledged. Only for the mixed-version test (a receiver "before" and "after" an upgrade);
+    /// empty in every deployment. Default empty.
+    /// </summary>
+    public List<Storage.ChangeKind> UnsupportedKinds { get; set; } = [];
 }

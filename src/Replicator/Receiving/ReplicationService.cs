@@ -20,7 +20,7 @@ namespace Geo.Replicator.Receiving;
 /// <summary>The gRPC face of the replicator: the inbound replication stream, anti-entropy, verify and status.</summary>
 internal sealed partial class ReplicationService(BatchApplier applier, DirectoryLink directory, LocalShards shards,
     GeoTopology topology, IOptions<GeoSiteOptions> site, IOptions<ReplicatorOptions> options, PeerStates peers, AntiEntropyRunner antiEntropy, HybridLogicalClock clock,
-    ReplicatorMetrics metrics, TimeProvider time, ILogger<ReplicationService> logger) : Replication.ReplicationBase
+    ReplicatorMetrics metrics, KnownKinds kinds, TimeProvider time, ILogger<ReplicationService> logger) : Replication.ReplicationBase
 {
     [PeerRole(PeerRoles.Replicator, Region = PeerRegion.Remote)]
     public override async Task Replicate(IAsyncStreamReader<ReplicationMessage> requestStream, IServerStreamWriter<ReplicationReply> responseStream, ServerCallContext context)
@@ -53,12 +53,16 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
             switch (message.KindCase)
             {
                 case ReplicationMessage.KindOneofCase.Heartbeat:
+                    RequireCompatible(peer, message.Heartbeat);
                     state.HeartbeatReceived(time.GetUtcNow());
                     clock.TryObserve(new HlcTimestamp(message.Heartbeat.Hlc));
-                    await responseStream.WriteAsync(new ReplicationReply
+                    var echo = new HeartbeatEcho
                     {
-                        Heartbeat = new HeartbeatEcho { Id = message.Heartbeat.Id, SentAtUnixMs = message.Heartbeat.SentAtUnixMs, ReceiverTimeUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds() },
-                    }, ct);
+                        Id = message.Heartbeat.Id, SentAtUnixMs = message.Heartbeat.SentAtUnixMs, ReceiverTimeUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
+                        ProtocolVersion = Contracts.ProtocolVersions.Replication, MinProtocolVersion = Contracts.ProtocolVersions.MinimumReplication,
+                    };
+                    echo.Kinds.Add(kinds.All);
+                    await responseStream.WriteAsync(new ReplicationReply { Heartbeat = echo }, ct);
                     break;
                 case ReplicationMessage.KindOneofCase.Batch:
                     var ack = await ReceiveAsync(peer, message.Batch, contiguous, ct);
@@ -202,11 +206,24 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
         {
             var changes = new List<Storage.ShardChange>(batch.Changes.Count);
             var malformed = 0;
+            var last = batch.LastSeq;
             foreach (var wire in batch.Changes)
             {
                 if (wire.Seq <= done || wire.Seq > batch.LastSeq)
                 {
                     continue;
+                }
+
+                if (!kinds.Knows(wire.Kind))
+                {
+                    // A kind this binary does not apply (a newer sender): never acknowledged, so never lost. The stream
+                    // stops before it; the sender keeps it and sends it again until this region is upgraded.
+                    last = wire.Seq - 1;
+                    ack.Unsupported = 1;
+                    ack.HeldReason = $"{site.Value.Region} does not know change kind {KnownKinds.Name(wire.Kind)} (seq {wire.Seq} of stream {batch.Stream}); held until it runs a binary that does";
+                    metrics.Unsupported(peer, KnownKinds.Name(wire.Kind));
+                    LogUnsupported(logger, peer, KnownKinds.Name(wire.Kind), batch.Stream, wire.Seq);
+                    break;
                 }
 
                 if (ChangeMapping.FromWire(wire) is { } change)
@@ -221,9 +238,9 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
 
             metrics.Refused(peer, "malformed", malformed);
             using var applying = ReplicationTracing.StartApply(peer, batch);
-            var result = await applier.ApplyAsync(peer, batch.Stream, changes, done, batch.LastSeq, ct);
+            var result = await applier.ApplyAsync(peer, batch.Stream, changes, done, last, ct);
             ack.AppliedThrough = result.AppliedThrough;
-            ack.Rewind = result.Stopped;
+            ack.Rewind = result.Stopped || ack.Unsupported > 0;
             ack.Applied = result.Applied;
             ack.Refused = result.Refused + malformed;
             ack.Quarantined = result.Quarantined;
@@ -248,7 +265,7 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
         ack.Refused = forged.Count;
         if (valid.Count > 0)
         {
-            var request = new ApplyUserEntriesRequest();
+            var request = new ApplyUserEntriesRequest { ProtocolVersion = Contracts.ProtocolVersions.Directory };
             request.Entries.Add(valid.Select(ChangeMapping.FromWire));
             var response = await directory.Grpc.ApplyUserEntriesAsync(request, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct);
             if (response.Quarantined.Count > 0)
@@ -282,6 +299,39 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
             metrics.Applied(peer, ack.Applied);
         }
     }
+
+    /// <summary>Ends the stream when the sender's protocol window does not meet this binary's (docs/operations.md "Upgrades").</summary>
+    private void RequireCompatible(string peer, Contracts.Replication.Heartbeat heartbeat)
+    {
+        if (!KnownKinds.Compatible(heartbeat.ProtocolVersion, heartbeat.MinProtocolVersion))
+        {
+            metrics.ProtocolRefused(peer);
+            var message = $"Replication protocol of {peer} (version {Contracts.ProtocolVersions.Effective(heartbeat.ProtocolVersion)}, down to {Contracts.ProtocolVersions.Effective(heartbeat.MinProtocolVersion)}) is outside this binary's window ({Contracts.ProtocolVersions.Replication} down to {Contracts.ProtocolVersions.MinimumReplication}); upgrade one step at a time.";
+            LogProtocolMismatch(logger, peer, message);
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, message));
+        }
+    }
+
+    [LoggerMessage(EventId = EventIds.UnsupportedChange, Level = LogLevel.Error,
+        Message = "Holding the stream {Stream} from {Peer} at seq {Seq}: change kind {Kind} is unknown to this binary; nothing at or after it is acknowledged, the sender keeps it until this region is upgraded")]
+    private static partial void LogUnsupportedCore(ILogger logger, string peer, string kind, string stream, long seq);
+
+    // One line per held position, not one per resend (every RewindDelay): the counter counts every resend.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Peer, string Stream), long> _heldAt = new();
+
+    private void LogUnsupported(ILogger log, string peer, string kind, string stream, long seq)
+    {
+        if (_heldAt.TryGetValue((peer, stream), out var at) && at == seq)
+        {
+            return;
+        }
+
+        _heldAt[(peer, stream)] = seq;
+        LogUnsupportedCore(log, peer, kind, stream, seq);
+    }
+
+    [LoggerMessage(EventId = EventIds.ProtocolMismatch, Level = LogLevel.Error, Message = "Refused the replication stream of {Peer}: {Reason}")]
+    private static partial void LogProtocolMismatch(ILogger logger, string peer, string reason);
 
     [LoggerMessage(EventId = EventIds.InboundEnded, Level = LogLevel.Information, Message = "Inbound replication stream from {Peer} ended: {Reason}")]
     private static partial void LogStreamEnded(ILogger logger, string peer, string reason);

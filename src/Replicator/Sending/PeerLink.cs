@@ -138,6 +138,13 @@ internal sealed partial class PeerLink
                 switch (reply.KindCase)
                 {
                     case ReplicationReply.KindOneofCase.Ack when byName.TryGetValue(reply.Ack.Stream, out var sender):
+                        if (reply.Ack.Unsupported > 0 && State.LastError != reply.Ack.HeldReason)
+                        {
+                            // The peer runs an older binary: the stream waits (lag grows), nothing is lost or skipped.
+                            State.LastError = reply.Ack.HeldReason;
+                            LogPeerHeld(_logger, Peer, reply.Ack.HeldReason);
+                        }
+
                         await sender.OnAckAsync(reply.Ack, token);
                         break;
                     case ReplicationReply.KindOneofCase.Heartbeat:
@@ -173,10 +180,13 @@ internal sealed partial class PeerLink
                 var snapshots = senders.Select(s => s.Snapshot()).ToArray();
                 DateTimeOffset? cleanAt = snapshots.All(s => s.TailAt is not null) ? snapshots.Min(s => s.TailAt!.Value) : null;
                 heartbeats[id] = (cleanAt, [.. snapshots.Select(s => s.Sent)]);
-                await WriteAsync(new ReplicationMessage
+                var heartbeat = new Heartbeat
                 {
-                    Heartbeat = new Heartbeat { Id = id, SentAtUnixMs = now.ToUnixTimeMilliseconds(), Hlc = _clock.Current.Value },
-                }, token);
+                    Id = id, SentAtUnixMs = now.ToUnixTimeMilliseconds(), Hlc = _clock.Current.Value,
+                    ProtocolVersion = Contracts.ProtocolVersions.Replication, MinProtocolVersion = Contracts.ProtocolVersions.MinimumReplication,
+                };
+                heartbeat.Kinds.Add(Receiving.KnownKinds.Built);
+                await WriteAsync(new ReplicationMessage { Heartbeat = heartbeat }, token);
             }
         }
 
@@ -207,6 +217,9 @@ internal sealed partial class PeerLink
 
     [LoggerMessage(EventId = EventIds.PeerFailed, Level = LogLevel.Warning, Message = "Replication to {Peer} at {Address} failed ({ExceptionType}: {Reason}); reconnecting with backoff")]
     private static partial void LogPeerFailed(ILogger logger, string peer, string address, string exceptionType, string reason);
+
+    [LoggerMessage(EventId = EventIds.PeerHeldUnsupported, Level = LogLevel.Warning, Message = "Replication to {Peer} is held: {Reason}")]
+    private static partial void LogPeerHeld(ILogger logger, string peer, string reason);
 
     [LoggerMessage(EventId = EventIds.PeerBreakerOpen, Level = LogLevel.Warning, Message = "Circuit to {Peer} opened for {BreakSeconds} s after repeated failures")]
     private static partial void LogBreakerOpen(ILogger logger, string peer, double breakSeconds);

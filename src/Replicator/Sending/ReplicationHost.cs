@@ -10,12 +10,13 @@ namespace Geo.Replicator.Sending;
 
 /// <summary>
 /// Runs a <see cref="PeerLink"/> to every other region (shard streams are filtered per user's residency; the directory
-/// stream goes everywhere), refreshes pending counts and the conflict counter, and prunes each shard's change log up to
-/// the lowest checkpoint of all peers (never while a shard move is in flight: moves replay the log).
+/// stream goes everywhere), refreshes pending counts and the conflict counter, and prunes each shard's change log per
+/// replica set: an entry once every peer holding its user acknowledged it (never while a shard move is in flight: moves
+/// replay the log).
 /// </summary>
 internal sealed partial class ReplicationHost(GeoTopology topology, IOptions<GeoSiteOptions> site, IOptions<ReplicatorOptions> options,
     LocalShards shards, DirectoryLink directory, PeerStates peers, IPeerTransport transport, HybridLogicalClock clock,
-    ReplicatorMetrics metrics, TimeProvider time, Random random, ILogger<ReplicationHost> logger) : BackgroundService
+    ReplicatorMetrics metrics, Retention.RetentionMetrics retention, TimeProvider time, Random random, ILogger<ReplicationHost> logger) : BackgroundService
 {
     private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(1);
 
@@ -135,6 +136,24 @@ internal sealed partial class ReplicationHost(GeoTopology topology, IOptions<Geo
 
     private async Task PruneAsync(CancellationToken ct)
     {
+        // Per replica set (Storage/Retention/ChangeLogPruner.cs): an entry waits only for the peers that hold its user.
+        var pruners = new Dictionary<string, Storage.Retention.ChangeLogPruner>(StringComparer.Ordinal);
+        var peersOf = new Dictionary<string, IReadOnlyCollection<string>>(StringComparer.Ordinal);
+        async ValueTask<IReadOnlyCollection<string>?> ReplicaPeersAsync(string userId, CancellationToken token)
+        {
+            if (await directory.ResidencyAsync(userId, token) is not { } residency)
+            {
+                return null;
+            }
+
+            if (!peersOf.TryGetValue(residency, out var held))
+            {
+                peersOf[residency] = held = [.. peers.All.Keys.Where(peer => topology.IsAllowed(residency, peer))];
+            }
+
+            return held;
+        }
+
         while (!ct.IsCancellationRequested)
         {
             await Task.Delay(options.Value.PruneInterval, time, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -147,19 +166,22 @@ internal sealed partial class ReplicationHost(GeoTopology topology, IOptions<Geo
             {
                 foreach (var (shardId, store) in shards.Stores)
                 {
-                    var upto = long.MaxValue;
+                    var acknowledged = new Dictionary<string, long>(StringComparer.Ordinal);
                     foreach (var peer in peers.All.Keys)
                     {
-                        upto = Math.Min(upto, await store.GetCheckpointAsync(peer, shardId, ct));
+                        acknowledged[peer] = await store.GetCheckpointAsync(peer, shardId, ct);
                     }
 
-                    if (upto is > 0 and < long.MaxValue)
+                    if (!pruners.TryGetValue(shardId, out var pruner))
                     {
-                        var pruned = await store.PruneChangeLogAsync(upto, ct);
-                        if (pruned > 0)
-                        {
-                            LogPruned(logger, shardId, pruned, upto);
-                        }
+                        pruners[shardId] = pruner = new Storage.Retention.ChangeLogPruner(store);
+                    }
+
+                    var pass = await pruner.PruneAsync(acknowledged, ReplicaPeersAsync, ct);
+                    retention.Removed(shardId, "change_log", pass.Prefix + pass.ByReplicaSet);
+                    if (pass.Prefix + pass.ByReplicaSet > 0)
+                    {
+                        LogPruned(logger, shardId, pass.Prefix, pass.ByReplicaSet);
                     }
                 }
             }
@@ -170,8 +192,8 @@ internal sealed partial class ReplicationHost(GeoTopology topology, IOptions<Geo
         }
     }
 
-    [LoggerMessage(EventId = EventIds.Pruned, Level = LogLevel.Information, Message = "Pruned {Count} change-log entries of shard {ShardId} up to {UptoSeq} (acknowledged by every peer)")]
-    private static partial void LogPruned(ILogger logger, string shardId, int count, long uptoSeq);
+    [LoggerMessage(EventId = EventIds.Pruned, Level = LogLevel.Information, Message = "Pruned change-log entries of shard {ShardId}: {Prefix} acknowledged by every peer, {ByReplicaSet} by every region of their user's replica set")]
+    private static partial void LogPruned(ILogger logger, string shardId, int prefix, int byReplicaSet);
 
     [LoggerMessage(EventId = EventIds.ShardsChanged, Level = LogLevel.Information, Message = "New local shards {ShardIds}: restarting the peer links with their streams")]
     private static partial void LogShardsChanged(ILogger logger, string shardIds);

@@ -18,6 +18,8 @@ internal sealed class ReplicatorMetrics : IDisposable
     private readonly Counter<long> _quarantined;
     private readonly Counter<long> _conflicts;
     private readonly Counter<long> _peersRefused;
+    private readonly Counter<long> _unsupported;
+    private readonly Counter<long> _protocolRefused;
 
     public ReplicatorMetrics(IMeterFactory meters, PeerStates peers, TimeProvider time)
     {
@@ -28,6 +30,10 @@ internal sealed class ReplicatorMetrics : IDisposable
         _quarantined = _meter.CreateCounter<long>("geo.replicator.quarantined", description: "Remote changes beyond the HLC skew bound, not applied, by peer.");
         _conflicts = _meter.CreateCounter<long>("geo.replicator.conflicts", description: "Concurrent overwrites written to the conflict log, by shard.");
         _peersRefused = _meter.CreateCounter<long>("geo.replicator.peers_refused", description: "Replication calls refused by authentication, by claimed region.");
+        _unsupported = _meter.CreateCounter<long>("geo.replicator.unsupported",
+            description: "Remote changes held unacknowledged because this receiver does not know their kind (an older binary), by peer and kind; counted at every resend.");
+        _protocolRefused = _meter.CreateCounter<long>("geo.replicator.protocol_refused",
+            description: "Replication streams ended because the peer's protocol version is outside this binary's window, by peer.");
         _meter.CreateObservableGauge("geo.replicator.lag", () => peers.All.Values.Select(p =>
             new Measurement<double>(p.LagSeconds(time.GetUtcNow()), new KeyValuePair<string, object?>("peer", p.Peer))), unit: "s",
             description: "Seconds since the peer was last known to hold every change of this region; grows during a partition.");
@@ -60,6 +66,11 @@ internal sealed class ReplicatorMetrics : IDisposable
             _conflicts.Add(count, new KeyValuePair<string, object?>("shard", shard));
         }
     }
+
+    public void Unsupported(string peer, string kind) =>
+        _unsupported.Add(1, new KeyValuePair<string, object?>("peer", peer), new KeyValuePair<string, object?>("kind", kind));
+
+    public void ProtocolRefused(string peer) => _protocolRefused.Add(1, new KeyValuePair<string, object?>("peer", peer));
 
     public void PeerRefused(string region) => _peersRefused.Add(1, new KeyValuePair<string, object?>("region", region));
 

@@ -101,7 +101,7 @@ internal sealed partial class DirectoryService
         }
 
         // Entries too far in the future are quarantined; of several entries for one id, only the greatest competes.
-        var response = new ApplyUserEntriesResponse();
+        var response = new ApplyUserEntriesResponse { ProtocolVersion = Contracts.ProtocolVersions.Directory };
         var candidates = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < request.Entries.Count; i++)
         {
@@ -151,7 +151,7 @@ internal sealed partial class DirectoryService
 
         var limit = PageSize(request.Limit, "limit");
         var (rows, next) = await users.ReadChangesAsync(request.AfterSeq, limit, request.Origin, context.CancellationToken);
-        var response = new ReadUserChangesResponse { NextAfterSeq = next };
+        var response = new ReadUserChangesResponse { NextAfterSeq = next, ProtocolVersion = Contracts.ProtocolVersions.Directory };
         response.Changes.Add(rows.Select(r => new UserChange { Seq = r.ChangeSeq, Entry = r.ToEntry() }));
         return response;
     }
