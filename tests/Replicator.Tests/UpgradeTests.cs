@@ -79,6 +79,33 @@ public sealed class UpgradeTests(ReplicationCluster cluster)
         Assert.Equal("""{"v": 2}""", (await upgraded.GetDocumentAsync(user, "docs", "after", Ct))!.Body);
     }
 
+    /// <summary>A sender whose protocol window does not meet the receiver's (two versions ahead) is refused with a clear status.</summary>
+    [Fact]
+    public async Task A_sender_outside_the_protocol_window_is_refused_with_failed_precondition()
+    {
+        var (client, headers, channel) = cluster.PeerClient("us-south", "us-east");
+        using (channel)
+        {
+            using var call = client.Replicate(headers, cancellationToken: Ct);
+            var future = Contracts.ProtocolVersions.Replication + 2;
+            await call.RequestStream.WriteAsync(new ReplicationMessage
+            {
+                Heartbeat = new Heartbeat { Id = 1, SentAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), ProtocolVersion = future, MinProtocolVersion = future },
+            }, Ct);
+            var error = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await call.ResponseStream.MoveNext(Ct));
+            Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, error.StatusCode);
+            Assert.Contains("outside this binary's window", error.Status.Detail, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData(0, 0, true)] // a binary from before versions speaks version 1
+    [InlineData(2, 1, true)]
+    [InlineData(3, 2, true)] // the next release, which still speaks this one
+    [InlineData(4, 3, false)] // two steps ahead
+    public void The_protocol_window_admits_one_step_either_way(int peerVersion, int peerMinimum, bool compatible) =>
+        Assert.Equal(compatible, Contracts.ProtocolVersions.Compatible(2, 1, peerVersion, peerMinimum));
+
     private static async Task Until(Func<Task<bool>> condition, string failure)
     {
         var deadline = DateTime.UtcNow + Wait;
