@@ -59,6 +59,8 @@ internal static class Extensions
         services.AddSingleton<AntiEntropyRunner>();
         services.AddHostedService(sp => sp.GetRequiredService<AntiEntropyRunner>());
         services.AddHostedService<ReplicationHost>();
+        services.AddSingleton<Erasure.EraseWorker>();
+        services.AddHostedService(sp => sp.GetRequiredService<Erasure.EraseWorker>());
 
         services.AddHealthChecks()
             .AddCheck<ReplicatorReadiness>("replicator", tags: [ServiceDefaults.Extensions.ReadyTag]);

@@ -72,15 +72,16 @@ internal sealed class DirectoryConnection : IHostedService, IUserDirectory, ISha
         }
     }
 
-    public async Task EraseUserAsync(string userId, CancellationToken ct)
+    public async Task<Core.Versioning.DataVersion?> EraseUserAsync(string userId, CancellationToken ct)
     {
         try
         {
-            await CallAsync(c => _client.EraseUserAsync(userId, c), ct);
+            var tombstone = await CallAsync(c => _client.EraseUserAsync(userId, c), ct);
+            return new Core.Versioning.DataVersion(new Core.Clock.HlcTimestamp(tombstone.Version.Hlc), tombstone.Version.Origin);
         }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
         {
-            // Already erased: erasure is idempotent.
+            return null; // Unknown: nothing to erase.
         }
     }
 

@@ -40,6 +40,12 @@ internal sealed partial class DirectoryService
     public override async Task<UserEntry> GetUser(GetUserRequest request, ServerCallContext context)
     {
         UserRules.RequireUserId(request.UserId);
+        if (request.IncludeErased)
+        {
+            return (await users.GetAsync(request.UserId, context.CancellationToken))?.ToEntry()
+                ?? throw new RpcException(new Status(StatusCode.NotFound, $"user '{request.UserId}' is unknown."));
+        }
+
         if (cache.TryGet(request.UserId, out var cached))
         {
             return cached;
