@@ -162,6 +162,21 @@ internal sealed partial class DirectoryService
         return response;
     }
 
+    [PeerRole(PeerRoles.Api, Region = PeerRegion.Local)]
+    public override async Task<ReadErasuresResponse> ReadErasures(ReadErasuresRequest request, ServerCallContext context)
+    {
+        var limit = PageSize(request.Limit, "limit");
+        if (request.AfterSeq < 0)
+        {
+            return new ReadErasuresResponse { NextAfterSeq = await users.MaxSeqAsync(context.CancellationToken) };
+        }
+
+        var (rows, next) = await users.ReadChangesAsync(request.AfterSeq, limit, string.Empty, context.CancellationToken);
+        var response = new ReadErasuresResponse { NextAfterSeq = next };
+        response.UserIds.Add(rows.Where(r => r.Deleted).Select(r => r.UserId));
+        return response;
+    }
+
     private static int PageSize(int requested, string field)
     {
         if (requested is < 0 or > MaxPageSize)
