@@ -28,4 +28,7 @@ internal static class EventIds
     public const int MigrationRetry = 4041;
     public const int ShardAdded = 4043;
     public const int ShardsChanged = 4044;
+    public const int EraseCompleted = 4050;
+    public const int EraseDeferred = 4051;
+    public const int EraseRoundFailed = 4052;
 }

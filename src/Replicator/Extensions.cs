@@ -65,6 +65,8 @@ internal static class Extensions
         services.AddOptions<Storage.Retention.RetentionOptions>().BindConfiguration(Storage.Retention.RetentionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Retention.RetentionMetrics>();
         services.AddHostedService<Retention.RetentionService>();
+        services.AddSingleton<Erasure.EraseWorker>();
+        services.AddHostedService(sp => sp.GetRequiredService<Erasure.EraseWorker>());
 
         services.AddHealthChecks()
             .AddCheck<ReplicatorReadiness>("replicator", tags: [ServiceDefaults.Extensions.ReadyTag]);

@@ -8,6 +8,7 @@ internal static class EventIds
     public const int RemoteChangeQuarantined = 2010;
     public const int ConflictRecorded = 2011;
     public const int UserErased = 2020;
+    public const int EraseStepSkipped = 2021;
     public const int ChangeLogPruned = 2030;
     public const int ChangeNotifyFailed = 2031;
 }

@@ -23,6 +23,9 @@ public sealed partial class ShardStore
     [LoggerMessage(EventId = EventIds.UserErased, Level = LogLevel.Information, Message = "Erased user {User} on shard {ShardId} at {Version}")]
     private partial void LogUserErasedCore(string user, string shardId, string version);
 
+    [LoggerMessage(EventId = EventIds.EraseStepSkipped, Level = LogLevel.Warning, Message = "Erase on shard {ShardId} skipped step {Step}: a test-only switch is set")]
+    private partial void LogEraseStepSkipped(string shardId, string step);
+
     [LoggerMessage(EventId = EventIds.ChangeLogPruned, Level = LogLevel.Debug, Message = "Pruned {Count} change-log entries up to {Seq} on shard {ShardId}")]
     private partial void LogPruned(long count, long seq, string shardId);
 

@@ -137,6 +137,9 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
         }
     }
 
+    /// <summary>Every line logged by any process of the system since it started (the erasure scan reads them all).</summary>
+    public IEnumerable<string> AllLogs => _services.SelectMany(s => s.Logs);
+
     /// <summary>Error or Critical lines logged by any process of the system.</summary>
     public IEnumerable<string> ErrorLogs => _services.SelectMany(s => s.ErrorLogs);
 

@@ -215,7 +215,7 @@ public sealed class IdempotencyAndCacheTests(RegionCluster cluster)
                 Assert.Equal(HttpStatusCode.OK, first.StatusCode);
             }
 
-            cached = await redis.GetDatabase(2).StringGetAsync($"geo:d:{userId}:profile:main");
+            cached = await redis.GetDatabase(2).StringGetAsync($"geo:d:{{{userId}}}:profile:main");
             if (cached is null)
             {
                 await Task.Delay(100, ct);

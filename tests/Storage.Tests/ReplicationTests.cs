@@ -169,7 +169,7 @@ public sealed class ReplicationTests(TwoRegions regions) : IClassFixture<TwoRegi
     }
 
     [Fact]
-    public async Task Erase_tombstones_documents_resets_counters_and_refuses_older_writes_everywhere()
+    public async Task Erase_removes_every_row_of_the_user_and_refuses_later_writes_of_any_version_everywhere()
     {
         var user = await UserInAnEmptyBucketAsync();
         var bystander = ShardDatabase.NewUserId();
@@ -177,49 +177,55 @@ public sealed class ReplicationTests(TwoRegions regions) : IClassFixture<TwoRegi
         await _east.IncrementCounterAsync(user, "c", 7, ct: Ct);
         await _east.PutDocumentAsync(bystander, "docs", "a", "1", ct: Ct);
         await _west.ApplyRemoteAsync(await ChangesOfAsync(_east, user, "us-east"), ct: Ct);
-        var westBeforeErase = await _west.IncrementCounterAsync(user, "c", 2, ct: Ct); // concurrent with the erase below
+        await _west.IncrementCounterAsync(user, "c", 2, ct: Ct); // concurrent with the erase below
         var staleWestCounter = (await ChangesOfAsync(_west, user, "us-west")).Single();
 
-        var erase = await _east.EraseUserAsync(user, ct: Ct);
+        var erase = await _east.EraseUserAsync(user, Ct);
 
         Assert.Null(await _east.GetDocumentAsync(user, "docs", "a", Ct));
         Assert.Equal(0, await _east.GetCounterAsync(user, "c", Ct));
         Assert.NotNull(await _east.GetDocumentAsync(bystander, "docs", "a", Ct));
-        Assert.Equal(0L, await regions.East.ScalarAsync<long>("SELECT count(*) FROM documents WHERE user_id = @user AND body IS NOT NULL", new { user }));
-        var eraseChange = (await ChangesOfAsync(_east, user, "us-east"))[^1];
-        Assert.Equal((ChangeKind.UserErase, erase), (eraseChange.Kind, eraseChange.Version));
+        Assert.Equal(["marker"], await SnapshotAsync(regions.East, user)); // no tombstone, no body in the change log
+        var eraseChange = Assert.Single(await ChangesOfAsync(_east, user, "us-east"));
+        Assert.Equal((ChangeKind.UserErase, erase, (string?)null), (eraseChange.Kind, eraseChange.Version, eraseChange.Body));
 
-        // Older writes from elsewhere are refused; the concurrent pre-erase counter component does not come back.
+        // Replicated writes are refused whatever their version: older, and newer than the erase (a racing write).
         var olderPut = Doc(user, "b", "1", At(erase, -1, "us-west"));
-        Assert.Equal([ApplyOutcome.Skipped, ApplyOutcome.Skipped], await _east.ApplyRemoteAsync([olderPut, staleWestCounter], ct: Ct));
-        Assert.Equal(0, await _east.GetCounterAsync(user, "c", Ct));
+        var newerPut = Doc(user, "b", "1", At(erase, +1, "us-west"));
+        var newerCounter = Counter(user, "c", "us-west", 100, 0, At(erase, +1, "us-west"));
+        Assert.Equal([ApplyOutcome.Skipped, ApplyOutcome.Skipped, ApplyOutcome.Skipped, ApplyOutcome.Skipped],
+            await _east.ApplyRemoteAsync([olderPut, staleWestCounter, newerPut, newerCounter], ct: Ct));
+        Assert.Equal(["marker"], await SnapshotAsync(regions.East, user));
 
-        // The erase replicates; afterwards both regions count from zero and hold the same rows.
-        Assert.Equal(9, westBeforeErase);
+        // Local writes are refused: the one-round-trip put, the conditional path, a counter, an idempotent write.
+        await Assert.ThrowsAsync<UserErasedException>(() => _east.PutDocumentAsync(user, "docs", "x", "1", ct: Ct));
+        await Assert.ThrowsAsync<UserErasedException>(() => _east.PutDocumentAsync(user, "docs", "x", "1", WriteCondition.None, ct: Ct));
+        await Assert.ThrowsAsync<UserErasedException>(() => _east.DeleteDocumentAsync(user, "docs", "a", ct: Ct));
+        await Assert.ThrowsAsync<UserErasedException>(() => _east.IncrementCounterAsync(user, "c", 1, ct: Ct));
+        await Assert.ThrowsAsync<UserErasedException>(() => _east.BeginIdempotentAsync(user, "key-1", [1], TimeSpan.FromHours(1), Ct));
+        Assert.Equal(["marker"], await SnapshotAsync(regions.East, user));
+
+        // The erase replicates; the other region keeps only the marker too, and both hold the same rows.
         Assert.Equal([ApplyOutcome.Applied], await _west.ApplyRemoteAsync([eraseChange], ct: Ct));
-        Assert.Null(await _west.GetDocumentAsync(user, "docs", "a", Ct));
+        Assert.Equal(["marker"], await SnapshotAsync(regions.West, user));
         Assert.Equal(0, await _west.GetCounterAsync(user, "c", Ct));
-        Assert.Equal(1, await _west.IncrementCounterAsync(user, "c", 1, ct: Ct));
-        await _east.ApplyRemoteAsync((await ChangesOfAsync(_west, user, "us-west"))[^1..], ct: Ct);
-        Assert.Equal(1, await _east.GetCounterAsync(user, "c", Ct));
+        await Assert.ThrowsAsync<UserErasedException>(() => _west.IncrementCounterAsync(user, "c", 1, ct: Ct));
         var bucket = Buckets.Of(user);
         Assert.Equal(await _east.BucketDigestAsync(bucket, Ct), await _west.BucketDigestAsync(bucket, Ct));
     }
 
     [Fact]
-    public async Task A_counter_from_an_erase_not_yet_received_applies_that_erase_first()
+    public async Task A_batch_with_writes_and_the_erase_of_a_user_leaves_only_the_marker()
     {
         var user = ShardDatabase.NewUserId();
-        await _west.PutDocumentAsync(user, "docs", "old", "1", ct: Ct);
-        await _west.IncrementCounterAsync(user, "c", 4, ct: Ct);
-        await Task.Delay(5, Ct); // the regions' clocks are independent: make the erase later than west's writes
-        var erase = await _east.EraseUserAsync(user, ct: Ct);
-        var afterErase = Counter(user, "c", "us-east", 1, 0, At(erase, +1, "us-east")) with { EraseEpoch = erase };
+        var erase = new DataVersion(HlcTimestamp.From(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 0), "us-east");
+        var eraseChange = new ShardChange { Kind = ChangeKind.UserErase, Bucket = Buckets.Of(user), UserId = user, Version = erase, Origin = "us-east" };
 
-        Assert.Equal([ApplyOutcome.Applied], await _west.ApplyRemoteAsync([afterErase], ct: Ct));
+        var outcomes = await _west.ApplyRemoteAsync([Doc(user, "a", """{"secret":2}""", At(erase, -5, "us-east")), eraseChange, Doc(user, "b", "1", At(erase, +5, "us-east"))], ct: Ct);
 
-        Assert.Equal(1, await _west.GetCounterAsync(user, "c", Ct));
-        Assert.Null(await _west.GetDocumentAsync(user, "docs", "old", Ct));
+        Assert.Equal([ApplyOutcome.Applied, ApplyOutcome.Applied, ApplyOutcome.Skipped], outcomes);
+        Assert.Equal(["log user_erase", "marker"], await SnapshotAsync(regions.West, user, withLogKinds: true));
+        Assert.Equal([ApplyOutcome.Skipped], await _west.ApplyRemoteAsync([eraseChange], ct: Ct));
     }
 
     [Fact]
@@ -295,13 +301,15 @@ public sealed class ReplicationTests(TwoRegions regions) : IClassFixture<TwoRegi
     private static async Task<List<ConflictRecord>> ConflictsOfAsync(ShardStore store, string user) =>
         [.. (await store.ReadConflictsAsync(0, 10_000, Ct)).Where(c => c.UserId == user)];
 
-    private static Task<List<string>> SnapshotAsync(ShardDatabase db, string user) => db.QueryAsync<string>("""
+    private static Task<List<string>> SnapshotAsync(ShardDatabase db, string user, bool withLogKinds = false) => db.QueryAsync<string>("""
         SELECT 'doc ' || collection || '/' || key || ' ' || coalesce(body::text, '-') || ' ' || version_hlc || version_origin FROM documents WHERE user_id = @user
         UNION ALL SELECT 'counter ' || name || '/' || region || ' ' || incr || ' ' || decr || ' ' || version_hlc FROM counters WHERE user_id = @user
-        UNION ALL SELECT 'log ' || seq FROM change_log WHERE user_id = @user
+        UNION ALL SELECT CASE WHEN @withLogKinds THEN 'log ' || kind ELSE 'log ' || seq END FROM change_log WHERE user_id = @user AND (@withLogKinds OR kind <> 'user_erase')
         UNION ALL SELECT 'conflict ' || id FROM conflicts WHERE user_id = @user
+        UNION ALL SELECT 'idempotency ' || key FROM idempotency WHERE user_id = @user
+        UNION ALL SELECT 'marker' FROM erased_users WHERE user_id = @user
         ORDER BY 1
-        """, new { user });
+        """, new { user, withLogKinds });
 
     /// <summary>A user whose bucket holds no rows yet in either region, so bucket digests compare only this test's data.</summary>
     private async Task<string> UserInAnEmptyBucketAsync()

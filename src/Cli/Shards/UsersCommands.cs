@@ -41,7 +41,8 @@ internal static class UsersCommands
     {
         var topology = context.LoadTopology();
         await using var asked = RegionConnection.Open(topology, regionId ?? topology.Regions.Keys.First(), context.Admin("look up a user"));
-        var entry = await asked.CallAsync(async o => await asked.Directory.GetUserAsync(new GetUserRequest { UserId = userId }, o), ct);
+        // Erased users too: their tombstone is the erase marker, and the table below shows how far each region got.
+        var entry = await asked.CallAsync(async o => await asked.Directory.GetUserAsync(new GetUserRequest { UserId = userId, IncludeErased = true }, o), ct);
         var bucket = Buckets.Of(entry.UserId);
         var placements = new List<Placement>();
         foreach (var allowed in topology.AllowedRegions(entry.Residency))
@@ -50,26 +51,30 @@ internal static class UsersCommands
             {
                 await using var region = RegionConnection.Open(topology, allowed, context.Admin("look up a user"));
                 var map = await region.MapAsync(ct);
-                placements.Add(new Placement(allowed, map.Map.ShardOf(bucket), map.Epoch, map.IsFenced(bucket), null));
+                var shard = map.Map.ShardOf(bucket);
+                placements.Add(new Placement(allowed, shard, map.Epoch, map.IsFenced(bucket), null,
+                    entry.Deleted ? await EraseProgressAsync(region, shard, entry.UserId, ct) : null));
             }
             catch (GeoCliException e)
             {
-                placements.Add(new Placement(allowed, null, 0, false, e.Message));
+                placements.Add(new Placement(allowed, null, 0, false, e.Message, entry.Deleted ? "unknown" : null));
             }
         }
 
-        var view = new UserView(entry.UserId, entry.Residency, entry.HomeRegion, $"{entry.Version.Hlc}@{entry.Version.Origin}", bucket, placements);
+        var view = new UserView(entry.UserId, entry.Residency, entry.HomeRegion, $"{entry.Version.Hlc}@{entry.Version.Origin}", bucket, entry.Deleted, placements);
         if (context.Json)
         {
             context.WriteJson(view);
             return ExitCodes.Ok;
         }
 
-        context.WriteLine($"user {view.UserId}: residency {view.Residency}, home {view.HomeRegion}, version {view.Version}, bucket {bucket}");
-        var table = new Table().AddColumns("Region", "Shard", "Map epoch", "Fenced", "Error");
+        var erased = view.Erased ? ", ERASED (the version is the erase marker's)" : string.Empty;
+        context.WriteLine($"user {view.UserId}: residency {view.Residency}, home {view.HomeRegion}, version {view.Version}, bucket {bucket}{erased}");
+        var table = new Table().AddColumns("Region", "Shard", "Map epoch", "Fenced", "Erase", "Error");
         foreach (var p in placements)
         {
-            table.AddRow(Markup.Escape(p.Region), Markup.Escape(p.Shard ?? "-"), p.Epoch.ToString(System.Globalization.CultureInfo.InvariantCulture), p.Fenced ? "yes" : "no", Markup.Escape(p.Error ?? ""));
+            table.AddRow(Markup.Escape(p.Region), Markup.Escape(p.Shard ?? "-"), p.Epoch.ToString(System.Globalization.CultureInfo.InvariantCulture), p.Fenced ? "yes" : "no",
+                Markup.Escape(p.Erase ?? "-"), Markup.Escape(p.Error ?? ""));
         }
 
         context.Stdout.Write(table);
@@ -126,9 +131,28 @@ internal static class UsersCommands
         return unavailable ? ExitCodes.Unavailable : ExitCodes.Ok;
     }
 
-    private sealed record Placement(string Region, string? Shard, long Epoch, bool Fenced, string? Error);
+    /// <summary>
+    /// How far a region got with the user's erase: "done (time)" once the owning shard holds the shard marker (every
+    /// row of the user is gone there), "pending" while the region's erase worker has not completed it (the directory
+    /// marker has not reached the region yet, or its shard is away), "unknown" when the shard cannot be read.
+    /// </summary>
+    private static async Task<string> EraseProgressAsync(RegionConnection region, string shard, string userId, CancellationToken ct)
+    {
+        try
+        {
+            return await region.Store(shard).EraseStateAsync(userId, ct) is { } state
+                ? "done " + state.ErasedAt.ToString("u", System.Globalization.CultureInfo.InvariantCulture)
+                : "pending";
+        }
+        catch (NpgsqlException)
+        {
+            return "unknown";
+        }
+    }
 
-    private sealed record UserView(string UserId, string Residency, string HomeRegion, string Version, int Bucket, List<Placement> Regions);
+    private sealed record Placement(string Region, string? Shard, long Epoch, bool Fenced, string? Error, string? Erase);
+
+    private sealed record UserView(string UserId, string Residency, string HomeRegion, string Version, int Bucket, bool Erased, List<Placement> Regions);
 
     private sealed record ConflictRow(long Id, string UserId, string Collection, string Key, long WinnerHlc, string WinnerOrigin, long LoserHlc, string LoserOrigin,
         string? WinnerBody, string? LoserBody, DateTime DetectedAt);

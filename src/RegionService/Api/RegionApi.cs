@@ -127,6 +127,14 @@ internal sealed partial class RegionApi(
         return problem ?? TypedResults.Ok(ToView(user!));
     }
 
+    /// <summary>
+    /// Erasure (docs/architecture.md, "The path of one erase"): the directory's erase marker first — once it is durable
+    /// the erase is acknowledged and will complete — then this region's shard at once (so racing writes here are
+    /// refused from now on) and the cache. The Replicator's erase worker completes the shard removal in every region of
+    /// the residency, this one included when the step below fails. An erased user answers 404 afterwards, a repeated
+    /// DELETE too; an Idempotency-Key is accepted but not stored (the erase is idempotent by itself, and a stored key
+    /// would outlive the user).
+    /// </summary>
     public async Task<IResult> EraseUserAsync(HttpContext http, string userId, CancellationToken ct)
     {
         var (user, problem) = await AdmitAsync(http, userId, ct);
@@ -135,15 +143,47 @@ internal sealed partial class RegionApi(
             return problem;
         }
 
-        return await WriteAsync<Core.Versioning.DataVersion>(http, user!, body: null,
-            (store, idem) => store.EraseUserAsync(user!.UserId, idem, ct),
-            _ => StoredResult.Empty(StatusCodes.Status204NoContent),
-            async _ =>
+        if (RequestRules.CheckIdempotencyKey(http.Request.Headers[IdempotencyKeyHeader].ToString()) is { } badKey)
+        {
+            return badKey;
+        }
+
+        Core.Versioning.DataVersion? erase;
+        try
+        {
+            erase = await directory.EraseUserAsync(user!.UserId, ct);
+        }
+        catch (DirectoryUnavailableException ex)
+        {
+            return DirectoryDown(ex); // Nothing was recorded: the client retries.
+        }
+
+        if (erase is not { } version)
+        {
+            return RegionProblems.UserNotFound(userId);
+        }
+
+        await eraseLocally(user.UserId, version);
+        return TypedResults.NoContent();
+
+        async Task eraseLocally(string id, Core.Versioning.DataVersion at)
+        {
+            try
             {
-                await directory.EraseUserAsync(user!.UserId, ct);
-                await cache.ForgetUserAsync(user.UserId, ct);
-            },
-            ct);
+                var route = await router.ForWriteAsync(id, ct);
+                if (route.Store is { } store)
+                {
+                    await store.EraseUserAsync(id, at, CancellationToken.None);
+                }
+            }
+            catch (Exception ex) when (ex is Npgsql.NpgsqlException or BucketFencedException or TimeoutException or InvalidOperationException)
+            {
+                // Acknowledged regardless: the marker is durable and the erase worker finishes this shard.
+                LogLocalEraseDeferred(logger, ex.GetType().Name);
+            }
+
+            await cache.ForgetUserAsync(id, CancellationToken.None);
+        }
     }
 
     // ---- documents ---------------------------------------------------------------------------------------
@@ -413,6 +453,11 @@ internal sealed partial class RegionApi(
         {
             return await WriteOnShardAsync(http, user, body, route, write, respond, afterCommit, ct);
         }
+        catch (UserErasedException)
+        {
+            // The shard holds the user's erase marker (this lookup came from a cache older than the erase): refused.
+            return RegionProblems.UserNotFound(user.UserId);
+        }
         catch (BucketFencedException)
         {
             // The map this write was routed with is older than a move's fence: the shard refused it inside its
@@ -426,6 +471,10 @@ internal sealed partial class RegionApi(
         try
         {
             return await WriteOnShardAsync(http, user, body, await router.ForWriteAsync(user.UserId, ct), write, respond, afterCommit, ct);
+        }
+        catch (UserErasedException)
+        {
+            return RegionProblems.UserNotFound(user.UserId);
         }
         catch (BucketFencedException)
         {
@@ -516,6 +565,9 @@ internal sealed partial class RegionApi(
         => RegionProblems.Unavailable("shard-map-unavailable", "This region has not loaded its shard map yet; retry shortly.");
 
     private UserView ToView(UserRecord user) => new(user.UserId, user.Residency, user.HomeRegion, topology.AllowedRegions(user.Residency));
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Erase recorded in the directory; this region's shard step failed ({Reason}) and is left to the erase worker")]
+    private static partial void LogLocalEraseDeferred(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Directory unavailable: {Reason}")]
     private static partial void LogDirectoryUnavailable(ILogger logger, string reason);

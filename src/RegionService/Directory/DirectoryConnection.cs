@@ -21,7 +21,9 @@ internal sealed class DirectoryConnection : IHostedService, IUserDirectory, ISha
     private readonly ResiliencePipeline _pipeline;
     private readonly ILogger<DirectoryConnection> _logger;
     private readonly string _region;
+    private readonly CancellationTokenSource _stopping = new();
     private ShardMapFollower? _follower;
+    private Task? _erasures;
     private int _disposed;
 
     public DirectoryConnection(GeoTopology topology, IOptions<RegionServiceOptions> options, ResiliencePipelineProvider<string> pipelines,
@@ -43,10 +45,62 @@ internal sealed class DirectoryConnection : IHostedService, IUserDirectory, ISha
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _follower = _client.FollowShardMap(_region, logger: _logger);
+        _erasures = FollowErasuresAsync(_stopping.Token);
         return Task.CompletedTask;
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        if (_erasures is not null)
+        {
+            await _erasures.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    /// <summary>
+    /// Drops erased users from the lookup cache as the directory records their erase markers (this region's or
+    /// replicated ones), every 250 ms, so no process of the region serves an erased user from a 60 s cache entry. The
+    /// shard's own check refuses their writes regardless (ShardStore.Erasure.cs).
+    /// </summary>
+    private async Task FollowErasuresAsync(CancellationToken ct)
+    {
+        long after = -1; // from now: the cache is empty at start
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var page = await _client.Grpc.ReadErasuresAsync(new ReadErasuresRequest { AfterSeq = after, Limit = 1000 }, deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: ct);
+                foreach (var id in page.UserIds)
+                {
+                    _client.Invalidate(id);
+                }
+
+                after = page.NextAfterSeq;
+                if (page.UserIds.Count > 0)
+                {
+                    continue;
+                }
+            }
+            catch (RpcException)
+            {
+                // The directory is starting or away; the next round tries again.
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(250), ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
 
     public async Task<UserRecord?> GetUserAsync(string userId, CancellationToken ct)
         => ToRecord(await CallAsync(c => _client.GetUserAsync(userId, c), ct));
@@ -72,15 +126,16 @@ internal sealed class DirectoryConnection : IHostedService, IUserDirectory, ISha
         }
     }
 
-    public async Task EraseUserAsync(string userId, CancellationToken ct)
+    public async Task<Core.Versioning.DataVersion?> EraseUserAsync(string userId, CancellationToken ct)
     {
         try
         {
-            await CallAsync(c => _client.EraseUserAsync(userId, c), ct);
+            var tombstone = await CallAsync(c => _client.EraseUserAsync(userId, c), ct);
+            return new Core.Versioning.DataVersion(new Core.Clock.HlcTimestamp(tombstone.Version.Hlc), tombstone.Version.Origin);
         }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
         {
-            // Already erased: erasure is idempotent.
+            return null; // Unknown: nothing to erase.
         }
     }
 
@@ -116,6 +171,7 @@ internal sealed class DirectoryConnection : IHostedService, IUserDirectory, ISha
             await _follower.DisposeAsync();
         }
 
+        _stopping.Dispose();
         _channel.Dispose();
     }
 

@@ -15,8 +15,12 @@ internal interface IUserDirectory
     /// </summary>
     Task<(UserRecord User, bool Replayed)> CreateUserAsync(UserRecord user, CreateKey? key, CancellationToken ct);
 
-    /// <summary>Tombstones the user's entry.</summary>
-    Task EraseUserAsync(string userId, CancellationToken ct);
+    /// <summary>
+    /// Records the user's erase marker (the entry's tombstone) durably in this region's directory, from where it
+    /// replicates to every region; returns the marker's version (the erase version), or null when the user is unknown.
+    /// A repeat returns the first erase's version.
+    /// </summary>
+    Task<Core.Versioning.DataVersion?> EraseUserAsync(string userId, CancellationToken ct);
 }
 
 /// <summary>The Idempotency-Key of a user creation, with the hash of the request it came with and how long it is kept.</summary>

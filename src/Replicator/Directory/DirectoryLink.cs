@@ -19,6 +19,7 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
     private readonly GrpcChannel _channel;
     private readonly DirectoryClient _client;
     private readonly ConcurrentDictionary<string, string> _residency = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ErasedEntry> _erased = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private long _afterSeq;
@@ -72,7 +73,13 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
         return _residency.TryGetValue(userId, out residency) ? residency : null;
     }
 
-    /// <summary>Records entries this process just applied to the directory, so the view does not wait for the tail.</summary>
+    /// <summary>True when this region's directory holds the user's erase marker (as far as the tail has read).</summary>
+    public bool IsErased(string userId) => _erased.ContainsKey(userId);
+
+    /// <summary>Every erase marker the tail has read since start (the erase worker completes them on this region's shards).</summary>
+    public ICollection<ErasedEntry> ErasedUsers => _erased.Values;
+
+        /// <summary>Records entries this process just applied to the directory, so the view does not wait for the tail.</summary>
     public void Remember(string userId, string residency) => _residency[userId] = residency;
 
     /// <summary>Waits for a map newer than <paramref name="epoch"/> up to <paramref name="timeout"/>; returns the newest.</summary>
@@ -150,6 +157,11 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
                 foreach (var change in page.Changes)
                 {
                     _residency[change.Entry.UserId] = change.Entry.Residency;
+                    if (change.Entry.Deleted)
+                    {
+                        _erased[change.Entry.UserId] = new ErasedEntry(change.Entry.UserId, change.Entry.Residency,
+                            new Core.Versioning.DataVersion(new Core.Clock.HlcTimestamp(change.Entry.Version.Hlc), change.Entry.Version.Origin));
+                    }
                 }
 
                 var advanced = page.NextAfterSeq > _afterSeq;
@@ -166,3 +178,6 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
         }
     }
 }
+
+/// <summary>An erase marker of this region's directory: the user, its residency, the erase version.</summary>
+internal sealed record ErasedEntry(string UserId, string Residency, Core.Versioning.DataVersion Version);

@@ -50,6 +50,10 @@ internal sealed class ReplicatorOptions
     [Range(1, 64)]
     public int Window { get; set; } = 4;
 
+    /// <summary>How often the erase worker looks for erase markers this region has not completed (Erasure/EraseWorker.cs). Default 1 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan EraseInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How often an idle sender looks at the change log. Default 100 ms.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:00:10")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);

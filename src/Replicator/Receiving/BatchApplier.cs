@@ -52,7 +52,7 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
 
         var accepted = new List<ShardChange>(changes.Count);
         long? stopAt = null;
-        int refusedResidency = 0, refusedOrigin = 0, quarantined = 0;
+        int refusedResidency = 0, refusedOrigin = 0, refusedErased = 0, quarantined = 0;
         foreach (var change in changes)
         {
             // Stream batches and anti-entropy rows alike: a peer speaks only for what originated in its own region.
@@ -76,6 +76,14 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
                 // Neither may this region hold the user, nor can a region the residency excludes have written it.
                 refusedResidency++;
                 LogRefused(logger, peer, UserLogName.Of(change.UserId), $"residency '{residency}' excludes {(topology.IsAllowed(residency, _local) ? peer : _local)}");
+                continue;
+            }
+
+            if (change.Kind != ChangeKind.UserErase && directory.IsErased(change.UserId))
+            {
+                // Erased here: no change of the user is stored again, whatever its version (the shard refuses it too,
+                // ShardStore.Erasure.cs; this spares the shard the batch). Acknowledged past: it will never be acceptable.
+                refusedErased++;
                 continue;
             }
 
@@ -143,8 +151,9 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
         metrics.Skipped(peer, skipped);
         metrics.Refused(peer, "residency", refusedResidency);
         metrics.Refused(peer, "origin", refusedOrigin);
+        metrics.Refused(peer, "erased", refusedErased);
         metrics.Quarantined(peer, quarantined);
-        return new ApplyResult(Math.Max(through, afterSeq), stopAt is not null, applied, skipped, refusedResidency + refusedOrigin, quarantined);
+        return new ApplyResult(Math.Max(through, afterSeq), stopAt is not null, applied, skipped, refusedResidency + refusedOrigin + refusedErased, quarantined);
     }
 
     [LoggerMessage(EventId = EventIds.ChangesRefused, Level = LogLevel.Warning, Message = "Refused a change from {Peer} for user {User}: {Reason}")]

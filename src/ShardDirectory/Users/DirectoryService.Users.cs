@@ -41,6 +41,12 @@ internal sealed partial class DirectoryService
     public override async Task<UserEntry> GetUser(GetUserRequest request, ServerCallContext context)
     {
         UserRules.RequireUserId(request.UserId);
+        if (request.IncludeErased)
+        {
+            return (await users.GetAsync(request.UserId, context.CancellationToken))?.ToEntry()
+                ?? throw new RpcException(new Status(StatusCode.NotFound, $"user '{request.UserId}' is unknown."));
+        }
+
         if (cache.TryGet(request.UserId, out var cached))
         {
             return cached;
@@ -154,6 +160,21 @@ internal sealed partial class DirectoryService
         var (rows, next) = await users.ReadChangesAsync(request.AfterSeq, limit, request.Origin, context.CancellationToken);
         var response = new ReadUserChangesResponse { NextAfterSeq = next, ProtocolVersion = Contracts.ProtocolVersions.Directory };
         response.Changes.Add(rows.Select(r => new UserChange { Seq = r.ChangeSeq, Entry = r.ToEntry() }));
+        return response;
+    }
+
+    [PeerRole(PeerRoles.Api, Region = PeerRegion.Local)]
+    public override async Task<ReadErasuresResponse> ReadErasures(ReadErasuresRequest request, ServerCallContext context)
+    {
+        var limit = PageSize(request.Limit, "limit");
+        if (request.AfterSeq < 0)
+        {
+            return new ReadErasuresResponse { NextAfterSeq = await users.MaxSeqAsync(context.CancellationToken) };
+        }
+
+        var (rows, next) = await users.ReadChangesAsync(request.AfterSeq, limit, string.Empty, context.CancellationToken);
+        var response = new ReadErasuresResponse { NextAfterSeq = next };
+        response.UserIds.Add(rows.Where(r => r.Deleted).Select(r => r.UserId));
         return response;
     }
 

@@ -277,6 +277,13 @@ internal sealed class UserStore(NpgsqlDataSource dataSource, HybridLogicalClock 
         return (rows, next);
     }
 
+    /// <summary>The highest change sequence now (a reader that starts "from now" continues after it).</summary>
+    public async Task<long> MaxSeqAsync(CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        return await connection.ExecuteScalarAsync<long>(Command(MaxSeqSql, null, null, ct));
+    }
+
     private CommandDefinition Command(string sql, object? parameters, NpgsqlTransaction? tx, CancellationToken ct)
         => new(sql, parameters, tx, _timeoutSeconds, cancellationToken: ct);
 }

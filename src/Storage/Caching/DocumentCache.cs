@@ -39,7 +39,21 @@ public sealed partial class DocumentCache : IAsyncDisposable
           end
         end
         redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3], 'PX', ARGV[4])
+        redis.call('SADD', KEYS[2], KEYS[1])
+        if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[4]) then
+          redis.call('PEXPIRE', KEYS[2], ARGV[4])
+        end
         return 1
+        """;
+
+    // Erasure: every key the user's set names, then the set (one slot: the keys share the user's hash tag).
+    private const string ForgetUserScript = """
+        local keys = redis.call('SMEMBERS', KEYS[1])
+        for i = 1, #keys, 500 do
+          redis.call('DEL', unpack(keys, i, math.min(i + 499, #keys)))
+        end
+        redis.call('DEL', KEYS[1])
+        return #keys
         """;
 
     private const string NoVersion = "0000000000000000-";
@@ -103,26 +117,15 @@ public sealed partial class DocumentCache : IAsyncDisposable
     public Task InvalidateAsync(string userId, string collection, string key, DataVersion version, CancellationToken ct)
         => SetIfNewerAsync(userId, collection, key, VersionText(version), "M", string.Empty, ct);
 
-    /// <summary>Drops every cached document of a user (erasure); best effort, entries also expire by TTL.</summary>
+    /// <summary>
+    /// Drops every cached document of a user (erasure): each entry's key is also recorded in the user's key set (same
+    /// hash tag, expiring no earlier than its members), so this touches only the user's keys, never the keyspace.
+    /// Best effort: entries also expire by TTL.
+    /// </summary>
     public Task ForgetUserAsync(string userId, CancellationToken ct)
-        => TryAsync<object?>(async _ =>
+        => TryAsync<object?>(async db =>
         {
-            var connection = await _connection.Value;
-            foreach (var endpoint in connection!.GetEndPoints())
-            {
-                var server = connection.GetServer(endpoint);
-                var keys = new List<RedisKey>();
-                await foreach (var k in server.KeysAsync(pattern: $"geo:d:{userId}:*", pageSize: 500))
-                {
-                    keys.Add(k);
-                }
-
-                if (keys.Count > 0)
-                {
-                    await connection.GetDatabase().KeyDeleteAsync([.. keys]);
-                }
-            }
-
+            await db.ScriptEvaluateAsync(ForgetUserScript, [UserKeys(userId)]);
             return null;
         }, ct);
 
@@ -138,7 +141,7 @@ public sealed partial class DocumentCache : IAsyncDisposable
     private Task SetIfNewerAsync(string userId, string collection, string key, string version, string kind, string body, CancellationToken ct)
         => TryAsync<object?>(async db =>
         {
-            await db.ScriptEvaluateAsync(SetIfNewerScript, [Key(userId, collection, key)],
+            await db.ScriptEvaluateAsync(SetIfNewerScript, [Key(userId, collection, key), UserKeys(userId)],
                 [version, kind, body, (long)_ttl.TotalMilliseconds]);
             return null;
         }, ct);
@@ -186,7 +189,10 @@ public sealed partial class DocumentCache : IAsyncDisposable
         }
     }
 
-    private static string Key(string userId, string collection, string key) => $"geo:d:{userId}:{collection}:{key}";
+    // The user id in braces is the Redis hash tag: a user's entries and key set live in one slot.
+    private static string Key(string userId, string collection, string key) => $"geo:d:{{{userId}}}:{collection}:{key}";
+
+    private static string UserKeys(string userId) => $"geo:u:{{{userId}}}";
 
     private static string VersionText(DataVersion version) => version.ToETag().Trim('"');
 

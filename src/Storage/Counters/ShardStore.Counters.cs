@@ -50,7 +50,7 @@ public sealed partial class ShardStore
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         await LockUserAsync(connection, tx, userId, exclusive: false, ct);
-        var epoch = await EraseMarkerAsync(connection, tx, userId, ct);
+        await RequireNotErasedAsync(connection, tx, userId, ct);
         while (true)
         {
             var current = await LockComponentAsync(connection, tx, userId, name, RegionId, ct);
@@ -77,7 +77,6 @@ public sealed partial class ShardStore
                 CounterRegion = RegionId,
                 Increments = component.Increments,
                 Decrements = component.Decrements,
-                EraseEpoch = epoch == DataVersion.None ? null : epoch,
             }], ct);
             var value = await connection.ExecuteScalarAsync<long>(new CommandDefinition(CounterValueSql, new { UserId = userId, Name = name }, tx, cancellationToken: ct));
             await CompleteIdempotencyAsync(connection, tx, userId, idempotency, value, ct);

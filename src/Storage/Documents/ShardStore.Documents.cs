@@ -118,6 +118,7 @@ public sealed partial class ShardStore
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         await LockUserAsync(connection, tx, userId, exclusive: false, ct);
+        await RequireNotErasedAsync(connection, tx, userId, ct);
         var bucket = Buckets.Of(userId);
         while (true)
         {

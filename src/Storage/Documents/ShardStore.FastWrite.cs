@@ -14,15 +14,17 @@ public sealed partial class ShardStore
     // fence, locks and reads the stored version, writes the row and appends the change, and answers what happened. The
     // same locks, checks and versions as the multi-statement path below it; when the second statement cannot decide
     // (the key was inserted concurrently after its snapshot, or the stored version is beyond the skew bound) it writes
-    // nothing and the write falls back to that path.
+    // nothing and the write falls back to that path. A user with an erase marker is refused in the same statement.
     private const string FastLockSql = "SELECT pg_advisory_xact_lock_shared($1, hashtext($2)), pg_advisory_xact_lock_shared($3, $4)";
 
     private const string FastWriteSql = """
         WITH fence AS (
             SELECT move_id, epoch FROM bucket_fences WHERE bucket = $4
+        ), gone AS (
+            SELECT 1 FROM erased_users WHERE user_id = $1
         ), old AS MATERIALIZED (
             SELECT deleted, version_hlc, version_origin FROM documents
-            WHERE user_id = $1 AND collection = $2 AND key = $3 AND NOT EXISTS (SELECT 1 FROM fence)
+            WHERE user_id = $1 AND collection = $2 AND key = $3 AND NOT EXISTS (SELECT 1 FROM fence) AND NOT EXISTS (SELECT 1 FROM gone)
             FOR UPDATE
         ), next AS (
             SELECT CASE WHEN o.version_hlc >= $7 THEN o.version_hlc + 1 ELSE $7 END AS hlc, o.version_hlc AS prev_hlc, o.version_origin AS prev_origin
@@ -35,7 +37,7 @@ public sealed partial class ShardStore
         ), ins AS (
             INSERT INTO documents (user_id, collection, key, bucket, body, deleted, version_hlc, version_origin, updated_at)
             SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $10
-            WHERE NOT EXISTS (SELECT 1 FROM fence) AND NOT EXISTS (SELECT 1 FROM old)
+            WHERE NOT EXISTS (SELECT 1 FROM fence) AND NOT EXISTS (SELECT 1 FROM gone) AND NOT EXISTS (SELECT 1 FROM old)
             ON CONFLICT (user_id, collection, key) DO NOTHING
             RETURNING version_hlc, prev_version_hlc, prev_version_origin
         ), written AS (
@@ -50,7 +52,7 @@ public sealed partial class ShardStore
         )
         SELECT (SELECT move_id FROM fence), (SELECT epoch FROM fence),
                (SELECT deleted FROM old), (SELECT version_hlc FROM old), (SELECT version_origin FROM old),
-               (SELECT version_hlc FROM written), (SELECT seq FROM logged)
+               (SELECT version_hlc FROM written), (SELECT seq FROM logged), EXISTS (SELECT 1 FROM gone)
         """;
 
     /// <summary>The one-round-trip write; null when it wrote nothing and the caller must take the multi-statement path.</summary>
@@ -88,6 +90,11 @@ public sealed partial class ShardStore
         if (!reader.IsDBNull(0))
         {
             throw new BucketFencedException(ShardId, bucket, reader.GetInt64(1), reader.GetString(0));
+        }
+
+        if (reader.GetBoolean(7))
+        {
+            throw new UserErasedException(ShardId); // The erase marker is checked in the same statement (ShardStore.Erasure.cs).
         }
 
         if (reader.IsDBNull(5))

@@ -11,7 +11,8 @@ public sealed partial class ShardStore
 
     private const string ClaimSql = """
         INSERT INTO idempotency AS i (user_id, key, request_hash, state, claim_token, created_at, expires_at)
-        VALUES (@UserId, @Key, @RequestHash, 'in_flight', @Token, @Now, @ExpiresAt)
+        SELECT @UserId, @Key, @RequestHash, 'in_flight', @Token, @Now, @ExpiresAt
+        WHERE NOT EXISTS (SELECT 1 FROM erased_users WHERE user_id = @UserId)
         ON CONFLICT (user_id, key) DO UPDATE
             SET request_hash = excluded.request_hash, state = 'in_flight', claim_token = excluded.claim_token,
                 status = NULL, response_body = NULL, response_headers = NULL,
@@ -73,6 +74,11 @@ public sealed partial class ShardStore
             var existing = await connection.QuerySingleOrDefaultAsync<IdempotencyRow>(new CommandDefinition(ReadIdempotencySql, new { UserId = userId, Key = key }, cancellationToken: ct));
             if (existing is null)
             {
+                if ((await ErasedAmongAsync([userId], ct)).Count > 0)
+                {
+                    throw new UserErasedException(ShardId); // No key is stored for an erased user.
+                }
+
                 continue; // Abandoned between the two statements: claim again.
             }
 

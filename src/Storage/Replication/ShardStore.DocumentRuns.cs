@@ -48,9 +48,9 @@ public sealed partial class ShardStore
         for (var position = 0; position < run.Count; position++)
         {
             var change = run[position];
-            if (change.Version <= markers.GetValueOrDefault(change.UserId, DataVersion.None))
+            if (markers.ContainsKey(change.UserId))
             {
-                outcome(position, false); // Written before the user was erased: the erase wins.
+                outcome(position, false); // The user was erased: an erase is final, whatever the change's version.
                 continue;
             }
 

@@ -107,8 +107,8 @@ public sealed partial class ShardStore
 
     /// <summary>
     /// Applies changes from another region in one transaction (and advances <paramref name="checkpoint"/> in it, when
-    /// given). Documents apply only when newer (last writer wins); counter components merge by max; erasures apply
-    /// when newer than the user's last erase. Concurrent values that lose are written to the conflict log. Applied
+    /// given). Documents apply only when newer (last writer wins); counter components merge by max; an erasure applies
+    /// once, and afterwards every change of the erased user is skipped, whatever its version. Concurrent values that lose are written to the conflict log. Applied
     /// changes are appended to the change log with their remote origin, so they are never shipped again but do
     /// travel with online moves. Idempotent: a second apply of the same changes changes nothing.
     /// </summary>
@@ -169,6 +169,14 @@ public sealed partial class ShardStore
         }
 
         await FlushRunAsync();
+
+        // An erase in this batch deleted the user's change-log entries: do not append the batch's earlier changes of that user again.
+        var erasedHere = applied.Where(c => c.Kind == ChangeKind.UserErase).Select(c => c.UserId).ToHashSet(StringComparer.Ordinal);
+        if (erasedHere.Count > 0)
+        {
+            applied.RemoveAll(c => c.Kind != ChangeKind.UserErase && erasedHere.Contains(c.UserId));
+        }
+
         if (checkpoint is not null)
         {
             await connection.ExecuteAsync(new CommandDefinition(SetCheckpointSql, CheckpointArgs(checkpoint), tx, cancellationToken: ct));
@@ -233,17 +241,16 @@ public sealed partial class ShardStore
     {
         var name = change.CounterName ?? throw new ArgumentException("A counter change needs CounterName.", nameof(change));
         var region = change.CounterRegion ?? throw new ArgumentException("A counter change needs CounterRegion.", nameof(change));
-        var marker = await EraseMarkerAsync(connection, tx, change.UserId, ct);
-        var epoch = change.EraseEpoch ?? DataVersion.None;
-        if (epoch < marker)
+        if (await EraseMarkerAsync(connection, tx, change.UserId, ct) != DataVersion.None)
         {
-            return false; // Counts from before an erase this shard already applied.
+            return false; // The user was erased: an erase is final, whatever the component's version.
         }
 
-        if (epoch > marker)
+        if (change.EraseEpoch is { } epoch)
         {
-            // The sender saw an erase that has not arrived here yet: apply it first (it is deterministic).
+            // A sender of an older release counted on after an erase this shard has not seen: apply the erase, refuse the count.
             await ApplyEraseAsync(connection, tx, change.UserId, epoch, ct);
+            return false;
         }
 
         while (true)
@@ -268,9 +275,9 @@ public sealed partial class ShardStore
 
     private async Task<bool> ApplyRemoteEraseAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string userId, DataVersion erase, CancellationToken ct)
     {
-        if (erase <= await EraseMarkerAsync(connection, tx, userId, ct))
+        if (await EraseMarkerAsync(connection, tx, userId, ct) != DataVersion.None)
         {
-            return false;
+            return false; // Erased already (by this stream, the directory's erase worker or anti-entropy).
         }
 
         await ApplyEraseAsync(connection, tx, userId, erase, ct);
