@@ -30,10 +30,20 @@ public sealed class GeoClient(HttpClient http)
         return (await response.Content.ReadFromJsonAsync<GeoUser>(Json, ct).ConfigureAwait(false))!;
     }
 
-    /// <summary>Erases a user and all their data, in every region.</summary>
+    /// <summary>
+    /// Erases a user and all their data, in every region. Idempotent: a user that is already erased (or never existed)
+    /// answers 404, which this call takes as done, so a retry after a lost 204 does not fail.
+    /// </summary>
     public async Task EraseUserAsync(string userId, CancellationToken ct = default)
     {
-        using var _ = await SendAsync(HttpMethod.Delete, UserPath(userId), ct: ct).ConfigureAwait(false);
+        try
+        {
+            using var _ = await SendAsync(HttpMethod.Delete, UserPath(userId), ct: ct).ConfigureAwait(false);
+        }
+        catch (GeoNotFoundException)
+        {
+            // Erased already: the state the caller asked for.
+        }
     }
 
     // ---- documents --------------------------------------------------------------------------------------------
