@@ -263,6 +263,9 @@ public sealed class EdgeRoutingTests(EdgeCluster cluster) : IAsyncLifetime
             r => r.StatusCode != HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30));
         Assert.True(seen[^1].Status == HttpStatusCode.OK && seen[^1].Region == "eu-west", "after the directory returned: " + string.Join(", ", seen));
         Assert.DoesNotContain(seen, s => s.Status == HttpStatusCode.NotFound);
+
+        // And the region takes new users again (its API writes them to the restarted directory).
+        await EdgeProbes.WaitUntilRoutedHomeAsync(cluster.Client, ["eu-west"], TimeSpan.FromSeconds(30));
     }
 
     private Task<long> EdgeCounterAsync(string name, string label) => EdgeProbes.CounterAsync(cluster.Client, name, label);
