@@ -38,7 +38,7 @@ read -r -t 5 _ status _ <&3 && [ "$status" = 200 ]
 SH
 RUN chmod 0755 /usr/local/bin/geo-entrypoint /usr/local/bin/geo-healthcheck
 ENV ASPNETCORE_HTTP_PORTS=8080
-EXPOSE 8080
+EXPOSE 8080 8443
 USER $APP_UID
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["/usr/local/bin/geo-healthcheck"]
 ENTRYPOINT ["/usr/local/bin/geo-entrypoint"]

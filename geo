@@ -311,6 +311,8 @@ ensure_dev_issuer() {
     dotnet build src/Cli -c Release -v quiet --nologo "-clp:ErrorsOnly;NoSummary" >&2
   fi
   geoctl auth dev-issuer --dir "$GEO_DIR/secrets" >/dev/null
+  # The key of the users' hashes in logs (docs/security.md): one per local system, so every process names a user alike.
+  [ -s "$GEO_DIR/secrets/user-hash-key" ] || (umask 077; head -c 32 /dev/urandom | base64 > "$GEO_DIR/secrets/user-hash-key")
 }
 auth_args() {
   printf '%s\n' --Geo:Auth:Audience=geo-api --Geo:Auth:Issuers:0:Issuer=https://dev-issuer.geo.local \
@@ -325,7 +327,8 @@ start_service() {
   mkdir -p "$GEO_DIR/run" "$GEO_DIR/logs"
   # Sixteen processes on a small machine: workstation GC (server GC gives each process a heap and GC thread per core)
   # and no tiered-PGO instrumentation make start-up cheaper; neither changes behaviour.
-  DOTNET_gcServer=0 DOTNET_TieredPGO=0 nohup dotnet "src/$project/bin/Release/net10.0/Geo.$project.dll" --urls="$url" \
+  # The log hash key travels in the environment, not on the command line that ps shows.
+  Geo__Logging__UserHashKey="$(cat "$GEO_DIR/secrets/user-hash-key")" DOTNET_gcServer=0 DOTNET_TieredPGO=0 nohup dotnet "src/$project/bin/Release/net10.0/Geo.$project.dll" --urls="$url" \
     --Geo:Region="$region" --Geo:Topology="$TOPOLOGY" --Geo:Tls:CaFile="$PKI_DIR/ca.crt" \
     --Geo:Tls:CertificateFile="$PKI_DIR/$region-$role.crt" --Geo:Tls:KeyFile="$PKI_DIR/$region-$role.key" \
     $(metrics_args "$project" "$url") $(auth_args) >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &

@@ -1,3 +1,4 @@
+using Geo.ServiceDefaults.Telemetry;
 using Geo.Core.Clock;
 using Geo.Core.Topology;
 using System.Text.Json;
@@ -45,7 +46,8 @@ internal static class Extensions
             var options = sp.GetRequiredService<IOptions<RegionServiceOptions>>();
             var region = sp.GetRequiredService<GeoTopology>().Region(options.Value.Region);
             return new DocumentCache(region.Redis, options.Value.CacheTtl,
-                sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(GeoPipelines.Redis), sp.GetRequiredService<ILogger<DocumentCache>>());
+                sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(GeoPipelines.Redis), sp.GetRequiredService<ILogger<DocumentCache>>(),
+                GeoTelemetry.RedisConnected(sp));
         });
         services.AddSingleton<RegionApi>();
         services.AddSingleton<ResidencyAccessFilter>();

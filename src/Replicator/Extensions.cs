@@ -1,3 +1,4 @@
+using Geo.ServiceDefaults.Telemetry;
 using Geo.Core.Clock;
 using Geo.Core.Topology;
 using Geo.Replicator.AntiEntropy;
@@ -47,7 +48,8 @@ internal static class Extensions
         {
             var site = sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value;
             return new DocumentCache(sp.GetRequiredService<GeoTopology>().Region(site.Region).Redis, site.CacheTtl,
-                sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(GeoPipelines.Redis), sp.GetRequiredService<ILogger<DocumentCache>>());
+                sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(GeoPipelines.Redis), sp.GetRequiredService<ILogger<DocumentCache>>(),
+                GeoTelemetry.RedisConnected(sp));
         });
         services.AddSingleton<LocalShards>();
         services.AddHostedService(sp => sp.GetRequiredService<LocalShards>());

@@ -12,7 +12,7 @@ internal sealed class TestTopologies : IDisposable
     public string Local() => Write("local.json", File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Data", "topology.local.json")));
 
     /// <summary>One region <c>us-east</c> (jurisdiction us) with the given shards.</summary>
-    public string WithShards(IReadOnlyDictionary<string, string> shards, string name = "shards.json")
+    public string WithShards(IReadOnlyDictionary<string, string> shards, string name = "shards.json", string? directoryDatabase = null)
     {
         var shardsNode = new JsonObject();
         foreach (var (id, connection) in shards)
@@ -36,6 +36,11 @@ internal sealed class TestTopologies : IDisposable
                 },
             },
         };
+        if (directoryDatabase is not null)
+        {
+            document["regions"]!["us-east"]!["directoryDatabase"] = directoryDatabase;
+        }
+
         return Write(name, document.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 

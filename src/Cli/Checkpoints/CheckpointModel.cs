@@ -20,6 +20,12 @@ internal enum ScalingStep
 
     /// <summary>Replication cannot keep up: follow the runbook (a slow or partitioned peer is not fixed by capacity).</summary>
     InvestigateReplication,
+
+    /// <summary>
+    /// The cache serves too few reads, so they reach the shards: review what is cached and for how long (TTL, memory,
+    /// eviction) before adding capacity — the cheaper step, and one that takes load off the shards too.
+    /// </summary>
+    TuneCache,
 }
 
 /// <summary>Thresholds decided in advance; every one can be set on the command line.</summary>
@@ -119,7 +125,9 @@ internal static class CheckpointEvaluator
                 Above("api", "cpu", r.ApiCpu, t.Cpu),
             }.Where(x => x.Breached).ToList();
             var cache = Below("api", "cache hit ratio", r.CacheHitRatio, t.CacheHitRatio);
-            var apiStep = api.Count > 0 && !shardBreached ? ScalingStep.AddApiInstances : ScalingStep.None;
+            var apiStep = cache.Breached ? ScalingStep.TuneCache
+                : api.Count > 0 && !shardBreached ? ScalingStep.AddApiInstances
+                : ScalingStep.None;
             var apiEvidence = api.Select(Evidence).ToList();
             if (api.Count > 0 && shardBreached)
             {

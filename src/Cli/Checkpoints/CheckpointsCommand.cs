@@ -117,6 +117,7 @@ internal static class CheckpointsCommand
         ScalingStep.AddApiInstances => "add API instances",
         ScalingStep.AddRegion => "add a region",
         ScalingStep.InvestigateReplication => "investigate replication (runbook)",
+        ScalingStep.TuneCache => "tune the cache (TTL, memory) before adding capacity",
         _ => "none",
     };
 

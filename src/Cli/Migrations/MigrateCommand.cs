@@ -10,18 +10,18 @@ using Spectre.Console;
 
 namespace Geo.Cli.Migrations;
 
-/// <summary><c>geoctl migrate</c>: applies the embedded per-shard schema migrations to every shard of the topology, or the chosen ones.</summary>
+/// <summary>
+/// <c>geoctl migrate</c>: applies the embedded schema migrations to every shard and every region's directory database of
+/// the topology, or the chosen ones. It is the step a deployment runs as the migration login before the services, which
+/// connect without DDL rights, start (docs/operations.md, "Database roles").
+/// </summary>
 internal static class MigrateCommand
 {
-    // Documented by ShardMigrator: the journal of applied migration ids; read here only to report what --dry-run would apply.
-    private const string JournalExistsSql = "SELECT to_regclass('geo_schema_journal') IS NOT NULL";
-    private const string JournalSql = "SELECT id FROM geo_schema_journal";
-
     public static Command Create(CliHost host, GlobalOptions globals)
     {
         var region = new Option<string?>("--region") { Description = "Only the shards of this region.", HelpName = "region" };
         var shard = new Option<string?>("--shard") { Description = "Only this shard.", HelpName = "shard" };
-        var command = new Command("migrate", "Apply the per-shard schema migrations (forward-only, safe to rerun) to every shard of the topology, or the chosen ones.")
+        var command = new Command("migrate", "Apply the schema migrations (forward-only, safe to rerun) to every shard and directory database of the topology, or the chosen ones.")
         {
             region, shard,
         };
@@ -36,11 +36,11 @@ internal static class MigrateCommand
         {
             context.Admin("migrate shards");
             await context.ConfirmAsync(
-                $"Apply up to {ShardMigrator.Embedded.Count} migration(s) to {targets.Count} shard(s): {string.Join(", ", targets.Select(t => t.Shard))}?", ct);
+                $"Apply up to {ShardMigrator.Embedded.Count} shard and {DirectoryMigrator.Schema.Scripts.Count} directory migration(s) to {targets.Count} database(s): {string.Join(", ", targets.Select(t => t.Shard))}?", ct);
         }
 
         var outcomes = new List<MigrationOutcome>();
-        context.Info($"{(context.DryRun ? "Checking" : "Migrating")} {targets.Count} shard(s)...");
+        context.Info($"{(context.DryRun ? "Checking" : "Migrating")} {targets.Count} database(s)...");
         if (context.Stderr.Profile.Capabilities.Interactive)
         {
             await context.Stderr.Progress()
@@ -96,13 +96,13 @@ internal static class MigrateCommand
             throw GeoCliException.NotFound($"--region: unknown region '{regionId}'; the topology has: {string.Join(", ", topology.Regions.Keys)}.");
         }
 
-        var targets = topology.Regions.Values
-            .Where(r => regionId is null || r.Id == regionId)
-            .SelectMany(r => r.Shards.Select(s => new MigrationTarget(r.Id, s.Key, s.Value)))
-            .ToList();
+        var regions = topology.Regions.Values.Where(r => regionId is null || r.Id == regionId).ToList();
+        var targets = regions.SelectMany(r => r.Shards.Select(s => new MigrationTarget(r.Id, s.Key, s.Value, ShardMigrator.Schema))).ToList();
         if (shardId is null)
         {
-            return targets;
+            // Each region's directory database too, named "<region>-directory" in the output.
+            return [.. targets, .. regions.Where(r => r.DirectoryDatabase is not null)
+                .Select(r => new MigrationTarget(r.Id, r.Id + "-directory", r.DirectoryDatabase!, DirectoryMigrator.Schema))];
         }
 
         var chosen = targets.Where(t => t.Shard == shardId).ToList();
@@ -120,7 +120,7 @@ internal static class MigrateCommand
         try
         {
             await using var dataSource = NpgsqlDataSource.Create(target.ConnectionString);
-            var migrations = dryRun ? await PendingAsync(dataSource, ct) : await ShardMigrator.MigrateAsync(dataSource, ct);
+            var migrations = dryRun ? await target.Schema.PendingAsync(dataSource, ct) : await target.Schema.MigrateAsync(dataSource, null, ct);
             var status = migrations.Count == 0 ? MigrationStatus.UpToDate : dryRun ? MigrationStatus.Pending : MigrationStatus.Migrated;
             return new MigrationOutcome(target.Region, target.Shard, database, status, migrations, null, Elapsed(started));
         }
@@ -129,26 +129,6 @@ internal static class MigrateCommand
             var status = IsUnavailable(e) ? MigrationStatus.Unavailable : MigrationStatus.Failed;
             return new MigrationOutcome(target.Region, target.Shard, database, status, [], e.Message, Elapsed(started));
         }
-    }
-
-    private static async Task<IReadOnlyList<string>> PendingAsync(NpgsqlDataSource dataSource, CancellationToken ct)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync(ct);
-        var applied = new HashSet<string>(StringComparer.Ordinal);
-        await using (var exists = new NpgsqlCommand(JournalExistsSql, connection))
-        {
-            if (await exists.ExecuteScalarAsync(ct) is true)
-            {
-                await using var read = new NpgsqlCommand(JournalSql, connection);
-                await using var reader = await read.ExecuteReaderAsync(ct);
-                while (await reader.ReadAsync(ct))
-                {
-                    applied.Add(reader.GetString(0));
-                }
-            }
-        }
-
-        return [.. ShardMigrator.Embedded.Select(m => m.Id).Where(id => !applied.Contains(id))];
     }
 
     // Could not connect, no such database, login refused, server starting: the shard is unavailable rather than the migration broken.
@@ -198,7 +178,7 @@ internal static class MigrateCommand
         console.Write(table);
     }
 
-    private sealed record MigrationTarget(string Region, string Shard, string ConnectionString);
+    private sealed record MigrationTarget(string Region, string Shard, string ConnectionString, SchemaMigrator Schema);
 
     private sealed record MigrationReport(bool DryRun, IReadOnlyList<string> Embedded, IReadOnlyList<MigrationOutcome> Shards);
 

@@ -1,3 +1,4 @@
+using Geo.Core.Logging;
 using Geo.Core.Clock;
 using Geo.Core.Topology;
 using Geo.Replicator.Directory;
@@ -58,7 +59,7 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
             if ((change.Origin != peer || change.Version.Origin != peer || (change.Kind == ChangeKind.Counter && change.CounterRegion != peer)))
             {
                 refusedOrigin++;
-                LogRefused(logger, peer, change.UserId, "origin is not the sending region");
+                LogRefused(logger, peer, UserLogName.Of(change.UserId), "origin is not the sending region");
                 continue;
             }
 
@@ -66,7 +67,7 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
             if (residency is null)
             {
                 stopAt = change.Seq;
-                LogHeld(logger, peer, change.UserId, "user not in this region's directory yet");
+                LogHeld(logger, peer, UserLogName.Of(change.UserId), "user not in this region's directory yet");
                 break;
             }
 
@@ -74,7 +75,7 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
             {
                 // Neither may this region hold the user, nor can a region the residency excludes have written it.
                 refusedResidency++;
-                LogRefused(logger, peer, change.UserId, $"residency '{residency}' excludes {(topology.IsAllowed(residency, _local) ? peer : _local)}");
+                LogRefused(logger, peer, UserLogName.Of(change.UserId), $"residency '{residency}' excludes {(topology.IsAllowed(residency, _local) ? peer : _local)}");
                 continue;
             }
 
@@ -82,7 +83,7 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
             {
                 quarantined++;
                 stopAt = change.Seq;
-                LogQuarantined(logger, peer, change.UserId, change.Version.ToString());
+                LogQuarantined(logger, peer, UserLogName.Of(change.UserId), change.Version.ToString());
                 break;
             }
 
@@ -92,7 +93,7 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
                 if (map.IsFenced(change.Bucket))
                 {
                     stopAt = change.Seq;
-                    LogHeld(logger, peer, change.UserId, $"bucket {change.Bucket} is fenced by a move");
+                    LogHeld(logger, peer, UserLogName.Of(change.UserId), $"bucket {change.Bucket} is fenced by a move");
                     break;
                 }
             }
@@ -146,12 +147,12 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
         return new ApplyResult(Math.Max(through, afterSeq), stopAt is not null, applied, skipped, refusedResidency + refusedOrigin, quarantined);
     }
 
-    [LoggerMessage(EventId = EventIds.ChangesRefused, Level = LogLevel.Warning, Message = "Refused a change from {Peer} for user {UserId}: {Reason}")]
-    private static partial void LogRefused(ILogger logger, string peer, string userId, string reason);
+    [LoggerMessage(EventId = EventIds.ChangesRefused, Level = LogLevel.Warning, Message = "Refused a change from {Peer} for user {User}: {Reason}")]
+    private static partial void LogRefused(ILogger logger, string peer, string user, string reason);
 
-    [LoggerMessage(EventId = EventIds.ChangesQuarantined, Level = LogLevel.Warning, Message = "Quarantined a change from {Peer} for user {UserId}: version {Version} is beyond the clock-skew bound")]
-    private static partial void LogQuarantined(ILogger logger, string peer, string userId, string version);
+    [LoggerMessage(EventId = EventIds.ChangesQuarantined, Level = LogLevel.Warning, Message = "Quarantined a change from {Peer} for user {User}: version {Version} is beyond the clock-skew bound")]
+    private static partial void LogQuarantined(ILogger logger, string peer, string user, string version);
 
-    [LoggerMessage(EventId = EventIds.BatchHeld, Level = LogLevel.Information, Message = "Holding a batch from {Peer} at user {UserId}: {Reason}; the peer will send it again")]
-    private static partial void LogHeld(ILogger logger, string peer, string userId, string reason);
+    [LoggerMessage(EventId = EventIds.BatchHeld, Level = LogLevel.Information, Message = "Holding a batch from {Peer} at user {User}: {Reason}; the peer will send it again")]
+    private static partial void LogHeld(ILogger logger, string peer, string user, string reason);
 }

@@ -13,7 +13,7 @@ namespace Geo.ServiceDefaults.Telemetry;
 
 /// <summary>
 /// Traces and metrics of every Geo service, configured in one place: ASP.NET Core, HttpClient (YARP and gRPC channels
-/// go through it), gRPC client, Npgsql, .NET runtime and process, and Geo's own meters and activity sources.
+/// go through it), gRPC client, Npgsql, Redis (traces), .NET runtime and process, and Geo's own meters and activity sources.
 /// Traces go to an OTLP endpoint when the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> (or the traces-only variant) is
 /// set; every other <c>OTEL_*</c> variable (protocol, headers, sampler, resource attributes) is read by the SDK.
 /// </summary>
@@ -60,6 +60,13 @@ public static class GeoTelemetry
                     .AddHttpClientInstrumentation()
                     .AddGrpcClientInstrumentation()
                     .AddNpgsql()
+                    // Redis commands by name only (no keys: they hold user ids), flushed every second so a trace is whole soon
+                    // after its request; the cache hands its connection over through RedisConnected.
+                    .AddRedisInstrumentation(o =>
+                    {
+                        o.SetVerboseDatabaseStatements = false;
+                        o.FlushInterval = TimeSpan.FromSeconds(1);
+                    })
                     .AddSource(SourcePrefix + "*");
                 if (OtlpConfigured(builder.Configuration))
                 {
@@ -68,6 +75,10 @@ public static class GeoTelemetry
             });
         _ = otel;
     }
+
+    /// <summary>What a Redis client calls once it connected, so its commands show up as spans of the requests that sent them.</summary>
+    public static Action<StackExchange.Redis.IConnectionMultiplexer> RedisConnected(IServiceProvider services) =>
+        connection => services.GetService<OpenTelemetry.Instrumentation.StackExchangeRedis.StackExchangeRedisInstrumentation>()?.AddConnection(connection);
 
     /// <summary>
     /// Setting of a second, HTTP/1.1-only <c>/metrics</c> endpoint (e.g. <c>http://127.0.0.1:9100/</c>) for services whose

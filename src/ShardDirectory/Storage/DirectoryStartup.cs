@@ -1,3 +1,4 @@
+using Geo.Storage.Migrations;
 using Geo.ShardDirectory.Hosting;
 using Geo.ShardDirectory.ShardMaps;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -38,7 +39,7 @@ internal sealed partial class DirectoryStartup(
         {
             try
             {
-                var applied = await DirectoryMigrator.MigrateAsync(dataSource, cancellationToken);
+                var applied = await DirectoryMigrator.Schema.MigrateAsync(dataSource, logger, cancellationToken);
                 LogMigrated(logger, site.RegionId, applied.Count == 0 ? "none" : string.Join(", ", applied));
                 await maps.EnsureInitialAsync(site.RegionId, site.Region.Shards.Keys, cancellationToken);
                 await maps.RefreshAsync(site.RegionId, cancellationToken);

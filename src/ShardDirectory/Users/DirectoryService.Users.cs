@@ -1,3 +1,4 @@
+using Geo.Core.Logging;
 using Geo.Core.Tls;
 using Geo.ServiceDefaults.Tls;
 using Geo.Contracts.Directory;
@@ -81,7 +82,7 @@ internal sealed partial class DirectoryService
         cache.Invalidate(request.UserId);
         if (result.Value.Erased)
         {
-            LogUserErased(logger, request.UserId);
+            LogUserErased(logger, UserLogName.Of(request.UserId));
         }
 
         return result.Value.Row.ToEntry();
@@ -109,7 +110,7 @@ internal sealed partial class DirectoryService
             if (!clock.TryObserve(new HlcTimestamp(entry.Version.Hlc)))
             {
                 response.Quarantined.Add(i);
-                LogEntryQuarantined(logger, entry.UserId, entry.Version.Origin, entry.Version.Hlc);
+                LogEntryQuarantined(logger, UserLogName.Of(entry.UserId), entry.Version.Origin, entry.Version.Hlc);
                 continue;
             }
 
@@ -134,7 +135,7 @@ internal sealed partial class DirectoryService
                 // A residency is fixed at creation: an entry changing it would ship the user's data out of its jurisdiction.
                 response.Refused.Add(i);
                 entryMetrics.ResidencyChangeRefused();
-                LogResidencyChangeRefused(logger, entry.UserId, residency, entry.Residency, entry.Version.Origin);
+                LogResidencyChangeRefused(logger, UserLogName.Of(entry.UserId), residency, entry.Residency, entry.Version.Origin);
             }
         }
 
@@ -168,12 +169,12 @@ internal sealed partial class DirectoryService
 
     private static DataVersion Version(EntryVersion version) => new(new HlcTimestamp(version.Hlc), version.Origin);
 
-    [LoggerMessage(EventId = EventIds.UserErased, Level = LogLevel.Information, Message = "Erased directory entry of {UserId}")]
-    private static partial void LogUserErased(ILogger logger, string userId);
+    [LoggerMessage(EventId = EventIds.UserErased, Level = LogLevel.Information, Message = "Erased directory entry of {User}")]
+    private static partial void LogUserErased(ILogger logger, string user);
 
-    [LoggerMessage(EventId = EventIds.EntryQuarantined, Level = LogLevel.Warning, Message = "Quarantined the entry of {UserId} from {OriginRegion}: hlc {Hlc} is beyond the clock-skew bound")]
-    private static partial void LogEntryQuarantined(ILogger logger, string userId, string originRegion, long hlc);
+    [LoggerMessage(EventId = EventIds.EntryQuarantined, Level = LogLevel.Warning, Message = "Quarantined the entry of {User} from {OriginRegion}: hlc {Hlc} is beyond the clock-skew bound")]
+    private static partial void LogEntryQuarantined(ILogger logger, string user, string originRegion, long hlc);
 
-    [LoggerMessage(EventId = EventIds.ResidencyChangeRefused, Level = LogLevel.Warning, Message = "Refused a directory entry for user {UserId} from {OriginRegion}: it would change the residency from {Stored} to {Sent}")]
-    private static partial void LogResidencyChangeRefused(ILogger logger, string userId, string stored, string sent, string originRegion);
+    [LoggerMessage(EventId = EventIds.ResidencyChangeRefused, Level = LogLevel.Warning, Message = "Refused a directory entry for user {User} from {OriginRegion}: it would change the residency from {Stored} to {Sent}")]
+    private static partial void LogResidencyChangeRefused(ILogger logger, string user, string stored, string sent, string originRegion);
 }

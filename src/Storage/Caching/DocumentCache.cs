@@ -56,12 +56,13 @@ public sealed partial class DocumentCache : IAsyncDisposable
     /// <param name="ttl">How long an entry may be served.</param>
     /// <param name="pipeline">Bounds every call (timeout, circuit breaker): the Redis pipeline of ServiceDefaults.</param>
     /// <param name="logger">Where unavailability is reported.</param>
-    public DocumentCache(string configuration, TimeSpan ttl, ResiliencePipeline pipeline, ILogger logger)
+    /// <param name="connected">Called with the connection once it is up (the services hand it to Redis tracing).</param>
+    public DocumentCache(string configuration, TimeSpan ttl, ResiliencePipeline pipeline, ILogger logger, Action<IConnectionMultiplexer>? connected = null)
     {
         _ttl = ttl;
         _pipeline = pipeline;
         _logger = logger;
-        _connection = new Lazy<Task<ConnectionMultiplexer?>>(() => ConnectAsync(configuration));
+        _connection = new Lazy<Task<ConnectionMultiplexer?>>(() => ConnectAsync(configuration, connected));
     }
 
     /// <summary>True once a connection is up (readiness reports it; the service serves without it).</summary>
@@ -163,7 +164,7 @@ public sealed partial class DocumentCache : IAsyncDisposable
         }
     }
 
-    private async Task<ConnectionMultiplexer?> ConnectAsync(string configuration)
+    private async Task<ConnectionMultiplexer?> ConnectAsync(string configuration, Action<IConnectionMultiplexer>? connected)
     {
         var options = ConfigurationOptions.Parse(configuration);
         options.AbortOnConnectFail = false;
@@ -174,7 +175,9 @@ public sealed partial class DocumentCache : IAsyncDisposable
         options.ReconnectRetryPolicy = new ExponentialRetry(250, 5000);
         try
         {
-            return await ConnectionMultiplexer.ConnectAsync(options);
+            var connection = await ConnectionMultiplexer.ConnectAsync(options);
+            connected?.Invoke(connection);
+            return connection;
         }
         catch (RedisConnectionException ex)
         {

@@ -162,16 +162,16 @@ resource "aws_security_group" "tasks" {
   tags   = local.tags
 
   ingress {
-    description     = "The edge from the public load balancer"
+    description     = "The edge from the public load balancer: HTTPS on 8443, health on 8080"
     from_port       = 8080
-    to_port         = 8081
+    to_port         = 8443
     protocol        = "tcp"
     security_groups = [aws_security_group.alb.id]
   }
   ingress {
-    description = "API, directory and replicator from the internal load balancers (TLS passed through) inside the network"
+    description = "API, directory and replicator from the internal load balancers (mutual TLS passed through to 8443; health on 8080) inside the network"
     from_port   = 8080
-    to_port     = 8081
+    to_port     = 8443
     protocol    = "tcp"
     cidr_blocks = [var.network_cidr]
   }

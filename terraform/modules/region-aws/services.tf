@@ -109,19 +109,20 @@ resource "aws_lb" "this" {
 resource "aws_lb_target_group" "this" {
   for_each = local.public
 
+  # The balancer ends the public TLS and opens its own to the edge's HTTPS port (8443); it does not check the
+  # certificate of a target, so the deployment CA's edge certificate serves.
   name             = "${local.name}-${each.key}"
   vpc_id           = aws_vpc.this.id
   target_type      = "ip"
   port             = each.value.port
-  protocol         = "HTTP"
-  protocol_version = each.value.protocol == "http2" ? "GRPC" : "HTTP1"
+  protocol         = "HTTPS"
+  protocol_version = "HTTP1"
 
-  # gRPC target groups can only be probed with gRPC; readiness of those tasks is the container
-  # health check above, which ECS uses to replace unhealthy tasks.
   health_check {
-    path     = each.value.protocol == "http2" ? "/grpc.health.v1.Health/Check" : each.value.health_path
-    port     = each.value.protocol == "http2" ? "traffic-port" : tostring(each.value.health_port)
-    matcher  = each.value.protocol == "http2" ? "0-99" : "200"
+    protocol = "HTTP"
+    path     = each.value.health_path
+    port     = tostring(each.value.health_port)
+    matcher  = "200"
     interval = 15
   }
   tags = local.tags
@@ -209,9 +210,11 @@ resource "aws_lb_target_group" "internal" {
   target_type = "ip"
   port        = each.value.port
   protocol    = "TCP"
+  # Readiness over the cleartext health port (health needs no client certificate); traffic stays TLS end to end.
   health_check {
-    protocol = "TCP"
-    port     = "traffic-port"
+    protocol = "HTTP"
+    path     = each.value.health_path
+    port     = tostring(each.value.health_port)
     interval = 15
   }
   tags = local.tags

@@ -62,10 +62,13 @@ resource "azurerm_container_app" "this" {
     }
   }
 
+  # The edge: the platform ends the public TLS and sends HTTP/1.1 to the cleartext port. The internal services: TCP
+  # ingress (the environment is VNet-integrated), so their mutual TLS reaches the container's HTTPS port untouched.
   ingress {
     external_enabled = each.key == "edge"
-    target_port      = each.value.port
-    transport        = each.value.protocol == "http2" ? "http2" : "http"
+    target_port      = each.key == "edge" ? each.value.health_port : each.value.port
+    exposed_port     = each.key == "edge" ? null : 443
+    transport        = each.key == "edge" ? "http" : "tcp"
     traffic_weight {
       latest_revision = true
       percentage      = 100

@@ -38,9 +38,10 @@ resource "google_cloud_run_v2_service" "this" {
     containers {
       image = var.images[each.key]
       ports {
-        # h2c end to end for the gRPC services.
-        name           = each.value.protocol == "http2" ? "h2c" : "http1"
-        container_port = each.value.port
+        # Cloud Run ends TLS itself and sends cleartext HTTP/1.1 to the container's cleartext port: right for the edge,
+        # but no client certificate reaches the internal services there (terraform/README.md, "Known gap").
+        name           = "http1"
+        container_port = each.value.health_port
       }
       dynamic "env" {
         for_each = local.environment[each.key]
@@ -103,7 +104,7 @@ resource "google_compute_region_network_endpoint_group" "this" {
 resource "google_compute_backend_service" "this" {
   for_each              = local.public
   name                  = "${local.name}-${each.key}"
-  protocol              = each.value.protocol == "http2" ? "HTTP2" : "HTTPS"
+  protocol              = "HTTPS"
   load_balancing_scheme = "EXTERNAL_MANAGED"
   backend {
     group = google_compute_region_network_endpoint_group.this[each.key].id

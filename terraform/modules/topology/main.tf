@@ -1,14 +1,15 @@
 locals {
   services = ["edge", "api", "directory", "replicator"]
 
-  # How each service runs in a container (the root Dockerfile, service as a build argument): HTTP/1.1 on 8080 for health,
-  # metrics and REST; the gRPC services also take HTTP/2 cleartext on 8081, since Kestrel cannot
-  # offer both protocols on one cleartext port.
+  # How each service runs in a container (the root Dockerfile, service as a build argument): HTTPS on 8443 with HTTP/1.1
+  # and HTTP/2 by ALPN (the service's certificate; internal services ask for a client certificate there, docs/mtls.md),
+  # and cleartext HTTP/1.1 on 8080 for health probes and for platforms that terminate TLS in front of the container.
+  # A cleartext request carries no client certificate, so on the internal services it reaches nothing but /healthz.
   containers = {
-    edge       = { folder = "EdgeRouter", grpc = false }
-    api        = { folder = "RegionService", grpc = false }
-    directory  = { folder = "ShardDirectory", grpc = true }
-    replicator = { folder = "Replicator", grpc = true }
+    edge       = { folder = "EdgeRouter" }
+    api        = { folder = "RegionService" }
+    directory  = { folder = "ShardDirectory" }
+    replicator = { folder = "Replicator" }
   }
   # TLS ports of the managed caches: ElastiCache, Memorystore, Azure Cache for Redis.
   redis_tls_port = { aws = 6379, gcp = 6378, azure = 6380 }

@@ -43,23 +43,18 @@ output "regions" {
           folder      = c.folder
           instances   = r.instances[name]
           hostname    = lookup(r.hostnames, name, null)
-          port        = c.grpc ? 8081 : 8080
-          protocol    = c.grpc ? "http2" : "http1"
+          port        = 8443
+          protocol    = "https"
           health_port = 8080
           health_path = "/healthz/ready"
           # Read by the image's entrypoint (GEO_TOPOLOGY_JSON) and by ASP.NET Core configuration.
-          environment = merge(
-            {
-              GEO_TOPOLOGY_JSON                   = jsonencode(local.topology)
-              Geo__Region                         = r.name
-              Kestrel__Endpoints__Http__Url       = "http://+:8080"
-              Kestrel__Endpoints__Http__Protocols = "Http1"
-            },
-            c.grpc ? {
-              Kestrel__Endpoints__Grpc__Url       = "http://+:8081"
-              Kestrel__Endpoints__Grpc__Protocols = "Http2"
-            } : {},
-          )
+          environment = {
+            GEO_TOPOLOGY_JSON                   = jsonencode(local.topology)
+            Geo__Region                         = r.name
+            Kestrel__Endpoints__Https__Url      = "https://+:8443"
+            Kestrel__Endpoints__Http__Url       = "http://+:8080"
+            Kestrel__Endpoints__Http__Protocols = "Http1"
+          }
         }
       }
     }

@@ -86,11 +86,21 @@ public class CheckpointTests
     }
 
     [Fact]
-    public void A_cache_hit_ratio_under_its_checkpoint_is_reported_as_evidence()
+    public void A_cache_hit_ratio_under_its_checkpoint_calls_for_tuning_the_cache()
     {
         var report = Evaluate(Region(hits: 50, misses: 50));
         Assert.Contains(report.Readings, r => r.Checkpoint == "cache hit ratio" && r.Breached && r.Value == 0.5);
-        Assert.Contains(Step(report, "api").Evidence, e => e.StartsWith("api cache hit ratio 0.5 is below 0.8", StringComparison.Ordinal));
+        var api = Step(report, "api");
+        Assert.Equal(ScalingStep.TuneCache, api.Step);
+        Assert.Contains(api.Evidence, e => e.StartsWith("api cache hit ratio 0.5 is below 0.8", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_slow_api_with_a_low_cache_hit_ratio_calls_for_the_cache_before_api_instances()
+    {
+        var api = Step(Evaluate(Region(apiSlowShare: 0.2, hits: 50, misses: 50)), "api");
+        Assert.Equal(ScalingStep.TuneCache, api.Step);
+        Assert.Contains(api.Evidence, e => e.StartsWith("api p95 s ", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -41,6 +41,27 @@ public sealed class MigrateCommandTests(PostgresServer postgres) : IDisposable
     }
 
     [Fact]
+    public async Task Migrate_applies_the_directory_schema_of_each_region_too()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var shard = await postgres.CreateDatabaseAsync("geoctl_migrate_shard", ct);
+        var directory = await postgres.CreateDatabaseAsync("geoctl_migrate_directory", ct);
+        var topology = _files.WithShards(new Dictionary<string, string> { ["us-east-0"] = shard }, directoryDatabase: directory);
+
+        var first = await _cli.RunAsync("migrate", "--topology", topology, "--yes", "-o", "json");
+        var second = await _cli.RunAsync("migrate", "--topology", topology, "--dry-run", "-o", "json");
+
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Equal(
+            [("us-east-0", "migrated"), ("us-east-directory", "migrated")],
+            Shards(first).Select(s => (s.Shard, s.Status)));
+        Assert.Equal(DirectoryMigrator.Schema.Scripts.Select(m => m.Id), Shards(first)[1].Migrations);
+        AssertEvery(second, "upToDate", []);
+        await using var dataSource = NpgsqlDataSource.Create(directory);
+        Assert.Empty(await DirectoryMigrator.Schema.PendingAsync(dataSource, ct));
+    }
+
+    [Fact]
     public async Task A_dry_run_changes_nothing_and_needs_no_token()
     {
         var ct = TestContext.Current.CancellationToken;

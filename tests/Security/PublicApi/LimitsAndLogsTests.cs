@@ -1,4 +1,5 @@
 using System.Net;
+using Geo.Core.Logging;
 using Geo.ServiceDefaults.Auth;
 using Geo.Testing.Services;
 
@@ -53,7 +54,7 @@ public sealed class LimitsAndLogsTests(PublicApiCluster cluster)
     }
 
     [Fact]
-    public async Task Logs_name_no_user_id_collection_or_key_and_other_regions_never_see_an_eu_user()
+    public async Task Logs_name_no_user_id_collection_or_key_in_any_region_even_when_erasing()
     {
         var user = await cluster.CreateUserAsync("eu");
         var collection = "coll" + Guid.NewGuid().ToString("N")[..12];
@@ -79,10 +80,18 @@ public sealed class LimitsAndLogsTests(PublicApiCluster cluster)
             Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
         }
 
+        // The erase logs at Information in the API, the shard store and the directory: by the user's keyed hash only.
+        using (var eraser = TestCredentials.CreateClient(cluster.Edge.BaseAddress, token: () => TestCredentials.ServiceToken(GeoScopes.All, TestCredentials.AllJurisdictions)))
+        {
+            using var erased = await eraser.DeleteAsync(new Uri($"/v1/users/{user}", UriKind.Relative), Ct);
+            Assert.Equal(HttpStatusCode.NoContent, erased.StatusCode);
+        }
+
         await Task.Delay(500, Ct); // the processes' stdout is read asynchronously
         var all = cluster.Services.SelectMany(s => s.Logs).ToList();
+        Assert.NotEmpty(TestCredentials.UserHashKey); // keys this process's UserLogName as the services' is keyed
+        Assert.Contains(all, l => l.Contains(UserLogName.Of(user), StringComparison.Ordinal));
         Assert.DoesNotContain(all, l => l.Contains(collection, StringComparison.Ordinal) || l.Contains(key, StringComparison.Ordinal));
-        var outsideEu = cluster.Services.Where(s => s != cluster.Api("eu-west") && s != cluster.Directory("eu-west")).SelectMany(s => s.Logs).ToList();
-        Assert.DoesNotContain(outsideEu, l => l.Contains(user, StringComparison.Ordinal));
+        Assert.DoesNotContain(all, l => l.Contains(user, StringComparison.Ordinal));
     }
 }

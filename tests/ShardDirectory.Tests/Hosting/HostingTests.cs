@@ -42,8 +42,8 @@ public sealed class HostingTests(PostgresServer postgres)
             await connection.OpenAsync(Ct);
             await using var command = new Npgsql.NpgsqlCommand("SELECT (SELECT count(*) FROM geo_directory_schema_journal) * 100 + (SELECT count(*) FROM shard_map_history)", connection);
             // Every embedded migration recorded once, one map epoch written once.
-            Assert.True(Geo.ShardDirectory.Storage.DirectoryMigrator.Scripts.Count >= 2);
-            Assert.Equal(Geo.ShardDirectory.Storage.DirectoryMigrator.Scripts.Count * 100L + 1, await command.ExecuteScalarAsync(Ct));
+            Assert.True(Geo.Storage.Migrations.DirectoryMigrator.Schema.Scripts.Count >= 2);
+            Assert.Equal(Geo.Storage.Migrations.DirectoryMigrator.Schema.Scripts.Count * 100L + 1, await command.ExecuteScalarAsync(Ct));
             Assert.All(hosts, h => h.AssertNoErrors());
         }
         finally

@@ -102,6 +102,7 @@ public sealed class ServiceProcess : IAsyncDisposable
             info.ArgumentList.Add($"--{key}={value}");
         }
 
+        info.Environment["Geo__Logging__UserHashKey"] = TestCredentials.UserHashKey; // not on the command line
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };

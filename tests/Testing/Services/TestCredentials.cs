@@ -38,6 +38,19 @@ public static class TestCredentials
     /// <summary>The <c>Geo:Auth</c> settings that make a service trust <see cref="Issuer"/>.</summary>
     public static IReadOnlyList<(string Key, string Value)> ServiceSettings => DevelopmentIssuer.ServiceSettings(PublicKeyFile);
 
+    private static readonly Lazy<string> LogKey = new(() =>
+    {
+        var key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        Geo.Core.Logging.UserLogName.Configure(key); // the test process names users as the services do
+        return Convert.ToBase64String(key);
+    });
+
+    /// <summary>
+    /// The run's <c>Geo:Logging:UserHashKey</c> (base64), given to every <see cref="ServiceProcess"/>; reading it also keys
+    /// this process's <see cref="Geo.Core.Logging.UserLogName"/>, so a test can look for a user's hash in the logs.
+    /// </summary>
+    public static string UserHashKey => LogKey.Value;
+
     /// <summary>Every residency of the local topology (its jurisdictions and <c>global</c>).</summary>
     public static IReadOnlyList<string> AllJurisdictions { get; } = LoadJurisdictions();
 

@@ -87,8 +87,8 @@ run "containers_and_caches" {
   command = plan
 
   assert {
-    condition     = output.regions["us-east"].services.replicator.port == 8081 && output.regions["us-east"].services.replicator.protocol == "http2" && output.regions["us-east"].services.api.port == 8080
-    error_message = "gRPC services take h2c on 8081, HTTP services 8080."
+    condition     = alltrue([for s in values(output.regions["us-east"].services) : s.port == 8443 && s.protocol == "https" && s.environment.Kestrel__Endpoints__Https__Url == "https://+:8443" && s.environment.Kestrel__Endpoints__Http__Url == "http://+:8080"])
+    error_message = "Every service serves HTTPS (mutual TLS for internal ones) on 8443 and cleartext health on 8080."
   }
 
   assert {
