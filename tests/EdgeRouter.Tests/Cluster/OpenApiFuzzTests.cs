@@ -71,7 +71,7 @@ public sealed class OpenApiFuzzTests(EdgeCluster cluster) : IAsyncLifetime
             }
             catch (HttpRequestException ex)
             {
-                failures.Add($"{generated}: no response ({ex.Message})");
+                failures.Add($"{(viaEdge ? "edge" : "api")} {generated}: no response ({ex.Message})");
                 continue;
             }
 
