@@ -11,12 +11,15 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${1:-5}"
 CONNECTIONS="${2:-16}"
 ROUNDS="${3:-3}"
-API="http://127.0.0.1:8092"                        # eu-west RegionService in config/topology.local.json
-ON_PORT=18184; OFF_PORT=18185; OFF_API_PORT=18192  # private to this script: ./geo up uses 8080-8113
-ON="http://127.0.0.1:$ON_PORT"; OFF="http://127.0.0.1:$OFF_PORT"; OFF_API="http://127.0.0.1:$OFF_API_PORT"
+EDGE="https://127.0.0.1:8082"                      # eu-west's edge in config/topology.local.json (creates the user)
+ON_PORT=18184; OFF_PORT=18185; OFF_API_PORT=18193  # private to this script: ./geo up uses 8080-8113
+ON="https://127.0.0.1:$ON_PORT"; OFF="https://127.0.0.1:$OFF_PORT"; OFF_API="https://127.0.0.1:$OFF_API_PORT"
+CA=(--cacert .geo/pki/ca.crt)
+# Every service speaks TLS with its eu-west certificate of the local CA, as ./geo up starts them (docs/mtls.md).
+tls() { echo --Geo:Tls:CaFile=.geo/pki/ca.crt --Geo:Tls:CertificateFile=.geo/pki/eu-west-"$1".crt --Geo:Tls:KeyFile=.geo/pki/eu-west-"$1".key; }
 
 command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || { echo "needs wrk: apt-get install -y wrk" >&2; exit 2; }
-curl -fsS -m 2 "$API/healthz/ready" >/dev/null || { echo "the local system is not running: ./geo up" >&2; exit 2; }
+curl -fsS -m 2 "${CA[@]}" "$EDGE/healthz/ready" >/dev/null || { echo "the local system is not running: ./geo up" >&2; exit 2; }
 TOKEN=$(./geo ctl auth token --service --ttl 1h)
 AUTH="authorization: Bearer $TOKEN"
 
@@ -40,30 +43,30 @@ LIMITS=(--Geo:Edge:ClientRequestsPerSecond=1000000 --Geo:Edge:ClientBurst=100000
 TRUST=(--Geo:Auth:Audience=geo-api --Geo:Auth:Issuers:0:Issuer=https://dev-issuer.geo.local
   --Geo:Auth:Issuers:0:SigningKeyFile=.geo/secrets/issuer.pub.pem)
 dotnet src/RegionService/bin/Release/net10.0/Geo.RegionService.dll --urls="$OFF_API" --Geo:Region=eu-west \
-  --Geo:Topology="$TMP/topology.json" --Geo:Auth:Enabled=false --Logging:LogLevel:Default=Warning >"$TMP/api-off.log" 2>&1 &
+  --Geo:Topology="$TMP/topology.json" --Geo:Auth:Enabled=false --Logging:LogLevel:Default=Warning $(tls api) >"$TMP/api-off.log" 2>&1 &
 PIDS+=($!)
 dotnet src/EdgeRouter/bin/Release/net10.0/Geo.EdgeRouter.dll --urls="$ON" --Geo:Region=eu-west \
-  --Geo:Topology=config/topology.local.json "${LIMITS[@]}" "${TRUST[@]}" >"$TMP/edge-on.log" 2>&1 &
+  --Geo:Topology=config/topology.local.json "${LIMITS[@]}" "${TRUST[@]}" $(tls edge) >"$TMP/edge-on.log" 2>&1 &
 PIDS+=($!)
 dotnet src/EdgeRouter/bin/Release/net10.0/Geo.EdgeRouter.dll --urls="$OFF" --Geo:Region=eu-west \
-  --Geo:Topology="$TMP/topology.json" "${LIMITS[@]}" --Geo:Auth:Enabled=false >"$TMP/edge-off.log" 2>&1 &
+  --Geo:Topology="$TMP/topology.json" "${LIMITS[@]}" --Geo:Auth:Enabled=false $(tls edge) >"$TMP/edge-off.log" 2>&1 &
 PIDS+=($!)
 for url in "$OFF_API" "$ON" "$OFF"; do
-  for _ in $(seq 300); do curl -fsS -m 1 "$url/healthz/ready" >/dev/null 2>&1 && break; sleep 0.2; done
-  curl -fsS -m 1 "$url/healthz/ready" >/dev/null || { echo "$url not ready; logs:" >&2; tail -5 "$TMP"/*.log >&2; exit 1; }
+  for _ in $(seq 300); do curl -fsS -m 1 "${CA[@]}" "$url/healthz/ready" >/dev/null 2>&1 && break; sleep 0.2; done
+  curl -fsS -m 1 "${CA[@]}" "$url/healthz/ready" >/dev/null || { echo "$url not ready; logs:" >&2; tail -5 "$TMP"/*.log >&2; exit 1; }
 done
 
-USER_ID=$(curl -fsS -H "$AUTH" -X POST "$API/v1/users" -H 'content-type: application/json' -d '{"residency":"eu","homeRegion":"eu-west"}' \
+USER_ID=$(curl -fsS "${CA[@]}" -H "$AUTH" -X POST "$EDGE/v1/users" -H 'content-type: application/json' -d '{"residency":"eu","homeRegion":"eu-west"}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
-curl -fsS -H "$AUTH" -X PUT "$API/v1/users/$USER_ID/docs/bench/hot" -H 'content-type: application/json' -d '{"n":1}' >/dev/null
+curl -fsS "${CA[@]}" -H "$AUTH" -X PUT "$EDGE/v1/users/$USER_ID/docs/bench/hot" -H 'content-type: application/json' -d '{"n":1}' >/dev/null
 DOC="/v1/users/$USER_ID/docs/bench/hot"
 for target in "$ON" "$OFF"; do
-  code=$(curl -s -H "$AUTH" -o /dev/null -w '%{http_code}' "$target$DOC")
+  code=$(curl -s "${CA[@]}" -H "$AUTH" -o /dev/null -w '%{http_code}' "$target$DOC")
   [ "$code" = 200 ] || { echo "$target$DOC answered $code" >&2; exit 1; }
 done
 # The checks are real on the ON path and absent on the OFF path.
-[ "$(curl -s -o /dev/null -w '%{http_code}' "$ON$DOC")" = 401 ] || { echo "the auth-on edge served a request without a token" >&2; exit 1; }
-[ "$(curl -s -o /dev/null -w '%{http_code}' "$OFF$DOC")" = 200 ] || { echo "the auth-off path refused a request without a token" >&2; exit 1; }
+[ "$(curl -s "${CA[@]}" -o /dev/null -w '%{http_code}' "$ON$DOC")" = 401 ] || { echo "the auth-on edge served a request without a token" >&2; exit 1; }
+[ "$(curl -s "${CA[@]}" -o /dev/null -w '%{http_code}' "$OFF$DOC")" = 200 ] || { echo "the auth-off path refused a request without a token" >&2; exit 1; }
 
 url_of() { case $1 in on) echo "$ON" ;; off) echo "$OFF" ;; esac; }
 run() { wrk -H "$AUTH" -t"$(( $2 < 2 ? $2 : 2 ))" -c"$2" -d"${SECONDS_PER_RUN}s" -s bench/wrk-report.lua "$1$DOC" | awk '/^RESULT/ {print $2, $3, $4, $5}'; }

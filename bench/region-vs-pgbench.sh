@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Throughput of one RegionService (PUT, cache-hit GET) against pgbench running the same write transaction on the
 # same shard database, in the same run, so the figures are read as ratios on a shared, noisy machine.
-# Needs the local system: ./geo up. Loopback only; every load is bounded by -d.
+# Needs the local system: ./geo up. The API takes mutual TLS only, so wrk's requests pass a loopback nginx holding
+# eu-west's edge certificate (bench/lib/tls-forwarder.sh); its cost counts against Geo. Loopback only; every load is bounded by -d.
 #   bench/region-vs-pgbench.sh [seconds=15] [connections=8]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${1:-15}"
 CONNECTIONS="${2:-8}"
-API="http://127.0.0.1:8092"          # eu-west in config/topology.local.json
+UPSTREAM="127.0.0.1:8092"            # eu-west's RegionService in config/topology.local.json (mutual TLS)
+API="http://127.0.0.1:18194"         # the TLS forwarder in front of it: wrk cannot present a client certificate
 PG="-h 127.0.0.1 -p 5433 -U postgres"
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install -y wrk" >&2; exit 2; }
-curl -fsS -m 2 "$API/healthz/ready" >/dev/null || { echo "the local system is not running: ./geo up" >&2; exit 2; }
+curl -fsS -m 2 --cacert .geo/pki/ca.crt "https://$UPSTREAM/healthz/ready" >/dev/null || { echo "the local system is not running: ./geo up" >&2; exit 2; }
+# shellcheck source=lib/tls-forwarder.sh
+. bench/lib/tls-forwarder.sh
+TMP=$(mktemp -d); trap 'stop_tls_forwarder "$TMP/nginx"; rm -rf "$TMP"' EXIT
+tls_forwarder "$TMP/nginx" 18194 "$UPSTREAM"
 # A service token of the local development issuer (./geo up made it); every request below carries it.
 TOKEN=$(./geo ctl auth token --service --ttl 1h)
 AUTH="authorization: Bearer $TOKEN"
@@ -25,7 +31,6 @@ for db in geo_eu_west_0 geo_eu_west_1; do
 done
 [ -n "$SHARD_DB" ] || { echo "could not find the user's shard" >&2; exit 1; }
 
-TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 cat > "$TMP/put.lua" <<LUA
 wrk.method = "PUT"
 wrk.headers["Content-Type"] = "application/json"

@@ -6,8 +6,10 @@
 #  2. Replication lag at a fixed background load of half the measured PUT maximum (wrk with a per-request delay):
 #     a probe writes a marker document at eu-west, and from the PUT's response polls eu-central's API until the new
 #     version is readable; p50/p99 over the samples.
-# Needs ./geo up. Loopback only; every load is bounded by -d / a sample count. The pgbench rows use origin 'pgbench'
-# (no replicator ships them) and are deleted at the end.
+# Needs ./geo up. The API takes mutual TLS only, so wrk's requests pass a loopback nginx that holds eu-west's edge
+# certificate (bench/lib/tls-forwarder.sh); its cost counts against Geo. Requests carry a service token. Loopback only;
+# every load is bounded by -d / a sample count. The pgbench rows use origin 'pgbench' (no replicator ships them) and are
+# deleted at the end.
 #   bench/write-path.sh [seconds=10] [connections=16] [rounds=3] [users=200] [lag-samples=300]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,26 +18,33 @@ CONNECTIONS="${2:-16}"
 ROUNDS="${3:-3}"
 USERS="${4:-200}"
 SAMPLES="${5:-300}"
-API="http://127.0.0.1:8092"          # eu-west in config/topology.local.json
-PEER="http://127.0.0.1:8093"         # eu-central
+UPSTREAM="127.0.0.1:8092"            # eu-west's RegionService in config/topology.local.json (mutual TLS)
+API="http://127.0.0.1:18192"         # the TLS forwarder in front of it (bench/lib/tls-forwarder.sh)
+PEER="https://127.0.0.1:8093"        # eu-central's RegionService, read by the lag probe with the edge certificate
 PG="-h 127.0.0.1 -p 5433 -U postgres"
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install -y wrk" >&2; exit 2; }
-curl -fsS -m 2 "$API/healthz/ready" >/dev/null || { echo "the local system is not running: ./geo up" >&2; exit 2; }
+curl -fsS -m 2 --cacert .geo/pki/ca.crt "https://$UPSTREAM/healthz/ready" >/dev/null || { echo "the local system is not running: ./geo up" >&2; exit 2; }
+# shellcheck source=lib/tls-forwarder.sh
+. bench/lib/tls-forwarder.sh
+TOKEN=$(./geo ctl auth token --service --ttl 1h)
+AUTH="authorization: Bearer $TOKEN"
 [ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 10 ] && [ "$SECONDS_PER_RUN" -le 120 ] && [ "$SAMPLES" -le 5000 ] || { echo "bounds: rounds 1..10, seconds <= 120, lag-samples <= 5000" >&2; exit 2; }
 
 TMP=$(mktemp -d)
 cleanup() {
+  stop_tls_forwarder "$TMP/nginx"
   for db in geo_eu_west_0 geo_eu_west_1; do
     psql $PG -d "$db" -qc "DELETE FROM documents WHERE collection = 'pgbench'; DELETE FROM change_log WHERE origin = 'pgbench'" >/dev/null 2>&1 || true
   done
   rm -rf "$TMP"
 }
 trap cleanup EXIT
+tls_forwarder "$TMP/nginx" 18192 "$UPSTREAM"
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 : > "$TMP/users"
 for _ in $(seq "$USERS"); do
-  curl -fsS -X POST "$API/v1/users" -H 'content-type: application/json' -d '{"residency":"eu","homeRegion":"eu-west"}' \
+  curl -fsS -X POST "$API/v1/users" -H "$AUTH" -H 'content-type: application/json' -d '{"residency":"eu","homeRegion":"eu-west"}' \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])' >> "$TMP/users"
 done
 BODY='{"n":1,"text":"benchmark body of a typical small document"}'
@@ -46,6 +55,7 @@ BODY='{"n":1,"text":"benchmark body of a typical small document"}'
   cat <<LUA
 wrk.method = "PUT"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
 wrk.body = '$BODY'
 local n = 0
 request = function()
@@ -89,28 +99,32 @@ HALF=$(python3 -c "print(max(1, int($PUT / 2)))")
 LAG_CONNECTIONS=$(( CONNECTIONS < 8 ? CONNECTIONS : 8 ))
 DELAY_MS=$(python3 -c "print(max(1, round(1000 * $LAG_CONNECTIONS / $HALF)))")
 sed "s|^request = function()|delay = function() return $DELAY_MS end\nrequest = function()|" "$TMP/put.lua" > "$TMP/paced.lua"
-PROBE_USER=$(curl -fsS -X POST "$API/v1/users" -H 'content-type: application/json' -d '{"residency":"eu","homeRegion":"eu-west"}' \
+PROBE_USER=$(curl -fsS -X POST "$API/v1/users" -H "$AUTH" -H 'content-type: application/json' -d '{"residency":"eu","homeRegion":"eu-west"}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["userId"])')
 sleep 2   # the probe user reaches eu-central's directory
 LAG_SECONDS=$(( SAMPLES / 20 + 10 ))
 wrk -t1 -c"$LAG_CONNECTIONS" -d"${LAG_SECONDS}s" -s "$TMP/paced.lua" "$API" > "$TMP/paced.txt" &
 WRK=$!
 sleep 1
-python3 - "$API" "$PEER" "$PROBE_USER" "$SAMPLES" > "$TMP/lag.txt" <<'PY'
-import http.client, json, sys, time, urllib.parse
-api, peer, user, samples = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+python3 - "$API" "$PEER" "$PROBE_USER" "$SAMPLES" "$TOKEN" > "$TMP/lag.txt" <<'PY'
+import http.client, json, ssl, sys, time, urllib.parse
+api, peer, user, samples, token = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+tls = ssl.create_default_context(cafile=".geo/pki/ca.crt")
+tls.load_cert_chain(".geo/pki/eu-west-edge.crt", ".geo/pki/eu-west-edge.key")
 def conn(url):
-    u = urllib.parse.urlparse(url); return http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+    u = urllib.parse.urlparse(url)
+    return http.client.HTTPSConnection(u.hostname, u.port, timeout=5, context=tls) if u.scheme == "https" else http.client.HTTPConnection(u.hostname, u.port, timeout=5)
 w, r = conn(api), conn(peer)
+auth = {"authorization": "Bearer " + token}
 lags, missing = [], 0
 for i in range(samples):
     path = f"/v1/users/{user}/docs/probe/p{i % 20}"
-    w.request("PUT", path, body=json.dumps({"i": i}), headers={"content-type": "application/json"})
+    w.request("PUT", path, body=json.dumps({"i": i}), headers={"content-type": "application/json", **auth})
     resp = w.getresponse(); resp.read()
     if resp.status // 100 != 2: missing += 1; continue
     etag = resp.getheader("ETag"); acked = time.perf_counter()
     while True:
-        r.request("GET", path); g = r.getresponse(); g.read()
+        r.request("GET", path, headers=auth); g = r.getresponse(); g.read()
         if g.status == 200 and g.getheader("ETag") == etag: lags.append((time.perf_counter() - acked) * 1000); break
         if time.perf_counter() - acked > 10: missing += 1; break
     time.sleep(0.02)

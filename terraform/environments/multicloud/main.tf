@@ -6,6 +6,7 @@ module "topology" {
 
   jurisdictions = ["us", "eu"]
   addressing    = { mode = "dns", domain = var.domain }
+  auth          = var.auth
 
   regions = [
     { name = "us-east", cloud = "aws", cloud_region = "us-east-1", jurisdiction = "us", shards = { count = 2 }, continents = ["NA", "SA", "OC", "AS"] },
@@ -31,7 +32,6 @@ module "us_east" {
   region              = module.topology.regions["us-east"]
   images              = var.images["aws"]
   tls                 = var.tls["us-east"]
-  auth                = var.auth
   user_hash_key       = random_bytes.user_hash_key.base64
   network_cidr        = "10.10.0.0/16"
   deletion_protection = var.deletion_protection
@@ -44,7 +44,6 @@ module "eu_west" {
   region              = module.topology.regions["eu-west"]
   images              = var.images["gcp"]
   tls                 = var.tls["eu-west"]
-  auth                = var.auth
   user_hash_key       = random_bytes.user_hash_key.base64
   network_cidr        = "10.20.0.0/16"
   deletion_protection = var.deletion_protection
@@ -56,7 +55,6 @@ module "eu_central" {
   region              = module.topology.regions["eu-central"]
   images              = var.images["azure"]
   tls                 = var.tls["eu-central"]
-  auth                = var.auth
   user_hash_key       = random_bytes.user_hash_key.base64
   network_cidr        = "10.30.0.0/16"
   deletion_protection = var.deletion_protection

@@ -8,12 +8,9 @@ locals {
   db_class   = { small = "db.t4g.medium", medium = "db.r6g.large", large = "db.r6g.2xlarge" }
   db_storage = { small = 20, medium = 100, large = 500 }
 
-  # Secrets, named alike on every cloud (terraform/README.md "Secrets"). The names are derived from non-sensitive
-  # inputs only, so they can key for_each; the values are looked up by name.
-  secret_names = toset(concat(
-    ["tls-ca", "user-hash-key", "db-password", "db-migration-password", "redis-password"],
-    flatten([for s in keys(var.region.services) : ["tls-${s}-certificate", "tls-${s}-key"]]),
-  ))
+  # Secret names and the environment that reads them come from the topology module (one mapping for every cloud);
+  # the values come from this cloud's sources.
+  secret_names = toset(var.region.secret_names)
   secrets = merge(
     {
       tls-ca                = var.tls.ca
@@ -25,28 +22,8 @@ locals {
     { for s in keys(var.region.services) : "tls-${s}-certificate" => var.tls.services[s].certificate },
     { for s in keys(var.region.services) : "tls-${s}-key" => var.tls.services[s].key },
   )
-  # service => environment variable => secret, under the configuration names the services bind (Geo:Tls,
-  # Geo:Logging:UserHashKey). PGPASSWORD is read by Npgsql when a connection string has none (the edge has no database).
-  # redis-password is the cache's AUTH token; no service setting reads it yet (terraform/README.md).
-  secret_env = { for s in keys(var.region.services) : s => merge(
-    {
-      Geo__Tls__Ca              = "tls-ca"
-      Geo__Tls__Certificate     = "tls-${s}-certificate"
-      Geo__Tls__Key             = "tls-${s}-key"
-      Geo__Logging__UserHashKey = "user-hash-key"
-    },
-    s == "edge" ? {} : { PGPASSWORD = "db-password" },
-  ) }
-  # Geo:Auth for the services that take bearer tokens (edge, api): public settings, plain environment.
-  auth_env = merge(
-    { Geo__Auth__Audience = var.auth.audience },
-    [for i, issuer in var.auth.issuers : merge(
-      { "Geo__Auth__Issuers__${i}__Issuer" = issuer.issuer },
-      issuer.authority == null ? {} : { "Geo__Auth__Issuers__${i}__Authority" = issuer.authority },
-      issuer.metadata_address == null ? {} : { "Geo__Auth__Issuers__${i}__MetadataAddress" = issuer.metadata_address },
-    )]...
-  )
-  environment = { for s, svc in var.region.services : s => merge(svc.environment, contains(["edge", "api"], s) ? local.auth_env : {}) }
+  secret_env  = { for s, svc in var.region.services : s => svc.secret_env }
+  environment = { for s, svc in var.region.services : s => svc.environment }
 
   # Only the edge is public; the API, directory and replicator sit behind internal load balancers.
   public   = { for s, svc in var.region.services : s => svc if s == "edge" }

@@ -1,7 +1,7 @@
 # The same inputs for region-aws, region-gcp and region-azure (the other two link to this file).
 
 variable "region" {
-  description = "This region's entry of module.topology.regions: name, cloud_region, databases, hostnames, private_zone, redis_host, services."
+  description = "This region's entry of module.topology.regions: name, cloud_region, databases, hostnames, private_zone, redis_host, secret_names, services (with their environment and secret-to-environment mapping)."
   type = object({
     name         = string
     cloud_region = string
@@ -16,6 +16,7 @@ variable "region" {
     hostnames    = map(string)
     private_zone = string
     redis_host   = string
+    secret_names = list(string)
     services = map(object({
       folder      = string
       instances   = number
@@ -25,6 +26,7 @@ variable "region" {
       health_port = number
       health_path = string
       environment = map(string)
+      secret_env  = map(string)
     }))
   })
 }
@@ -58,27 +60,6 @@ variable "tls" {
   validation {
     condition     = alltrue([for s in ["edge", "api", "directory", "replicator"] : contains(keys(var.tls.services), s)])
     error_message = "tls.services needs a certificate and key for each of edge, api, directory and replicator (geoctl auth certs issues them)."
-  }
-}
-
-variable "auth" {
-  description = <<-EOT
-    Who may call the public API (section Geo:Auth, docs/security.md), given to the edge and the API as
-    Geo__Auth__Audience and Geo__Auth__Issuers__0__Issuer (and __Authority, __MetadataAddress; 1, 2, … for further
-    issuers). Public values (keys come from each issuer's OIDC discovery document), so plain environment variables.
-  EOT
-  type = object({
-    audience = string
-    issuers = list(object({
-      issuer           = string
-      authority        = optional(string)
-      metadata_address = optional(string)
-    }))
-  })
-
-  validation {
-    condition     = length(var.auth.issuers) > 0 && alltrue([for i in var.auth.issuers : i.authority != null || i.metadata_address != null])
-    error_message = "auth.issuers needs at least one issuer, each with an authority or a metadata_address (its OIDC discovery document)."
   }
 }
 

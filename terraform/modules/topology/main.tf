@@ -28,6 +28,35 @@ locals {
 
   default_instances = local.local ? 1 : 2
 
+  # Geo:Auth for the services that take bearer tokens (edge, api): public settings, plain environment.
+  auth_env = var.auth == null ? {} : merge(
+    { Geo__Auth__Audience = var.auth.audience },
+    [for i, issuer in var.auth.issuers : merge(
+      { "Geo__Auth__Issuers__${i}__Issuer" = issuer.issuer },
+      issuer.authority == null ? {} : { "Geo__Auth__Issuers__${i}__Authority" = issuer.authority },
+      issuer.metadata_address == null ? {} : { "Geo__Auth__Issuers__${i}__MetadataAddress" = issuer.metadata_address },
+    )]...
+  )
+
+  # Secrets, named alike on every cloud (terraform/README.md "Secrets"); each region module fills in the values from its
+  # cloud's sources. Names derive from non-sensitive inputs only, so they can key for_each.
+  secret_names = sort(concat(
+    ["tls-ca", "user-hash-key", "db-password", "db-migration-password", "redis-password"],
+    flatten([for s in local.services : ["tls-${s}-certificate", "tls-${s}-key"]]),
+  ))
+  # service => environment variable => secret, under the configuration names the services bind (Geo:Tls,
+  # Geo:Logging:UserHashKey). PGPASSWORD is read by Npgsql when a connection string has none (the edge has no database).
+  # redis-password is the cache's AUTH token; no service setting reads it yet (terraform/README.md).
+  secret_env = { for s in local.services : s => merge(
+    {
+      Geo__Tls__Ca              = "tls-ca"
+      Geo__Tls__Certificate     = "tls-${s}-certificate"
+      Geo__Tls__Key             = "tls-${s}-key"
+      Geo__Logging__UserHashKey = "user-hash-key"
+    },
+    s == "edge" ? {} : { PGPASSWORD = "db-password" },
+  ) }
+
   regions = [for i, r in var.regions : merge(r, {
     index = i
     instances = {

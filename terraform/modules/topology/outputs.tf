@@ -38,6 +38,7 @@ output "regions" {
       private_zone = r.private_zone
       redis_host   = r.redis_host
       peers        = sort(distinct(flatten(values(local.replication_peers[r.name]))))
+      secret_names = local.secret_names
       services = {
         for name, c in local.containers : name => {
           folder      = c.folder
@@ -48,13 +49,18 @@ output "regions" {
           health_port = 8080
           health_path = "/healthz/ready"
           # Read by the image's entrypoint (GEO_TOPOLOGY_JSON) and by ASP.NET Core configuration.
-          environment = {
-            GEO_TOPOLOGY_JSON                   = jsonencode(local.topology)
-            Geo__Region                         = r.name
-            Kestrel__Endpoints__Https__Url      = "https://+:8443"
-            Kestrel__Endpoints__Http__Url       = "http://+:8080"
-            Kestrel__Endpoints__Http__Protocols = "Http1"
-          }
+          environment = merge(
+            {
+              GEO_TOPOLOGY_JSON                   = jsonencode(local.topology)
+              Geo__Region                         = r.name
+              Kestrel__Endpoints__Https__Url      = "https://+:8443"
+              Kestrel__Endpoints__Http__Url       = "http://+:8080"
+              Kestrel__Endpoints__Http__Protocols = "Http1"
+            },
+            contains(["edge", "api"], name) ? local.auth_env : {},
+          )
+          # Environment variable => secret name (values from the region's secret store).
+          secret_env = local.secret_env[name]
         }
       }
     }

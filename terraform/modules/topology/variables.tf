@@ -195,3 +195,26 @@ variable "addressing" {
     error_message = "addressing.mode = \"local\" runs one process per service and region, but ${jsonencode([for r in var.regions : r.name if !alltrue([for n in values(r.instances) : n == null || n == 1])])} ask for more: leave instances out (or set them to 1) for local regions."
   }
 }
+
+variable "auth" {
+  description = <<-EOT
+    Who may call the public API (section Geo:Auth, docs/security.md), given to the edge and the API as
+    Geo__Auth__Audience and Geo__Auth__Issuers__0__Issuer (and __Authority, __MetadataAddress; 1, 2, … for further
+    issuers). Public values (keys come from each issuer's OIDC discovery document), so plain environment variables.
+    null leaves them out (the local mode: ./geo up hands its development issuer to the services itself).
+  EOT
+  default     = null
+  type = object({
+    audience = string
+    issuers = list(object({
+      issuer           = string
+      authority        = optional(string)
+      metadata_address = optional(string)
+    }))
+  })
+
+  validation {
+    condition     = try(length(var.auth.issuers) > 0 && alltrue([for i in var.auth.issuers : i.authority != null || i.metadata_address != null]), var.auth == null)
+    error_message = "auth.issuers needs at least one issuer, each with an authority or a metadata_address (its OIDC discovery document)."
+  }
+}

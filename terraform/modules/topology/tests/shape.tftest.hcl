@@ -146,3 +146,53 @@ run "local_mode_has_no_dns" {
     error_message = "Local ports are base + region index in list order."
   }
 }
+
+# The secret and Geo:Auth wiring every region module takes from here (once for the three clouds).
+run "secrets_and_auth_environment" {
+  command = plan
+
+  variables {
+    auth = {
+      audience = "geo-api"
+      issuers = [
+        { issuer = "https://login.example.com/", authority = "https://login.example.com/" },
+        { issuer = "https://other.example.com", metadata_address = "https://other.example.com/.well-known/openid-configuration" },
+      ]
+    }
+  }
+
+  assert {
+    condition = alltrue([for name, s in output.regions["us-east"].services : s.secret_env == merge(
+      { Geo__Tls__Ca = "tls-ca", Geo__Tls__Certificate = "tls-${name}-certificate", Geo__Tls__Key = "tls-${name}-key", Geo__Logging__UserHashKey = "user-hash-key" },
+      name == "edge" ? {} : { PGPASSWORD = "db-password" },
+    )])
+    error_message = "Each service reads its own certificate and key, the CA and the log hash key; all but the edge the database password."
+  }
+
+  assert {
+    condition     = alltrue([for r in values(output.regions) : alltrue([for s in values(r.services) : alltrue([for n in values(s.secret_env) : contains(r.secret_names, n)])])])
+    error_message = "Every secret a service reads is one the region module stores."
+  }
+
+  assert {
+    condition = alltrue([for name in ["edge", "api"] : output.regions["eu-west"].services[name].environment.Geo__Auth__Audience == "geo-api"
+      && output.regions["eu-west"].services[name].environment.Geo__Auth__Issuers__0__Authority == "https://login.example.com/"
+    && output.regions["eu-west"].services[name].environment.Geo__Auth__Issuers__1__MetadataAddress == "https://other.example.com/.well-known/openid-configuration"])
+    error_message = "The edge and the API trust every configured issuer."
+  }
+
+  assert {
+    condition     = alltrue([for name in ["directory", "replicator"] : !contains(keys(output.regions["eu-west"].services[name].environment), "Geo__Auth__Audience")])
+    error_message = "Only the edge and the API take bearer tokens."
+  }
+}
+
+run "auth_issuer_without_discovery_is_refused" {
+  command = plan
+
+  variables {
+    auth = { audience = "geo-api", issuers = [{ issuer = "https://login.example.com/" }] }
+  }
+
+  expect_failures = [var.auth]
+}
