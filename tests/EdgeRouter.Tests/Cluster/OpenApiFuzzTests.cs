@@ -47,6 +47,7 @@ public sealed class OpenApiFuzzTests(EdgeCluster cluster) : IAsyncLifetime
         var statuses = new SortedDictionary<int, int>();
         var mismatches = 0;
         var sent = 0;
+        var closedByServer = 0;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         for (var i = 0; i < Requests && failures.Count < 10 && clock.Elapsed < Bound; i++)
         {
@@ -68,6 +69,14 @@ public sealed class OpenApiFuzzTests(EdgeCluster cluster) : IAsyncLifetime
             try
             {
                 response = await (viaEdge ? cluster.Client : api).SendAsync(request, Ct);
+            }
+            catch (HttpRequestException) when (generated.Mutated && generated.Body is not null && generated.Path.Contains("%00", StringComparison.Ordinal))
+            {
+                // Kestrel refuses a NUL in the path at the request line, before any middleware: HTTP/1.1 400 with no body
+                // and Connection: close. With a large body still being sent, the close can reach the client first.
+                closedByServer++;
+                sent++;
+                continue;
             }
             catch (HttpRequestException ex)
             {
@@ -96,7 +105,8 @@ public sealed class OpenApiFuzzTests(EdgeCluster cluster) : IAsyncLifetime
         }
 
         TestContext.Current.SendDiagnosticMessage($"fuzz seed {Seed}: {sent} requests in {clock.Elapsed.TotalSeconds:0} s, {failures.Count} failures "
-            + $"({mismatches} outside the document's statuses or schemas), statuses: {string.Join(", ", statuses.Select(s => $"{s.Key}×{s.Value}"))}");
+            + $"({mismatches} outside the document's statuses or schemas), statuses: {string.Join(", ", statuses.Select(s => $"{s.Key}×{s.Value}"))}"
+            + $"; {closedByServer} closed by Kestrel before the body was sent (NUL in the path)");
         Assert.True(failures.Count == 0, string.Join('\n', failures));
         Assert.False(statuses.ContainsKey(500));
         Assert.True(sent == Requests, $"only {sent} of {Requests} requests within {Bound.TotalMinutes} min");
