@@ -294,14 +294,6 @@ stop_service() {
   rm -f "$pidfile"
 }
 
-# metrics_args PROJECT URL: the gRPC services speak cleartext HTTP/2 only, which Prometheus cannot scrape; they also
-# serve /metrics over HTTP/1.1 on their port + 2000 (ops/prometheus/generate uses the same rule).
-metrics_args() {
-  case "$1" in
-    ShardDirectory|Replicator) local port="${2##*:}"; echo "--Geo:MetricsUrl=${2%:*}:$((port + 2000))" ;;
-  esac
-}
-
 # The local development issuer (issue 11): a signing key pair under .geo/secrets/ (never checked in), made once by
 # geoctl; every local service trusts its public key, and ./geo ctl auth token signs tokens with its private key.
 GEOCTL_DLL="src/Cli/bin/Release/net10.0/geoctl.dll"
@@ -331,7 +323,7 @@ start_service() {
   Geo__Logging__UserHashKey="$(cat "$GEO_DIR/secrets/user-hash-key")" DOTNET_gcServer=0 DOTNET_TieredPGO=0 nohup dotnet "src/$project/bin/Release/net10.0/Geo.$project.dll" --urls="$url" \
     --Geo:Region="$region" --Geo:Topology="$TOPOLOGY" --Geo:Tls:CaFile="$PKI_DIR/ca.crt" \
     --Geo:Tls:CertificateFile="$PKI_DIR/$region-$role.crt" --Geo:Tls:KeyFile="$PKI_DIR/$region-$role.key" \
-    $(metrics_args "$project" "$url") $(auth_args) >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &
+    $(auth_args) >"$GEO_DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! > "$pidfile"
 }
 
@@ -370,18 +362,21 @@ wait_ready() {
 
 PROMETHEUS_ADDR=127.0.0.1:9090
 
-# start_prometheus: a Prometheus with the shipped scrape configuration and alerting rules (ops/prometheus), data in
-# .geo/prometheus; ./geo down stops it.
+# start_prometheus: a Prometheus with the alerting rules (ops/prometheus/rules) and a scrape configuration written by
+# ops/prometheus/generate for the local topology (every service over https with the admin certificate of .geo/pki),
+# config and data in .geo/prometheus; ./geo down stops it.
 start_prometheus() {
   ensure_promtool
   command -v prometheus >/dev/null || die "prometheus not found after installing Debian's prometheus package"
   local dir="$GEO_DIR/prometheus" pid
   mkdir -p "$dir/data" "$GEO_DIR/logs"
   if [ -f "$dir/prometheus.pid" ] && pid="$(cat "$dir/prometheus.pid")" && [ -d "/proc/$pid" ] \
-      && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q prometheus.local.yml; then
+      && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "$dir/prometheus.yml"; then
     return
   fi
-  nohup prometheus --config.file="$ROOT/ops/prometheus/prometheus.local.yml" --storage.tsdb.path="$dir/data" \
+  "$ROOT/ops/prometheus/generate" --topology "$TOPOLOGY" --ca-file "$PKI_DIR/ca.crt" --cert-file "$PKI_DIR/global-admin.crt" \
+    --key-file "$PKI_DIR/global-admin.key" --rules-dir "$ROOT/ops/prometheus/rules" -o "$dir/prometheus.yml"
+  nohup prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
     --web.listen-address="$PROMETHEUS_ADDR" >"$GEO_DIR/logs/prometheus.log" 2>&1 </dev/null &
   echo $! > "$dir/prometheus.pid"
   local _
@@ -393,7 +388,7 @@ stop_prometheus() {
   local pidfile="$GEO_DIR/prometheus/prometheus.pid" pid _
   [ -f "$pidfile" ] || return 0
   pid="$(cat "$pidfile")"
-  if [ -d "/proc/$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q prometheus.local.yml; then
+  if [ -d "/proc/$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "prometheus/prometheus.yml"; then
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
   fi

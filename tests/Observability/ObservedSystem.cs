@@ -40,7 +40,6 @@ public sealed class ObservedSystem(PostgresServer postgres, RedisServer redis) :
             await Task.WhenAll(RegionIds.Select(r => StartAsync("ShardDirectory", r)));
             await Task.WhenAll(RegionIds.Select(r => StartAsync("RegionService", r)));
             await Task.WhenAll(RegionIds.Select(r => StartAsync("Replicator", r,
-                ("Replicator:PeerToken", "observability-shared-secret"),
                 ("Replicator:PollInterval", "00:00:00.050"),
                 ("Replicator:HeartbeatInterval", "00:00:00.200"))));
             var edge = await StartAsync("EdgeRouter", "eu-west");
@@ -56,17 +55,8 @@ public sealed class ObservedSystem(PostgresServer postgres, RedisServer redis) :
     private async Task<ServiceProcess> StartAsync(string project, string region, params (string Key, string Value)[] more)
     {
         var settings = more.Concat(Otlp.Settings).ToList();
-        Uri metrics;
-        if (project is "ShardDirectory" or "Replicator")
-        {
-            metrics = new Uri($"http://127.0.0.1:{FreePort.Next()}");
-            settings.Add(("Geo:MetricsUrl", metrics.ToString()));
-        }
-        else
-        {
-            metrics = new Uri($"https://127.0.0.1:{Topology.Port(region, project == "EdgeRouter" ? "edge" : "api")}");
-        }
-
+        // Every service serves /metrics on its own HTTPS port; the harness's certificate is accepted by the internal ones.
+        var metrics = new Uri($"https://127.0.0.1:{Topology.Port(region, ServiceProcess.RoleOf[project])}");
         var service = await Topology.StartAsync(project, region, [.. settings]);
         lock (_services)
         {

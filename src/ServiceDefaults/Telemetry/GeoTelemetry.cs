@@ -52,8 +52,7 @@ public static class GeoTelemetry
                 // must show it. A counter read after an action, by an operator or a test, otherwise sees a response made
                 // before the action whenever another scrape happened within 300 ms; Prometheus scrapes every few seconds,
                 // so the cache saves nothing.
-                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0)
-                .AddMetricsListener(builder.Configuration[MetricsUrlKey]))
+                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0))
             .WithTracing(t =>
             {
                 t.AddAspNetCoreInstrumentation(o => o.Filter = IsTraced)
@@ -79,27 +78,6 @@ public static class GeoTelemetry
     /// <summary>What a Redis client calls once it connected, so its commands show up as spans of the requests that sent them.</summary>
     public static Action<StackExchange.Redis.IConnectionMultiplexer> RedisConnected(IServiceProvider services) =>
         connection => services.GetService<OpenTelemetry.Instrumentation.StackExchangeRedis.StackExchangeRedisInstrumentation>()?.AddConnection(connection);
-
-    /// <summary>
-    /// Setting of a second, HTTP/1.1-only <c>/metrics</c> endpoint (e.g. <c>http://127.0.0.1:9100/</c>) for services whose
-    /// main port speaks cleartext HTTP/2 only (gRPC), which Prometheus cannot scrape.
-    /// </summary>
-    public const string MetricsUrlKey = "Geo:MetricsUrl";
-
-    private static MeterProviderBuilder AddMetricsListener(this MeterProviderBuilder builder, string? url)
-    {
-        if (string.IsNullOrWhiteSpace(url))
-        {
-            return builder;
-        }
-
-        var uri = new Uri(url);
-        return builder.AddPrometheusHttpListener(o =>
-        {
-            o.Host = uri.Host;
-            o.Port = uri.Port;
-        });
-    }
 
     /// <summary>Whether the standard OTLP variables name an endpoint (the exporter is off otherwise).</summary>
     public static bool OtlpConfigured(IConfiguration configuration)
