@@ -15,6 +15,10 @@ namespace Geo.EdgeRouter.Directory;
 /// User id → residency and home region. Asks the edge region's ShardDirectory (through <see cref="DirectoryClient"/>'s
 /// cache and the shared gRPC pipeline); a miss, or a local directory that is down, asks every peer region's directory in
 /// parallel, bounded by <see cref="EdgeOptions.PeerLookupTimeout"/>: a fresh id may not have replicated here yet.
+/// A miss is reported only when every directory answered "not found"; a peer that failed or did not answer in time
+/// may be the one that registered the id a moment ago (the region that creates a user writes its own directory
+/// first, and the others learn of it through replication), so the outcome is then <see cref="UserLookup.Unavailable"/>
+/// (503 with Retry-After), never a 404 for a user who exists.
 /// </summary>
 internal sealed partial class UserLocator : IAsyncDisposable
 {
@@ -73,22 +77,23 @@ internal sealed partial class UserLocator : IAsyncDisposable
             LogLocalDirectoryFailed(_logger, _region, ex.Message);
         }
 
-        var (peerEntry, peerRegion, allPeersFailed) = await AskPeersAsync(userId, ct);
+        var (peerEntry, peerRegion, peersFailed) = await AskPeersAsync(userId, ct);
         if (peerEntry is not null)
         {
             LogFoundAtPeer(_logger, peerRegion!);
             return UserLookup.Found(peerEntry, peerRegion!);
         }
 
-        return localFailed && allPeersFailed ? UserLookup.Unavailable : UserLookup.NotFound;
+        return localFailed || peersFailed > 0 ? UserLookup.Unavailable : UserLookup.NotFound;
     }
 
-    private async Task<(UserEntry? Entry, string? Region, bool AllFailed)> AskPeersAsync(string userId, CancellationToken ct)
+    /// <summary>The entry of the first peer that knows the user, and how many peers failed or did not answer in time.</summary>
+    private async Task<(UserEntry? Entry, string? Region, int Failed)> AskPeersAsync(string userId, CancellationToken ct)
     {
         var peers = _directories.Where(d => d.Key != _region).ToArray();
         if (peers.Length == 0)
         {
-            return (null, null, true);
+            return (null, null, 0);
         }
 
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -104,7 +109,7 @@ internal sealed partial class UserLocator : IAsyncDisposable
                 var (entry, region, failed) = await done;
                 if (entry is not null)
                 {
-                    return (entry, region, false);
+                    return (entry, region, 0);
                 }
 
                 failures += failed ? 1 : 0;
@@ -115,7 +120,7 @@ internal sealed partial class UserLocator : IAsyncDisposable
             await limit.CancelAsync();
         }
 
-        return (null, null, failures == peers.Length);
+        return (null, null, failures);
 
         async Task<(UserEntry?, string, bool)> AskAsync(string region, DirectoryClient client)
         {
@@ -152,7 +157,7 @@ internal sealed partial class UserLocator : IAsyncDisposable
     private static partial void LogFoundAtPeer(ILogger logger, string regionId);
 }
 
-/// <summary>Outcome of a lookup: the entry, or not found, or no directory answered.</summary>
+/// <summary>Outcome of a lookup: the entry, or not found (every directory said so), or not known (some did not answer).</summary>
 internal sealed record UserLookup(UserEntry? Entry, string? Source, bool DirectoryUnavailable)
 {
     public static readonly UserLookup NotFound = new(null, null, false);

@@ -213,7 +213,7 @@ internal sealed partial class RegionRoutingMiddleware(
     [LoggerMessage(EventId = EventIds.NoAllowedRegionHealthy, Level = LogLevel.Warning, Message = "No healthy region for residency {Residency}; tried {Regions}")]
     private static partial void LogNoRegion(ILogger logger, string residency, string regions);
 
-    [LoggerMessage(EventId = EventIds.DirectoryUnavailable, Level = LogLevel.Warning, Message = "No directory answered for a user lookup")]
+    [LoggerMessage(EventId = EventIds.DirectoryUnavailable, Level = LogLevel.Warning, Message = "A user lookup found nothing, but not every directory answered")]
     private static partial void LogDirectoryUnavailable(ILogger logger);
 }
 

@@ -44,6 +44,14 @@ public sealed class ContractTests(EdgeCluster cluster)
         Assert.Contains("urn:geo:problem:counter-overflow", counter.GetProperty("responses").GetProperty("422").GetProperty("x-geo-problem-types").EnumerateArray().Select(t => t.GetString()));
         Assert.True(counter.GetProperty("requestBody").GetProperty("content").TryGetProperty("application/json", out _));
         Assert.True(root.GetProperty("components").GetProperty("schemas").TryGetProperty("UserView", out _));
+
+        // Bearer JWT: the scheme, and the scope each operation needs; refusals are documented statuses.
+        var bearer = root.GetProperty("components").GetProperty("securitySchemes").GetProperty("bearer");
+        Assert.Equal(("http", "bearer", "JWT"), (bearer.GetProperty("type").GetString(), bearer.GetProperty("scheme").GetString(), bearer.GetProperty("bearerFormat").GetString()));
+        Assert.Equal("geo.write", put.GetProperty("security")[0].GetProperty("bearer")[0].GetString());
+        Assert.Equal("geo.users.create", paths.GetProperty("/v1/users").GetProperty("post").GetProperty("security")[0].GetProperty("bearer")[0].GetString());
+        Assert.Contains("urn:geo:problem:unauthenticated", responses.GetProperty("401").GetProperty("x-geo-problem-types").EnumerateArray().Select(t => t.GetString()));
+        Assert.Contains("urn:geo:problem:insufficient-scope", responses.GetProperty("403").GetProperty("x-geo-problem-types").EnumerateArray().Select(t => t.GetString()));
     }
 
     [Fact]

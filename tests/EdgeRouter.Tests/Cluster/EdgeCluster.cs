@@ -78,22 +78,30 @@ public sealed class EdgeCluster(PostgresServer postgres, RedisServer redis) : IA
         LimitedClient.BaseAddress = LimitedEdge.BaseAddress;
     }
 
-    /// <summary>Starts every regional API that a test stopped, so the next test begins with all regions up.</summary>
+    /// <summary>
+    /// Starts every directory and regional API that a test stopped, so the next test begins with all regions up — as
+    /// both edges see them: the limited edge probes every 5 s and keeps a region out after failed probes, and a test
+    /// that uses it right after a restart would otherwise be failed over to a region that never heard of its user.
+    /// </summary>
     public async Task RestoreAsync()
     {
-        var stopped = _apis.Values.Where(a => !a.IsRunning).ToList();
-        foreach (var api in stopped)
+        var stopped = _directories.Values.Concat(_apis.Values).Where(s => !s.IsRunning).ToList();
+        foreach (var service in stopped)
         {
-            await api.StartAsync(TimeSpan.FromSeconds(60));
+            await service.StartAsync(TimeSpan.FromSeconds(60));
         }
 
         if (stopped.Count > 0)
         {
-            await WaitUntilEdgeSeesEveryRegionAsync();
+            await WaitUntilEdgesSeeEveryRegionAsync();
         }
     }
 
-    private Task WaitUntilEdgeSeesEveryRegionAsync() => EdgeProbes.WaitUntilRoutedHomeAsync(Client, RegionIds, TimeSpan.FromSeconds(30));
+    private async Task WaitUntilEdgesSeeEveryRegionAsync()
+    {
+        await EdgeProbes.WaitUntilRoutedHomeAsync(Client, RegionIds, TimeSpan.FromSeconds(30));
+        await EdgeProbes.WaitUntilRoutedHomeAsync(LimitedClient, RegionIds, TimeSpan.FromSeconds(30)); // its 429s are retried by the wait
+    }
 
     /// <summary>Requests a regional API has answered on its <c>/v1</c> routes, from its own Prometheus metrics.</summary>
     public Task<long> ApiRequestCountAsync(string region) => EdgeProbes.ApiRequestCountAsync(Api(region).BaseAddress);

@@ -240,6 +240,34 @@ public sealed class EdgeRoutingTests(EdgeCluster cluster) : IAsyncLifetime
         Assert.Contains(metrics.Split('\n'), l => l.StartsWith("geo_edge_rejected", StringComparison.Ordinal) && l.Contains("reason=\"no-allowed-region-healthy\"", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_miss_while_a_peer_directory_does_not_answer_is_503_with_retry_after_never_404()
+    {
+        // The user exists in eu-west's directory only (the region that created it; nothing replicates directories in this
+        // cluster) and the edge has never looked it up, so nothing of it is cached at the edge.
+        var (userId, created) = await Http.CreateUserAsync(cluster.Client, "eu");
+        Assert.Equal("eu-west", Http.Header(created, "Geo-Home-Region"));
+        created.Dispose();
+
+        await cluster.Directory("eu-west").StopAsync();
+        // us-east's directory and eu-central's say "not found", eu-west's does not answer: the edge cannot know.
+        using (var unknown = await cluster.Client.GetAsync(new Uri($"/v1/users/{userId}", UriKind.Relative), Ct))
+        {
+            await Http.ProblemAsync(unknown, HttpStatusCode.ServiceUnavailable, "dependency-unavailable");
+            Assert.True(unknown.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), "Retry-After missing");
+        }
+
+        // Once it answers again, the retry the 503 asked for finds the user.
+        await cluster.Directory("eu-west").StartAsync(TimeSpan.FromSeconds(60), Ct);
+        var seen = await PollAsync(() => cluster.Client.GetAsync(new Uri($"/v1/users/{userId}", UriKind.Relative), Ct),
+            r => r.StatusCode != HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30));
+        Assert.True(seen[^1].Status == HttpStatusCode.OK && seen[^1].Region == "eu-west", "after the directory returned: " + string.Join(", ", seen));
+        Assert.DoesNotContain(seen, s => s.Status == HttpStatusCode.NotFound);
+
+        // And the region takes new users again (its API writes them to the restarted directory).
+        await EdgeProbes.WaitUntilRoutedHomeAsync(cluster.Client, ["eu-west"], TimeSpan.FromSeconds(30));
+    }
+
     private Task<long> EdgeCounterAsync(string name, string label) => EdgeProbes.CounterAsync(cluster.Client, name, label);
 
     private async Task<long> TotalApiRequestsAsync()

@@ -10,6 +10,10 @@ public sealed class RateLimitTests(EdgeCluster cluster)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    // What the edge answers for a random id within the limits: 404, or 503 when a directory did not answer the lookup in
+    // time (a cold connection on a busy machine) — it cannot tell a missing user from one it could not ask about.
+    private static readonly HttpStatusCode[] NotLimited = [HttpStatusCode.NotFound, HttpStatusCode.ServiceUnavailable];
+
     [Fact]
     public async Task A_client_over_its_rate_gets_429_with_retry_after_and_other_clients_do_not()
     {
@@ -33,7 +37,7 @@ public sealed class RateLimitTests(EdgeCluster cluster)
         Assert.NotNull(limited);
         using (limited)
         {
-            Assert.All(statuses.Take(5), s => Assert.Equal(HttpStatusCode.NotFound, s));
+            Assert.All(statuses.Take(5), s => Assert.Contains(s, NotLimited));
             var problem = await Http.ProblemAsync(limited, HttpStatusCode.TooManyRequests, "rate-limited");
             Assert.Contains("client", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
             Assert.True(limited.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), "Retry-After missing");
@@ -41,7 +45,7 @@ public sealed class RateLimitTests(EdgeCluster cluster)
         }
 
         using var other = await SendAsync("client-" + Guid.NewGuid().ToString("N"), Guid.CreateVersion7().ToString());
-        Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
+        Assert.Contains(other.StatusCode, NotLimited);
     }
 
     [Fact]
@@ -62,7 +66,7 @@ public sealed class RateLimitTests(EdgeCluster cluster)
             }
         }
 
-        Assert.All(statuses.Take(3), s => Assert.Equal(HttpStatusCode.NotFound, s));
+        Assert.All(statuses.Take(3), s => Assert.Contains(s, NotLimited));
         Assert.Equal(HttpStatusCode.TooManyRequests, statuses[^1]);
 
         // Health and metrics are never limited.

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Geo.ServiceDefaults.Auth;
 using Geo.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
@@ -22,6 +23,8 @@ internal static class ApiContract
     public const string IncrementCounter = "incrementCounter";
     public const string GetCounter = "getCounter";
 
+    private const string BearerScheme = "bearer";
+
     private static readonly string[] Body = ["malformed-json", "invalid-utf8", "invalid-string", "number-out-of-range"];
     private static readonly (int Status, string[] Types) Unavailable = (503, ["directory-unavailable", "shard-map-unavailable", "shard-moving", "dependency-unavailable", "overloaded"]);
     private static readonly (int Status, string[] Types) Misdirected = (421, ["region-not-allowed"]);
@@ -31,8 +34,29 @@ internal static class ApiContract
     private static readonly (int Status, string[] Types) Idempotency409 = (409, ["idempotency-key-in-flight"]);
     private static readonly (int Status, string[] Types) Idempotency422 = (422, ["idempotency-key-reused"]);
 
+    // Every call needs a bearer token (docs/security.md): refused by the edge or the API before anything else is read.
+    private static readonly (int Status, string[] Types)[] Access =
+    [
+        (401, ["unauthenticated", "invalid-token"]),
+        (403, ["insufficient-scope", "other-user", "user-token-not-allowed", "jurisdiction-not-allowed", "forbidden"]),
+    ];
+
+    /// <summary>The scope a service token needs for each operation (a user token needs none for its own user, but erasing needs geo.erase).</summary>
+    public static readonly IReadOnlyDictionary<string, string> Scopes = new Dictionary<string, string>
+    {
+        [CreateUser] = GeoScopes.UsersCreate,
+        [GetUser] = GeoScopes.Read,
+        [EraseUser] = GeoScopes.Erase,
+        [PutDocument] = GeoScopes.Write,
+        [GetDocument] = GeoScopes.Read,
+        [DeleteDocument] = GeoScopes.Write,
+        [ListDocuments] = GeoScopes.Read,
+        [IncrementCounter] = GeoScopes.Write,
+        [GetCounter] = GeoScopes.Read,
+    };
+
     /// <summary>Every non-2xx status of each operation with the problem types it can carry.</summary>
-    public static readonly IReadOnlyDictionary<string, (int Status, string[] Types)[]> Problems = new Dictionary<string, (int, string[])[]>
+    public static readonly IReadOnlyDictionary<string, (int Status, string[] Types)[]> Problems = new Dictionary<string, (int Status, string[] Types)[]>
     {
         [CreateUser] = [(400, [.. Body, "invalid-request", "unknown-residency", "home-region-not-allowed"]), (413, ["body-too-large"]), (415, ["unsupported-media-type"]), Misdirected, Idempotency422, TooMany, Unavailable, Timeout],
         [GetUser] = [NoUser, Misdirected, TooMany, Unavailable, Timeout],
@@ -43,7 +67,7 @@ internal static class ApiContract
         [ListDocuments] = [(400, ["invalid-name", "invalid-request"]), NoUser, Misdirected, TooMany, Unavailable, Timeout],
         [IncrementCounter] = [(400, [.. Body, "invalid-name", "invalid-request"]), NoUser, Idempotency409, (413, ["body-too-large"]), (415, ["unsupported-media-type"]), Misdirected, (422, ["idempotency-key-reused", "counter-overflow"]), TooMany, Unavailable, Timeout],
         [GetCounter] = [(400, ["invalid-name"]), NoUser, Misdirected, TooMany, Unavailable, Timeout],
-    };
+    }.ToDictionary(o => o.Key, o => o.Value.Concat(Access).OrderBy(p => p.Status).ToArray());
 
     private static readonly HashSet<string> Writes = [CreateUser, EraseUser, PutDocument, DeleteDocument, IncrementCounter];
     private static readonly HashSet<string> Conditional = [PutDocument, DeleteDocument];
@@ -65,6 +89,14 @@ internal static class ApiContract
     public static void Configure(OpenApiOptions options)
     {
         options.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1;
+
+        // A document body is any JSON value: inline `{}`, not a component named JsonElement that generators take for an object.
+        options.CreateSchemaReferenceId = type => type.Type == typeof(System.Text.Json.JsonElement) ? null : OpenApiOptions.CreateDefaultSchemaReferenceId(type);
+        options.AddSchemaTransformer((schema, context, _) =>
+        {
+            TellTheTruth(schema, context.JsonTypeInfo.Type);
+            return Task.CompletedTask;
+        });
         options.AddDocumentTransformer((document, _, _) =>
         {
             document.Info = new OpenApiInfo
@@ -75,6 +107,7 @@ internal static class ApiContract
                     + "Errors are RFC 9457 problem details (application/problem+json) whose `type` is a stable `urn:geo:problem:<slug>`. "
                     + "The contract in prose: docs/api.md in the repository.",
             };
+            Secure(document);
             return Task.CompletedTask;
         });
         options.AddOperationTransformer((operation, context, _) =>
@@ -184,6 +217,65 @@ internal static class ApiContract
 
                 r.Extensions ??= new Dictionary<string, IOpenApiExtension>();
                 r.Extensions["x-geo-problem-types"] = new JsonNodeExtension(new JsonArray([.. types.Select(t => JsonValue.Create(GeoProblems.TypePrefix + t))]));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Where the generated schema says more than the API accepts (found by generating a client from it, see
+    /// GeneratedClientTests): numbers are read as JSON numbers only (the generator adds `string` and a pattern because
+    /// the framework's serializer could read them from strings); `residency` is required and `homeRegion` optional;
+    /// a document body is any JSON value.
+    /// </summary>
+    private static void TellTheTruth(OpenApiSchema schema, Type type)
+    {
+        if (schema.Type is { } kind && kind.HasFlag(JsonSchemaType.String) && (kind.HasFlag(JsonSchemaType.Integer) || kind.HasFlag(JsonSchemaType.Number)))
+        {
+            schema.Type = kind & ~JsonSchemaType.String;
+            schema.Pattern = null;
+        }
+
+        if (type == typeof(System.Text.Json.JsonElement))
+        {
+            schema.Description = "Any JSON value (object, array, string, number, true, false or null) of at most 64 KiB.";
+        }
+        else if (type == typeof(CreateUserRequest) && schema.Properties is { } properties)
+        {
+            schema.Required = new HashSet<string>(StringComparer.Ordinal) { "residency" };
+            if (properties.TryGetValue("residency", out var residency) && residency is OpenApiSchema r)
+            {
+                r.Type = JsonSchemaType.String;
+                r.MinLength = 1;
+                r.Description = "A jurisdiction of the deployment (e.g. `eu`, `us`) or `global`.";
+            }
+
+            if (properties.TryGetValue("homeRegion", out var home) && home is OpenApiSchema h)
+            {
+                h.Description = "Optional: a region the residency allows; absent or null, the edge's region if allowed, else the nearest allowed.";
+            }
+        }
+    }
+
+    /// <summary>The bearer scheme, and on every operation the scope a service token needs for it.</summary>
+    private static void Secure(OpenApiDocument document)
+    {
+        document.Components ??= new OpenApiComponents();
+        document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+        document.Components.SecuritySchemes[BearerScheme] = new OpenApiSecurityScheme
+        {
+            Type = SecuritySchemeType.Http,
+            Scheme = "bearer",
+            BearerFormat = "JWT",
+            Description = "A JWT from a trusted issuer (docs/security.md). A service token carries scopes (`scope`, or Entra ID's `scp`/`roles`): "
+                + string.Join(", ", GeoScopes.All.Select(s => $"`{s}`")) + ", and the jurisdictions it may act in (`geo_jurisdictions`); "
+                + "each operation lists the scope it needs. A user token (`geo_user`) may read and write its own user only. "
+                + "Missing or invalid: 401; not allowed: 403.",
+        };
+        foreach (var operation in (document.Paths ?? []).Values.SelectMany(p => p.Operations?.Values ?? Enumerable.Empty<OpenApiOperation>()))
+        {
+            if (operation.OperationId is { } id && Scopes.TryGetValue(id, out var scope))
+            {
+                operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, document)] = [scope] }];
             }
         }
     }
