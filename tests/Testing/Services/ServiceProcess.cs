@@ -47,9 +47,18 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>Every line the process wrote to stdout or stderr, across restarts.</summary>
     public IReadOnlyCollection<string> Logs => _logs;
 
-    /// <summary>Log lines at Error or Critical level (JSON console format).</summary>
-    public IEnumerable<string> ErrorLogs => _logs.Where(l => l.Contains("\"LogLevel\":\"Error\"", StringComparison.Ordinal) || l.Contains("\"LogLevel\":\"Critical\"", StringComparison.Ordinal)
-        || IsCrashReport(l));
+    /// <summary>
+    /// Log lines at Error or Critical level (JSON console format), except Kestrel's reports of a connection that broke
+    /// under it (an <see cref="IOException"/> writing to a socket the peer already closed, e.g. a GOAWAY to a client a
+    /// test just stopped): those are the network's doing, not the service's, and tests stop peers on purpose.
+    /// </summary>
+    public IEnumerable<string> ErrorLogs => _logs.Where(l => (l.Contains("\"LogLevel\":\"Error\"", StringComparison.Ordinal) || l.Contains("\"LogLevel\":\"Critical\"", StringComparison.Ordinal)
+        || IsCrashReport(l)) && !IsBrokenConnection(l));
+
+    private static bool IsBrokenConnection(string line) =>
+        line.Contains("\"Category\":\"Microsoft.AspNetCore.Server.Kestrel\"", StringComparison.Ordinal)
+        && line.Contains("\"Exception\":\"System.IO.IOException:", StringComparison.Ordinal)
+        && !line.Contains("\"LogLevel\":\"Critical\"", StringComparison.Ordinal);
 
     /// <summary>Lines of the runtime's crash report ("Unhandled exception. …"): the process died of an exception nobody caught.</summary>
     public IEnumerable<string> CrashLogs => _logs.Where(IsCrashReport);
