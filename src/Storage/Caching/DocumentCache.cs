@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Geo.Core.Versioning;
 using Microsoft.Extensions.Logging;
@@ -60,6 +61,9 @@ public sealed partial class DocumentCache : IAsyncDisposable
 
     private static readonly Meter Meter = new("Geo.RegionService.Cache");
     private static readonly Counter<long> Lookups = Meter.CreateCounter<long>("geo.cache.lookups", description: "Document cache lookups by result (hit, miss, error).");
+    private static readonly Histogram<double> Operations = Meter.CreateHistogram<double>("geo.cache.operation.duration", unit: "s",
+        description: "Redis commands of the document cache by operation (get, set, forget-user) and outcome (ok, error, unavailable).",
+        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] });
 
     private readonly Lazy<Task<ConnectionMultiplexer?>> _connection;
     private readonly ResiliencePipeline _pipeline;
@@ -85,7 +89,7 @@ public sealed partial class DocumentCache : IAsyncDisposable
     /// <summary>What the cache holds for a document; <see cref="CachedKind.Miss"/> also when Redis is unavailable.</summary>
     public async Task<(CachedKind Kind, StoredDocument? Document)> GetAsync(string userId, string collection, string key, CancellationToken ct)
     {
-        var value = await TryAsync(async db => (string?)await db.StringGetAsync(Key(userId, collection, key)), ct);
+        var value = await TryAsync("get", async db => (string?)await db.StringGetAsync(Key(userId, collection, key)), ct);
         if (value is null)
         {
             Lookups.Add(1, new KeyValuePair<string, object?>("result", "miss"));
@@ -123,7 +127,7 @@ public sealed partial class DocumentCache : IAsyncDisposable
     /// Best effort: entries also expire by TTL.
     /// </summary>
     public Task ForgetUserAsync(string userId, CancellationToken ct)
-        => TryAsync<object?>(async db =>
+        => TryAsync<object?>("forget-user", async db =>
         {
             await db.ScriptEvaluateAsync(ForgetUserScript, [UserKeys(userId)]);
             return null;
@@ -139,33 +143,42 @@ public sealed partial class DocumentCache : IAsyncDisposable
     }
 
     private Task SetIfNewerAsync(string userId, string collection, string key, string version, string kind, string body, CancellationToken ct)
-        => TryAsync<object?>(async db =>
+        => TryAsync<object?>("set", async db =>
         {
             await db.ScriptEvaluateAsync(SetIfNewerScript, [Key(userId, collection, key), UserKeys(userId)],
                 [version, kind, body, (long)_ttl.TotalMilliseconds]);
             return null;
         }, ct);
 
-    private async Task<T?> TryAsync<T>(Func<IDatabase, Task<T>> action, CancellationToken ct)
+    private async Task<T?> TryAsync<T>(string operation, Func<IDatabase, Task<T>> action, CancellationToken ct)
     {
+        var started = Stopwatch.GetTimestamp();
         try
         {
             var connection = await _connection.Value;
             if (connection is null || !connection.IsConnected)
             {
+                Record(operation, "unavailable", started);
                 return default;
             }
 
             var db = connection.GetDatabase();
-            return await _pipeline.ExecuteAsync(async _ => await action(db), ct);
+            var result = await _pipeline.ExecuteAsync(async _ => await action(db), ct);
+            Record(operation, "ok", started);
+            return result;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
+            Record(operation, "error", started);
             Lookups.Add(1, new KeyValuePair<string, object?>("result", "error"));
             LogCacheUnavailable(_logger, ex.GetType().Name, ex.Message);
             return default;
         }
     }
+
+    private static void Record(string operation, string outcome, long started) =>
+        Operations.Record(Stopwatch.GetElapsedTime(started).TotalSeconds,
+            new KeyValuePair<string, object?>("operation", operation), new KeyValuePair<string, object?>("outcome", outcome));
 
     private async Task<ConnectionMultiplexer?> ConnectAsync(string configuration, Action<IConnectionMultiplexer>? connected)
     {
