@@ -61,6 +61,12 @@ internal static class GeoCtl
             await host.Error.WriteLineAsync($"error: {e.Message}");
             return e.ExitCode;
         }
+        catch (Grpc.Core.RpcException e) when (GeoCliException.IsUnreachable(e))
+        {
+            // A service that could not be reached in time is unavailable (exit 5), not a defect of geoctl.
+            await host.Error.WriteLineAsync($"error: a service did not answer: {e.Status.StatusCode} ({e.Status.DebugException?.GetBaseException().Message ?? e.Status.Detail})");
+            return ExitCodes.Unavailable;
+        }
         catch (OperationCanceledException)
         {
             await host.Error.WriteLineAsync("Cancelled.");

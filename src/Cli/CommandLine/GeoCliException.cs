@@ -32,6 +32,29 @@ internal sealed class GeoCliException : Exception
 
     public static GeoCliException Refused(string message) => new(ExitCodes.Refused, message);
 
+    /// <summary>
+    /// True when a gRPC call never reached its service: Unavailable, DeadlineExceeded, or Cancelled by a connect timeout
+    /// (the channel's ConnectTimeout surfaces as Cancelled with a <see cref="TimeoutException"/> inside).
+    /// </summary>
+    public static bool IsUnreachable(Grpc.Core.RpcException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        if (e.StatusCode is Grpc.Core.StatusCode.Unavailable or Grpc.Core.StatusCode.DeadlineExceeded)
+        {
+            return !IsTlsRefusal(e);
+        }
+
+        for (Exception? inner = e.Status.DebugException; e.StatusCode == Grpc.Core.StatusCode.Cancelled && inner is not null; inner = inner.InnerException)
+        {
+            if (inner is TimeoutException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>True when a gRPC call failed because a TLS handshake was refused (a certificate of another CA, on either side).</summary>
     public static bool IsTlsRefusal(Grpc.Core.RpcException e)
     {
