@@ -76,8 +76,8 @@ resource "aws_ecs_task_definition" "this" {
     image        = var.images[each.key]
     essential    = true
     portMappings = [for p in distinct([each.value.health_port, each.value.port]) : { containerPort = p, protocol = "tcp" }]
-    environment  = [for k, v in local.environment[each.key] : { name = k, value = v }]
-    secrets      = [for env, s in local.secret_env[each.key] : { name = env, valueFrom = aws_secretsmanager_secret.this[s].arn }]
+    environment  = [for k, v in each.value.environment : { name = k, value = v }]
+    secrets      = [for env, s in each.value.secret_env : { name = env, valueFrom = aws_secretsmanager_secret.this[s].arn }]
     # The image's own check (HEALTHCHECK in the root Dockerfile): GET /healthz/ready on 8080.
     healthCheck = {
       command     = ["CMD", "/usr/local/bin/geo-healthcheck"]

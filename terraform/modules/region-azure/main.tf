@@ -12,25 +12,24 @@ locals {
   db_storage = { small = 32768, medium = 131072, large = 524288 }
 
   # Secret names and the environment that reads them come from the topology module (one mapping for every cloud);
-  # the values come from this cloud's sources.
+  # module.secret_values fills in the values, from this cloud's sources where they are the cloud's.
   secret_names = toset(var.region.secret_names)
-  secrets = merge(
-    {
-      tls-ca                = var.tls.ca
-      user-hash-key         = var.user_hash_key
-      db-password           = random_password.db.result
-      db-migration-password = random_password.db_migration.result
-      redis-password        = azurerm_redis_cache.this.primary_access_key
-    },
-    { for s in keys(var.region.services) : "tls-${s}-certificate" => var.tls.services[s].certificate },
-    { for s in keys(var.region.services) : "tls-${s}-key" => var.tls.services[s].key },
-  )
-  secret_env  = { for s, svc in var.region.services : s => svc.secret_env }
-  environment = { for s, svc in var.region.services : s => svc.environment }
 
   # Only the edge is public; the API, directory and replicator are reachable on private networking only.
   public   = { for s, svc in var.region.services : s => svc if s == "edge" }
   internal = { for s, svc in var.region.services : s => svc if s != "edge" }
+}
+
+module "secret_values" {
+  source = "../secret-values"
+
+  names                 = var.region.secret_names
+  services              = keys(var.region.services)
+  tls                   = var.tls
+  user_hash_key         = var.user_hash_key
+  db_password           = random_password.db.result
+  db_migration_password = random_password.db_migration.result
+  redis_password        = azurerm_redis_cache.this.primary_access_key
 }
 
 resource "azurerm_resource_group" "this" {
@@ -137,7 +136,7 @@ resource "azurerm_role_assignment" "deployer_secrets" {
 resource "azurerm_key_vault_secret" "this" {
   for_each     = local.secret_names
   name         = each.key
-  value        = local.secrets[each.key]
+  value        = module.secret_values.values[each.key]
   key_vault_id = azurerm_key_vault.this.id
   depends_on   = [azurerm_role_assignment.deployer_secrets]
 }

@@ -54,7 +54,7 @@ resource "azurerm_container_app" "this" {
 
   # Key Vault references: the app reads the secret with its identity; nothing is copied into the app's definition.
   dynamic "secret" {
-    for_each = { for env, name in local.secret_env[each.key] : name => azurerm_key_vault_secret.this[name].versionless_id }
+    for_each = { for env, name in each.value.secret_env : name => azurerm_key_vault_secret.this[name].versionless_id }
     content {
       name                = secret.key
       key_vault_secret_id = secret.value
@@ -86,14 +86,14 @@ resource "azurerm_container_app" "this" {
       memory = "1Gi"
 
       dynamic "env" {
-        for_each = local.environment[each.key]
+        for_each = each.value.environment
         content {
           name  = env.key
           value = env.value
         }
       }
       dynamic "env" {
-        for_each = local.secret_env[each.key]
+        for_each = each.value.secret_env
         content {
           name        = env.key
           secret_name = env.value

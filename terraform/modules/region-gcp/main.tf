@@ -9,25 +9,24 @@ locals {
   db_disk = { small = 20, medium = 100, large = 500 }
 
   # Secret names and the environment that reads them come from the topology module (one mapping for every cloud);
-  # the values come from this cloud's sources.
+  # module.secret_values fills in the values, from this cloud's sources where they are the cloud's.
   secret_names = toset(var.region.secret_names)
-  secrets = merge(
-    {
-      tls-ca                = var.tls.ca
-      user-hash-key         = var.user_hash_key
-      db-password           = random_password.db.result
-      db-migration-password = random_password.db_migration.result
-      redis-password        = google_redis_instance.this.auth_string
-    },
-    { for s in keys(var.region.services) : "tls-${s}-certificate" => var.tls.services[s].certificate },
-    { for s in keys(var.region.services) : "tls-${s}-key" => var.tls.services[s].key },
-  )
-  secret_env  = { for s, svc in var.region.services : s => svc.secret_env }
-  environment = { for s, svc in var.region.services : s => svc.environment }
 
   # Only the edge is public; the API, directory and replicator are reachable on private networking only.
   public   = { for s, svc in var.region.services : s => svc if s == "edge" }
   internal = { for s, svc in var.region.services : s => svc if s != "edge" }
+}
+
+module "secret_values" {
+  source = "../secret-values"
+
+  names                 = var.region.secret_names
+  services              = keys(var.region.services)
+  tls                   = var.tls
+  user_hash_key         = var.user_hash_key
+  db_password           = random_password.db.result
+  db_migration_password = random_password.db_migration.result
+  redis_password        = google_redis_instance.this.auth_string
 }
 
 # --- network with private service access for Cloud SQL and Memorystore ---
@@ -88,7 +87,7 @@ resource "google_secret_manager_secret" "this" {
 resource "google_secret_manager_secret_version" "this" {
   for_each    = local.secret_names
   secret      = google_secret_manager_secret.this[each.key].id
-  secret_data = local.secrets[each.key]
+  secret_data = module.secret_values.values[each.key]
 }
 
 # --- Postgres: one Cloud SQL instance per shard plus the directory database ---

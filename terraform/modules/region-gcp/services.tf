@@ -44,14 +44,14 @@ resource "google_cloud_run_v2_service" "this" {
         container_port = each.value.health_port
       }
       dynamic "env" {
-        for_each = local.environment[each.key]
+        for_each = each.value.environment
         content {
           name  = env.key
           value = env.value
         }
       }
       dynamic "env" {
-        for_each = local.secret_env[each.key]
+        for_each = each.value.secret_env
         content {
           name = env.key
           value_source {
