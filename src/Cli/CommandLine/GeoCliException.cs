@@ -44,7 +44,12 @@ internal sealed class GeoCliException : Exception
             return !IsTlsRefusal(e);
         }
 
-        for (Exception? inner = e.Status.DebugException; e.StatusCode == Grpc.Core.StatusCode.Cancelled && inner is not null; inner = inner.InnerException)
+        if (e.StatusCode != Grpc.Core.StatusCode.Cancelled)
+        {
+            return false;
+        }
+
+        for (Exception? inner = e.Status.DebugException; inner is not null; inner = inner.InnerException)
         {
             if (inner is TimeoutException)
             {
