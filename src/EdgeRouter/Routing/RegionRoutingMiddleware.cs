@@ -7,6 +7,7 @@ using Geo.EdgeRouter.Telemetry;
 using Geo.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Forwarder;
@@ -130,8 +131,14 @@ internal sealed partial class RegionRoutingMiddleware(
         if (HasBody(request) && !request.Body.CanSeek)
         {
             // A connect failure is retried elsewhere; the body must be readable again for that. Bounded: in memory up to
-            // 64 KiB (a document), on disk up to the limit.
+            // 64 KiB (a document), on disk up to the limit. Read whole before any destination sees it (store and
+            // forward): otherwise a destination that answers before YARP finished copying the body leaves a read of the
+            // client's body running when the request ends, and Kestrel fails to drain it ("Reading is already in
+            // progress", logged as an error). A body over the limit or cut short is a BadHttpRequestException here,
+            // which the problem-details handler answers (413 body-too-large, 400 bad-request).
             request.EnableBuffering(bufferThreshold: InMemoryBodyBytes, bufferLimit: _options.MaxBodyBytes);
+            await request.Body.DrainAsync(ct);
+            request.Body.Position = 0;
         }
 
         // Destinations that refused the connection during this request: never tried twice, whatever health says.
