@@ -15,6 +15,9 @@ public sealed class ReplicationTests(ReplicationCluster cluster)
     [Fact]
     public async Task Three_regions_converge_documents_and_counters_to_the_sum_of_all_increments()
     {
+        // Errors written while this test runs (the collection runs one test at a time); others in the collection provoke
+        // refusals on purpose (UpgradeTests' protocol window), which must not count here.
+        var before = cluster.ErrorLogs.ToHashSet(StringComparer.Ordinal);
         var user = await cluster.CreateUserAsync("us-east", "us");
         await cluster.WaitForUsersAsync(Us, [user], Converge);
         await cluster["us-east"].StoreOfUser(user).PutDocumentAsync(user, "notes", "a", """{"v":1}""", ct: Ct);
@@ -33,7 +36,8 @@ public sealed class ReplicationTests(ReplicationCluster cluster)
             Assert.Equal("""{"v": 1}""", (await store.GetDocumentAsync(user, "notes", "a", Ct))?.Body);
         }
 
-        Assert.True(!cluster.ErrorLogs.Any(), string.Join("\n", cluster.ErrorLogs.Take(3)));
+        var errors = cluster.ErrorLogs.Where(l => !before.Contains(l)).ToList();
+        Assert.True(errors.Count == 0, string.Join("\n", errors.Take(3)));
     }
 
     [Fact]
