@@ -35,8 +35,11 @@ public sealed class DirectoryClient
     /// A channel suited to a directory: keep-alive pings so a dead connection is noticed while a watch stream is quiet,
     /// and several connections when streams pile up. <paramref name="tls"/> is the client side of mutual TLS for
     /// <c>https://</c> addresses (e.g. <c>TlsCredentials.ClientOptions()</c>: the caller's certificate and the CA).
+    /// <paramref name="connectTimeout"/> bounds TCP connect plus TLS handshake (3 s by default, for long-lived services
+    /// that notice a dead directory quickly and retry in their own loops); a short-lived process such as geoctl pays
+    /// its cold start (JIT, the TLS stack, the first chain build) inside that window and needs more.
     /// </summary>
-    public static GrpcChannel CreateChannel(Uri address, SslClientAuthenticationOptions? tls = null) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
+    public static GrpcChannel CreateChannel(Uri address, SslClientAuthenticationOptions? tls = null, TimeSpan? connectTimeout = null) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
     {
         // The default backoff grows to 2 minutes while the directory is away, and calls fail fast during it;
         // a restarted directory must be usable within seconds.
@@ -45,7 +48,7 @@ public sealed class DirectoryClient
         HttpHandler = new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = true,
-            ConnectTimeout = TimeSpan.FromSeconds(3),
+            ConnectTimeout = connectTimeout ?? TimeSpan.FromSeconds(3),
             KeepAlivePingDelay = TimeSpan.FromSeconds(10),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
