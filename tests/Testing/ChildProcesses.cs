@@ -9,8 +9,8 @@ internal static class ChildProcesses
 {
     public static bool IsRoot => Environment.UserName == "root";
 
-    /// <summary>Runs a command to completion; throws with its output when it fails or overruns.</summary>
-    public static async Task<string> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout, CancellationToken ct = default)
+    /// <summary>Runs a command to completion; throws with its output when it fails (unless <paramref name="allowFailure"/>) or overruns.</summary>
+    public static async Task<string> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout, CancellationToken ct = default, bool allowFailure = false)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in args)
@@ -37,7 +37,7 @@ internal static class ChildProcesses
         }
 
         process.WaitForExit();
-        if (process.ExitCode != 0)
+        if (process.ExitCode != 0 && !allowFailure)
         {
             throw new InvalidOperationException($"{file} {string.Join(' ', info.ArgumentList)} exited with {process.ExitCode}:\n{Text(output)}");
         }

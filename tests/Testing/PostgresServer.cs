@@ -77,6 +77,26 @@ public sealed class PostgresServer : IAsyncLifetime
         return new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name }.ConnectionString;
     }
 
+    /// <summary>
+    /// Kills the server the way a crash does: SIGKILL to the postmaster and every one of its processes, nothing
+    /// flushed, no shutdown checkpoint. Only for the throwaway cluster of the installed binaries (<see cref="Mode"/>
+    /// <c>local-binaries</c>); <see cref="StartAgainAsync"/> brings it back through crash recovery.
+    /// </summary>
+    public Task CrashAsync() => Local().CrashAsync();
+
+    /// <summary>Starts the cluster again on the same data directory and port, with <paramref name="settings"/> (<c>name=value</c>) on top of the usual ones from now on.</summary>
+    public Task StartAgainAsync(params string[] settings) => Local().StartAgainAsync(settings);
+
+    /// <summary>A clean restart (fast shutdown, then start) with <paramref name="settings"/> from now on, e.g. <c>synchronous_commit=on</c> for a test that crashes the server.</summary>
+    public async Task RestartAsync(params string[] settings)
+    {
+        await Local().StopAsync();
+        await Local().StartAgainAsync(settings);
+    }
+
+    private LocalCluster Local() => _local ?? throw new InvalidOperationException(
+        $"Crashing or restarting the server needs the throwaway cluster of the installed binaries; this run uses mode '{Mode}'.");
+
     public async ValueTask DisposeAsync()
     {
         if (Mode == "external")
@@ -109,6 +129,8 @@ public sealed class PostgresServer : IAsyncLifetime
     {
         private readonly string _root;
         private readonly string _pgCtl;
+        private readonly int _port;
+        private readonly List<string> _extraSettings = [];
         private Process? _watchdog;
         private int _disposed;
 
@@ -116,6 +138,7 @@ public sealed class PostgresServer : IAsyncLifetime
         {
             _root = root;
             _pgCtl = pgCtl;
+            _port = port;
             ConnectionString = $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=true;Maximum Pool Size=50;Timeout=15";
         }
 
@@ -155,15 +178,80 @@ public sealed class PostgresServer : IAsyncLifetime
             var (file, args) = ChildProcesses.As("postgres", initdb, "-D", DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions");
             await ChildProcesses.RunAsync(file, args, TimeSpan.FromSeconds(60));
 
-            var options = string.Join(' ',
-                $"-p {port} -k {_root} -c listen_addresses=127.0.0.1",
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
-                "-c shared_buffers=32MB -c max_locks_per_transaction=256");
-            (file, args) = ChildProcesses.As("postgres", _pgCtl, "start", "-D", DataDirectory, "-w", "-t", "60", "-l", Path.Combine(_root, "postgres.log"), "-o", options);
-            await ChildProcesses.RunAsync(file, args, TimeSpan.FromSeconds(70));
+            await StartServerAsync();
+        }
 
-            var pid = int.Parse(File.ReadLines(Path.Combine(DataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
-            _watchdog = ChildProcesses.Watch(pid, "QUIT", _root);
+        private string Options() => string.Join(' ', [
+            $"-p {_port} -k {_root} -c listen_addresses=127.0.0.1",
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            "-c shared_buffers=32MB -c max_locks_per_transaction=256",
+            .. _extraSettings.Select(setting => $"-c {setting}"),
+        ]);
+
+        private int PostmasterPid() => int.Parse(File.ReadLines(Path.Combine(DataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
+
+        private async Task StartServerAsync()
+        {
+            var (file, args) = ChildProcesses.As("postgres", _pgCtl, "start", "-D", DataDirectory, "-w", "-t", "60", "-l", Path.Combine(_root, "postgres.log"), "-o", Options());
+            await ChildProcesses.RunAsync(file, args, TimeSpan.FromSeconds(70));
+            _watchdog = ChildProcesses.Watch(PostmasterPid(), "QUIT", _root);
+        }
+
+        // The watchdog removes the data directory when the server is gone: it must not see a planned stop or crash.
+        private void StopWatchdog()
+        {
+            if (_watchdog is { } watchdog)
+            {
+                watchdog.Kill(entireProcessTree: true);
+                watchdog.WaitForExit(TimeSpan.FromSeconds(10));
+                watchdog.Dispose();
+                _watchdog = null;
+            }
+        }
+
+        public async Task CrashAsync()
+        {
+            StopWatchdog();
+            var pid = PostmasterPid();
+            await ChildProcesses.RunAsync("pkill", ["-KILL", "-P", pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10), allowFailure: true);
+            await ChildProcesses.RunAsync("kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10), allowFailure: true);
+            // Killed processes may stay zombies here (nothing reaps orphans), and a zombie's pid in the lock files would
+            // make the next start refuse ("another postmaster is running"): they are ours and dead, so remove them.
+            for (var i = 0; i < 100 && !IsDead(pid); i++)
+            {
+                await Task.Delay(50);
+            }
+
+            File.Delete(Path.Combine(DataDirectory, "postmaster.pid"));
+            File.Delete(Path.Combine(_root, $".s.PGSQL.{_port}.lock"));
+            NpgsqlConnection.ClearAllPools();
+        }
+
+        public async Task StopAsync()
+        {
+            StopWatchdog();
+            var (file, args) = ChildProcesses.As("postgres", _pgCtl, "stop", "-D", DataDirectory, "-m", "fast", "-w", "-t", "60");
+            await ChildProcesses.RunAsync(file, args, TimeSpan.FromSeconds(70));
+            NpgsqlConnection.ClearAllPools();
+        }
+
+        public async Task StartAgainAsync(IEnumerable<string> settings)
+        {
+            _extraSettings.AddRange(settings.Where(setting => !_extraSettings.Contains(setting)));
+            await StartServerAsync();
+        }
+
+        private static bool IsDead(int pid)
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z');
+            }
+            catch (IOException)
+            {
+                return true; // reaped
+            }
         }
 
         public void Dispose()
