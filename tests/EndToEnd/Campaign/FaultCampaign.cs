@@ -35,7 +35,7 @@ public sealed record CampaignProfile(int Seed, int Cycles, int Writes, int Write
 /// <summary>What a campaign measured and what its checkers found.</summary>
 public sealed record CampaignResult(int Seed, IReadOnlyList<string> Faults, int Acknowledged, int Unknown, int Retries, long CounterValue,
     int CounterAcknowledged, int SharedAcknowledged, int OverwrittenConcurrently, int ConflictEntries, TimeSpan? ConvergedAfterLastHeal,
-    TimeSpan WorkersDrained, TimeSpan ServedCheck, IReadOnlyList<TimeSpan> CycleConvergence, int ResidencyHits, int Quarantined, TimeSpan Duration, IReadOnlyList<string> Violations)
+    TimeSpan WorkersDrained, TimeSpan ServedCheck, TimeSpan SlowestRequest, IReadOnlyList<TimeSpan> CycleConvergence, int ResidencyHits, int Quarantined, TimeSpan Duration, IReadOnlyList<string> Violations)
 {
     /// <summary>Every acknowledged write: documents (shared key included) and counter increments.</summary>
     public int AcknowledgedWrites => Acknowledged + SharedAcknowledged + CounterAcknowledged;
@@ -74,6 +74,7 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
     private int _retries;
     private int _counterAcknowledged;
     private int _counterUnknown;
+    private TimeSpan _slowest;
 
     private int AcknowledgedWrites
     {
@@ -178,7 +179,7 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
         }
 
         return new CampaignResult(profile.Seed, faults, _acknowledged.Count, _unknown, _retries, counter, _counterAcknowledged, _sharedAcknowledged.Count,
-            overwritten, entries, after, drain, servedCheck, _cycleConvergence, (int)residency, quarantined, started.Elapsed, _violations);
+            overwritten, entries, after, drain, servedCheck, _slowest, _cycleConvergence, (int)residency, quarantined, started.Elapsed, _violations);
     }
 
     private int Quarantined() => system.AllLogs.Count(l => l.Contains("Quarantined a change", StringComparison.Ordinal));
@@ -240,7 +241,7 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
             case 4 when system.Postgres.CanFault && system.Redis.Mode == "local-binaries":
             {
                 var kill = _random.Next(2) == 0;
-                var postgres = _random.Next(2) == 0;
+                var postgres = cycle / 5 % 2 == 0; // Postgres and Redis in turn, so the short profile has a Postgres fault
                 if (postgres)
                 {
                     await (kill ? system.Postgres.KillAsync() : system.Postgres.SuspendAsync());
@@ -335,10 +336,10 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
         string? read;
         try
         {
-            using var response = await client.GetAsync(new Uri($"/v1/users/{user}/docs/campaign/{Shared}", UriKind.Relative), CancellationToken.None);
+            using var response = await client.GetAsync(new Uri($"/v1/users/{user}/docs/campaign/{Shared}", UriKind.Relative), stop);
             read = response.IsSuccessStatusCode ? response.Headers.ETag?.Tag : null;
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
         {
             read = null;
         }
@@ -415,11 +416,14 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
                 await Task.Delay(250 * attempt, CancellationToken.None);
             }
 
+            var sent = Stopwatch.GetTimestamp();
             try
             {
                 using var request = build();
                 request.Headers.Add("Idempotency-Key", idempotencyKey);
-                using var response = await client.SendAsync(request, CancellationToken.None);
+                // The stop cancels a request in flight too (its outcome is unknown): the writers end at once, so the time
+                // to converge after the last heal is the system's, not that of a slow request's wind-down.
+                using var response = await client.SendAsync(request, stop);
                 if (response.IsSuccessStatusCode)
                 {
                     return (true, response.Headers.ETag?.Tag);
@@ -430,8 +434,16 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
                     return (false, null);
                 }
             }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
             {
+            }
+            finally
+            {
+                var took = Stopwatch.GetElapsedTime(sent);
+                lock (_violations)
+                {
+                    _slowest = took > _slowest ? took : _slowest;
+                }
             }
         }
 
