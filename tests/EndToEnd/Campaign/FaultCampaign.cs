@@ -131,6 +131,8 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
             await Task.Delay(TimeSpan.FromMilliseconds(_random.Next(300, 1000)), ct);
             faults.Add(await InjectAndHealAsync(cycle, ct));
             lastHeal.Restart();
+            await File.AppendAllTextAsync(Path.Combine(AppContext.BaseDirectory, "campaign-progress.txt"), string.Create(CultureInfo.InvariantCulture,
+                $"{DateTime.UtcNow:O} seed {profile.Seed} cycle {cycle + 1}: {faults[^1]}; {AcknowledgedWrites} acknowledged writes, {started.Elapsed.TotalSeconds:0} s\n"), ct);
             if (profile.Cycles > 20 && cycle % 10 == 9)
             {
                 // In a soak, every ten cycles: the time until both regions hold every write acknowledged before this heal,
