@@ -254,7 +254,7 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
     }
 
     /// <summary>
-    /// After the PostgreSQL server was killed or restarted: drops this process's pooled connections and starts every
+    /// After the PostgreSQL server was killed: drops this process's pooled connections and starts every
     /// directory and replicator again, so the tests that follow meet no connection the server already closed.
     /// </summary>
     public async Task RenewAfterServerRestartAsync(CancellationToken ct)

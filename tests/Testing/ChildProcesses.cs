@@ -9,8 +9,8 @@ internal static class ChildProcesses
 {
     public static bool IsRoot => Environment.UserName == "root";
 
-    /// <summary>Runs a command to completion; throws with its output when it fails (unless <paramref name="allowFailure"/>) or overruns.</summary>
-    public static async Task<string> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout, CancellationToken ct = default, bool allowFailure = false)
+    /// <summary>Runs a command to completion; throws with its output when it fails or overruns.</summary>
+    public static async Task<string> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout, CancellationToken ct = default)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in args)
@@ -37,7 +37,7 @@ internal static class ChildProcesses
         }
 
         process.WaitForExit();
-        if (process.ExitCode != 0 && !allowFailure)
+        if (process.ExitCode != 0)
         {
             throw new InvalidOperationException($"{file} {string.Join(' ', info.ArgumentList)} exited with {process.ExitCode}:\n{Text(output)}");
         }
@@ -67,6 +67,30 @@ internal static class ChildProcesses
             """;
         var info = new ProcessStartInfo("setsid", ["sh", "-c", script]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         return Process.Start(info) ?? throw new InvalidOperationException("could not start the watchdog shell");
+    }
+
+    /// <summary>The parent pid of <paramref name="pid"/> from /proc, or null when it is gone.</summary>
+    public static int? ParentOf(int pid)
+    {
+        var stat = Stat(pid);
+        return stat is null ? null : int.Parse(stat[1], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Running and not a zombie (kill -0 succeeds on a zombie, and this container's init does not reap orphans).</summary>
+    public static bool IsAlive(int pid) => Stat(pid) is { } stat && stat[0] != "Z";
+
+    /// <summary>The fields of /proc/{pid}/stat after the command name (state first), or null.</summary>
+    private static string[]? Stat(int pid)
+    {
+        try
+        {
+            var text = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+            return text[(text.LastIndexOf(')') + 2)..].Split(' ');
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Finds an executable on PATH or in one of the extra directories.</summary>

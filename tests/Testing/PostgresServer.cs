@@ -55,6 +55,23 @@ public sealed class PostgresServer : IAsyncLifetime
         await Console.Error.WriteLineAsync($"[geo-testing] PostgresServer mode: {Mode}");
     }
 
+    /// <summary>True for a cluster from the installed binaries, which tests may kill, suspend and restart (the fault campaign).</summary>
+    public bool CanFault => _local is not null;
+
+    /// <summary>SIGKILL of the postmaster and every backend (a crash); <see cref="RestartAsync"/> brings it back.</summary>
+    public Task KillAsync() => Owned.KillAsync();
+
+    /// <summary>SIGSTOP of the postmaster and every backend (a hung server whose sockets stay open); <see cref="ResumeAsync"/> undoes it.</summary>
+    public Task SuspendAsync() => Owned.SignalAllAsync("STOP");
+
+    /// <summary>SIGCONT of the processes <see cref="SuspendAsync"/> stopped.</summary>
+    public Task ResumeAsync() => Owned.SignalAllAsync("CONT");
+
+    /// <summary>Starts the killed server again on the same data directory and port (crash recovery runs).</summary>
+    public Task RestartAsync() => Owned.StartAgainAsync();
+
+    private LocalCluster Owned => _local ?? throw new InvalidOperationException($"A PostgresServer in mode {Mode} cannot be killed or suspended by tests.");
+
     /// <summary>Creates an empty database and returns a connection string to it.</summary>
     /// <param name="prefix">Readable start of the database name, e.g. the test class.</param>
     /// <param name="ct">Cancels the CREATE DATABASE.</param>
@@ -76,26 +93,6 @@ public sealed class PostgresServer : IAsyncLifetime
 
         return new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name }.ConnectionString;
     }
-
-    /// <summary>
-    /// Kills the server the way a crash does: SIGKILL to the postmaster and every one of its processes, nothing
-    /// flushed, no shutdown checkpoint. Only for the throwaway cluster of the installed binaries (<see cref="Mode"/>
-    /// <c>local-binaries</c>); <see cref="StartAgainAsync"/> brings it back through crash recovery.
-    /// </summary>
-    public Task CrashAsync() => Local().CrashAsync();
-
-    /// <summary>Starts the cluster again on the same data directory and port, with <paramref name="settings"/> (<c>name=value</c>) on top of the usual ones from now on.</summary>
-    public Task StartAgainAsync(params string[] settings) => Local().StartAgainAsync(settings);
-
-    /// <summary>A clean restart (fast shutdown, then start) with <paramref name="settings"/> from now on, e.g. <c>synchronous_commit=on</c> for a test that crashes the server.</summary>
-    public async Task RestartAsync(params string[] settings)
-    {
-        await Local().StopAsync();
-        await Local().StartAgainAsync(settings);
-    }
-
-    private LocalCluster Local() => _local ?? throw new InvalidOperationException(
-        $"Crashing or restarting the server needs the throwaway cluster of the installed binaries; this run uses mode '{Mode}'.");
 
     public async ValueTask DisposeAsync()
     {
@@ -130,7 +127,6 @@ public sealed class PostgresServer : IAsyncLifetime
         private readonly string _root;
         private readonly string _pgCtl;
         private readonly int _port;
-        private readonly List<string> _extraSettings = [];
         private Process? _watchdog;
         private int _disposed;
 
@@ -177,82 +173,76 @@ public sealed class PostgresServer : IAsyncLifetime
         {
             var (file, args) = ChildProcesses.As("postgres", initdb, "-D", DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions");
             await ChildProcesses.RunAsync(file, args, TimeSpan.FromSeconds(60));
-
-            await StartServerAsync();
+            await StartServerAsync(port);
         }
 
-        private string Options() => string.Join(' ', [
-            $"-p {_port} -k {_root} -c listen_addresses=127.0.0.1",
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
-            "-c shared_buffers=32MB -c max_locks_per_transaction=256",
-            .. _extraSettings.Select(setting => $"-c {setting}"),
-        ]);
-
-        private int PostmasterPid() => int.Parse(File.ReadLines(Path.Combine(DataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
-
-        private async Task StartServerAsync()
+        private async Task StartServerAsync(int port)
         {
-            var (file, args) = ChildProcesses.As("postgres", _pgCtl, "start", "-D", DataDirectory, "-w", "-t", "60", "-l", Path.Combine(_root, "postgres.log"), "-o", Options());
+            var options = string.Join(' ',
+                $"-p {port} -k {_root} -c listen_addresses=127.0.0.1",
+                // synchronous_commit stays on: the fault campaign SIGKILLs this server, and a commit acknowledged before
+                // its WAL left the server's memory is lost then (it lost acknowledged writes so). With fsync off the
+                // WAL write ends in the OS cache, which outlives the process, and costs one write() per commit.
+                "-c fsync=off -c synchronous_commit=on -c full_page_writes=off -c max_connections=300",
+                "-c shared_buffers=32MB -c max_locks_per_transaction=256");
+            var (file, args) = ChildProcesses.As("postgres", _pgCtl, "start", "-D", DataDirectory, "-w", "-t", "60", "-l", Path.Combine(_root, "postgres.log"), "-o", options);
             await ChildProcesses.RunAsync(file, args, TimeSpan.FromSeconds(70));
-            _watchdog = ChildProcesses.Watch(PostmasterPid(), "QUIT", _root);
+            _watchdog = ChildProcesses.Watch(Postmaster(), "QUIT", _root);
         }
 
-        // The watchdog removes the data directory when the server is gone: it must not see a planned stop or crash.
-        private void StopWatchdog()
+        private int Postmaster() => int.Parse(File.ReadLines(Path.Combine(DataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
+
+        /// <summary>The postmaster and its children (backends, checkpointer, walwriter …).</summary>
+        private List<int> ServerProcesses()
         {
+            var postmaster = Postmaster();
+            var pids = new List<int> { postmaster };
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            {
+                if (int.TryParse(Path.GetFileName(dir), CultureInfo.InvariantCulture, out var pid) && ChildProcesses.ParentOf(pid) == postmaster)
+                {
+                    pids.Add(pid);
+                }
+            }
+
+            return pids;
+        }
+
+        public async Task SignalAllAsync(string signal)
+            => await ChildProcesses.RunAsync("kill", [$"-{signal}", .. ServerProcesses().Select(p => p.ToString(CultureInfo.InvariantCulture))], TimeSpan.FromSeconds(10));
+
+        public async Task KillAsync()
+        {
+            // The watchdog removes the data directory once the server is gone: stop it first.
             if (_watchdog is { } watchdog)
             {
-                watchdog.Kill(entireProcessTree: true);
-                watchdog.WaitForExit(TimeSpan.FromSeconds(10));
+                watchdog.Kill();
+                await watchdog.WaitForExitAsync();
                 watchdog.Dispose();
                 _watchdog = null;
             }
-        }
 
-        public async Task CrashAsync()
-        {
-            StopWatchdog();
-            var pid = PostmasterPid();
-            await ChildProcesses.RunAsync("pkill", ["-KILL", "-P", pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10), allowFailure: true);
-            await ChildProcesses.RunAsync("kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10), allowFailure: true);
-            // Killed processes may stay zombies here (nothing reaps orphans), and a zombie's pid in the lock files would
-            // make the next start refuse ("another postmaster is running"): they are ours and dead, so remove them.
-            for (var i = 0; i < 100 && !IsDead(pid); i++)
+            var pids = ServerProcesses();
+            await ChildProcesses.RunAsync("kill", ["-KILL", .. pids.Select(p => p.ToString(CultureInfo.InvariantCulture))], TimeSpan.FromSeconds(10));
+            var deadline = Stopwatch.StartNew();
+            while (pids.Any(ChildProcesses.IsAlive))
             {
+                if (deadline.Elapsed > TimeSpan.FromSeconds(20))
+                {
+                    throw new TimeoutException("PostgreSQL processes survived SIGKILL for 20 s");
+                }
+
                 await Task.Delay(50);
             }
 
+            // A killed postmaster left as a zombie still answers kill -0, so the next start would take its lock files
+            // for a live server's: remove them (every process of the server is dead or a zombie now).
             File.Delete(Path.Combine(DataDirectory, "postmaster.pid"));
             File.Delete(Path.Combine(_root, $".s.PGSQL.{_port}.lock"));
-            NpgsqlConnection.ClearAllPools();
+            File.Delete(Path.Combine(_root, $".s.PGSQL.{_port}"));
         }
 
-        public async Task StopAsync()
-        {
-            StopWatchdog();
-            var (file, args) = ChildProcesses.As("postgres", _pgCtl, "stop", "-D", DataDirectory, "-m", "fast", "-w", "-t", "60");
-            await ChildProcesses.RunAsync(file, args, TimeSpan.FromSeconds(70));
-            NpgsqlConnection.ClearAllPools();
-        }
-
-        public async Task StartAgainAsync(IEnumerable<string> settings)
-        {
-            _extraSettings.AddRange(settings.Where(setting => !_extraSettings.Contains(setting)));
-            await StartServerAsync();
-        }
-
-        private static bool IsDead(int pid)
-        {
-            try
-            {
-                var stat = File.ReadAllText($"/proc/{pid}/stat");
-                return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z');
-            }
-            catch (IOException)
-            {
-                return true; // reaped
-            }
-        }
+        public Task StartAgainAsync() => StartServerAsync(_port);
 
         public void Dispose()
         {
