@@ -146,8 +146,7 @@ public sealed partial class ShardMapFollower : IAsyncDisposable
         using var idleTimer = _time.CreateTimer(static s => ((CancellationTokenSource)s!).Cancel(), idle, idleTimeout, Timeout.InfiniteTimeSpan);
         var request = new WatchShardMapRequest { Region = _region, KnownEpoch = Current?.Epoch ?? 0 };
 
-        // gRPC measures deadlines against the system clock, so this is wall time on purpose.
-        using var call = _client.WatchShardMap(request, deadline: DateTime.UtcNow + _options.StreamDeadline, cancellationToken: idle.Token);
+        using var call = _client.WatchShardMap(request, deadline: _time.Deadline(_options.StreamDeadline), cancellationToken: idle.Token);
         try
         {
             while (await call.ResponseStream.MoveNext(idle.Token))

@@ -70,7 +70,7 @@ internal sealed class DirectoryConnection : IHostedService, IUserDirectory, ISha
         {
             try
             {
-                var page = await _client.Grpc.ReadErasuresAsync(new ReadErasuresRequest { AfterSeq = after, Limit = 1000 }, deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: ct);
+                var page = await _client.Grpc.ReadErasuresAsync(new ReadErasuresRequest { AfterSeq = after, Limit = 1000 }, _client.PageCall(ct));
                 foreach (var id in page.UserIds)
                 {
                     _client.Invalidate(id);

@@ -152,8 +152,7 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
         {
             while (true)
             {
-                var page = await _client.Grpc.ReadUserChangesAsync(new ReadUserChangesRequest { AfterSeq = _afterSeq, Limit = 1000 },
-                    deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: ct);
+                var page = await _client.Grpc.ReadUserChangesAsync(new ReadUserChangesRequest { AfterSeq = _afterSeq, Limit = 1000 }, _client.PageCall(ct));
                 foreach (var change in page.Changes)
                 {
                     _residency[change.Entry.UserId] = change.Entry.Residency;

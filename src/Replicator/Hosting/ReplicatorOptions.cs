@@ -54,6 +54,10 @@ internal sealed class ReplicatorOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
     public TimeSpan EraseInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Deadline of one anti-entropy call to a peer (a digest read, a page of a bucket's rows). Default 60 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan AntiEntropyCallTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>How often an idle sender looks at the change log. Default 100 ms.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:00:10")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
