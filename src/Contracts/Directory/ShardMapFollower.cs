@@ -206,15 +206,15 @@ public sealed partial class ShardMapFollower : IAsyncDisposable
         return TimeSpan.FromTicks((long)(_random.NextDouble() * ceiling));
     }
 
-    [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "Following the shard map of {RegionId} from epoch {Epoch}")]
+    [LoggerMessage(EventId = EventIds.FollowingShardMap, Level = LogLevel.Information, Message = "Following the shard map of {RegionId} from epoch {Epoch}")]
     private static partial void LogConnected(ILogger logger, string regionId, long epoch);
 
-    [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Shard map watch of {RegionId} failed at epoch {Epoch}, serving the last known map: {Reason}")]
+    [LoggerMessage(EventId = EventIds.ShardMapWatchFailed, Level = LogLevel.Warning, Message = "Shard map watch of {RegionId} failed at epoch {Epoch}, serving the last known map: {Reason}")]
     private static partial void LogStreamFailed(ILogger logger, string regionId, long epoch, string reason);
 
-    [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "Shard map watch of {RegionId} was silent for {IdleTimeout}; reconnecting")]
+    [LoggerMessage(EventId = EventIds.ShardMapWatchSilent, Level = LogLevel.Warning, Message = "Shard map watch of {RegionId} was silent for {IdleTimeout}; reconnecting")]
     private static partial void LogIdle(ILogger logger, string regionId, TimeSpan idleTimeout);
 
-    [LoggerMessage(EventId = 3103, Level = LogLevel.Debug, Message = "Shard map of {RegionId} is now at epoch {Epoch}")]
+    [LoggerMessage(EventId = EventIds.ShardMapEpoch, Level = LogLevel.Debug, Message = "Shard map of {RegionId} is now at epoch {Epoch}")]
     private static partial void LogMapChanged(ILogger logger, string regionId, long epoch);
 }

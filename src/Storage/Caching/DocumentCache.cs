@@ -209,6 +209,6 @@ public sealed partial class DocumentCache : IAsyncDisposable
 
     private static string VersionText(DataVersion version) => version.ToETag().Trim('"');
 
-    [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "Redis unavailable, serving from Postgres ({ExceptionType}: {Reason})")]
+    [LoggerMessage(EventId = EventIds.CacheUnavailable, Level = LogLevel.Warning, Message = "Redis unavailable, serving from Postgres ({ExceptionType}: {Reason})")]
     private static partial void LogCacheUnavailable(ILogger logger, string exceptionType, string reason);
 }
