@@ -1,4 +1,3 @@
-using Geo.ServiceDefaults.Telemetry;
 using Geo.Core.Clock;
 using Geo.Core.Topology;
 using Geo.RegionService.Admission;
@@ -11,14 +10,13 @@ using Geo.RegionService.Auth;
 using Geo.RegionService.Directory;
 using Geo.RegionService.Sharding;
 using Geo.ServiceDefaults.Auth;
+using Geo.ServiceDefaults.Caching;
 using Geo.ServiceDefaults.Resilience;
 using Geo.ServiceDefaults.Shedding;
 using Geo.ServiceDefaults.Tls;
 using Geo.Core.Tls;
-using Geo.Storage.Caching;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using Polly.Registry;
 using Scalar.AspNetCore;
 
 namespace Geo.RegionService;
@@ -44,14 +42,7 @@ internal static class Extensions
         services.AddSingleton<IShardMapSource>(sp => sp.GetRequiredService<DirectoryConnection>().ShardMaps);
         services.AddHostedService(sp => sp.GetRequiredService<DirectoryConnection>());
         services.AddSingleton<ShardRouter>();
-        services.AddSingleton(sp =>
-        {
-            var options = sp.GetRequiredService<IOptions<RegionServiceOptions>>();
-            var region = sp.GetRequiredService<GeoTopology>().Region(options.Value.Region);
-            return new DocumentCache(region.Redis, options.Value.CacheTtl,
-                sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(GeoPipelines.Redis), sp.GetRequiredService<ILogger<DocumentCache>>(),
-                GeoTelemetry.RedisConnected(sp));
-        });
+        services.AddGeoDocumentCache(sp => sp.GetRequiredService<GeoTopology>().Region(sp.GetRequiredService<IOptions<RegionServiceOptions>>().Value.Region).Redis);
         services.AddSingleton<AdmissionFilter>();
         services.AddSingleton<IdempotentWrites>();
         services.AddSingleton<UserEndpoints>();

@@ -16,10 +16,6 @@ internal sealed class GeoSiteOptions
     /// <summary>Remote HLC readings further ahead than this are quarantined. Default 5 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>How long a cached document may be served (the cache this replicator invalidates). Default 60 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
-    public TimeSpan CacheTtl { get; set; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>Replication settings (section <c>Replicator</c>).</summary>
