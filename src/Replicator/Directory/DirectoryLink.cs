@@ -1,5 +1,8 @@
 using System.Collections.Concurrent;
+using System.Threading.Channels;
 using Geo.Contracts.Directory;
+using Geo.Core.Signals;
+using Grpc.Core;
 using Geo.Core.Topology;
 using Geo.Replicator.Hosting;
 using Grpc.Net.Client;
@@ -12,7 +15,9 @@ namespace Geo.Replicator.Directory;
 /// directory's replication calls, and a residency view of every user this region knows, tombstones included.
 /// The view is what both sides trust: a sender ships a user's change only to regions the residency allows, a receiver
 /// refuses a change when its own directory's entry excludes this region. It tails the directory's change sequence
-/// (memory grows with the user count: about 100 bytes per user).
+/// (memory grows with the user count: about 100 bytes per user). The directory's WatchUserChanges stream says when
+/// entries changed: the view refreshes then, and <see cref="UserChanges"/> wakes the directory stream's senders; a
+/// directory without that call (an older binary) is polled instead.
 /// </summary>
 internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
 {
@@ -22,14 +27,25 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
     private readonly ConcurrentDictionary<string, ErasedEntry> _erased = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Channel<bool> _tailWake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _pollInterval;
     private long _afterSeq;
     private ShardMapFollower? _follower;
     private int _disposed;
     private Task? _tail;
+    private Task? _watch;
 
-    public DirectoryLink(GeoTopology topology, IOptions<GeoSiteOptions> site, Core.Tls.TlsCredentials tls, TimeProvider time)
+    // The view's own refresh when no pulse came (a lost one, a watch being re-established).
+    private static readonly TimeSpan TailFallback = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan WatchRetryMin = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan WatchRetryMax = TimeSpan.FromSeconds(2);
+
+    public DirectoryLink(GeoTopology topology, IOptions<GeoSiteOptions> site, Core.Tls.TlsCredentials tls, TimeProvider time, IOptions<ReplicatorOptions> options)
     {
         Region = site.Value.Region;
+        _time = time;
+        _pollInterval = options.Value.PollInterval;
         _channel = DirectoryClient.CreateChannel(topology.Region(Region).Directory, tls.ClientOptions());
         _client = new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(_channel), time: time);
     }
@@ -45,19 +61,26 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
     /// <summary>True once the residency view has read the directory's whole sequence at least once.</summary>
     public bool IsCaughtUp { get; private set; }
 
+    /// <summary>Pulsed when the directory's entries changed (or every <see cref="ReplicatorOptions.PollInterval"/> while the directory cannot say).</summary>
+    public ChangeSignal UserChanges { get; } = new();
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _follower = _client.FollowShardMap(Region);
         _tail = TailAsync(_stopping.Token);
+        _watch = WatchAsync(_stopping.Token);
         return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync();
-        if (_tail is not null)
+        foreach (var task in new[] { _tail, _watch })
         {
-            await _tail.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (task is not null)
+            {
+                await task.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
         }
     }
 
@@ -136,12 +159,73 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
 
             try
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+                using var fallback = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                fallback.CancelAfter(TailFallback);
+                await _tailWake.Reader.WaitToReadAsync(fallback.Token);
+                _tailWake.Reader.TryRead(out _);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                // No pulse within the fallback period: refresh anyway.
             }
             catch (OperationCanceledException)
             {
                 return;
             }
+        }
+    }
+
+    private void Pulse()
+    {
+        _tailWake.Writer.TryWrite(true);
+        UserChanges.Pulse();
+    }
+
+    /// <summary>Relays the directory's user-change pulses; polls in their place while the watch is down or unsupported.</summary>
+    private async Task WatchAsync(CancellationToken ct)
+    {
+        var retry = WatchRetryMin;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                using var call = _client.Grpc.WatchUserChanges(new WatchUserChangesRequest(), cancellationToken: ct);
+                while (await call.ResponseStream.MoveNext(ct))
+                {
+                    retry = WatchRetryMin;
+                    if (call.ResponseStream.Current.KindCase == UserChangesEvent.KindOneofCase.Changed)
+                    {
+                        Pulse();
+                    }
+                }
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
+            {
+                // A directory from before the watch: poll as before, until this process restarts (and finds a newer one).
+                await PollAsync(ct);
+                return;
+            }
+            catch (Exception ex) when (ex is RpcException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
+            {
+                // The directory is restarting or away: what changed meanwhile is read on reconnect (its first event is a pulse).
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            Pulse(); // Keep the senders and the view going at the retry pace while there is no watch.
+            await Task.Delay(retry, _time, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, WatchRetryMax.Ticks));
+        }
+    }
+
+    private async Task PollAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Pulse();
+            await Task.Delay(_pollInterval, _time, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 

@@ -54,9 +54,18 @@ internal sealed class ReplicatorOptions
     [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
     public TimeSpan AntiEntropyCallTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How often an idle sender looks at the change log. Default 100 ms.</summary>
+    /// <summary>How often a stream that cannot be pushed is read: the directory's entries when the directory is an older binary without WatchUserChanges. Default 100 ms.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:00:10")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// How often an idle sender of a pushed stream (a shard's change log: the shard's NOTIFY wakes it at each commit;
+    /// the directory's entries: its WatchUserChanges pulses) looks anyway, for a notification that was lost (a writer
+    /// that died between its commit and its NOTIFY, a LISTEN connection or a watch being re-established).
+    /// Default 1 s: the bound on lag in those cases only.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan PushedPollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Heartbeat period on every peer stream (lag is measured from them). Default 500 ms.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]

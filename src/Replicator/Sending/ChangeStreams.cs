@@ -1,5 +1,6 @@
 using Geo.Contracts.Directory;
 using Geo.Contracts.Replication;
+using Geo.Core.Signals;
 using Geo.Core.Topology;
 using Geo.Replicator.Directory;
 using Geo.Replicator.Wire;
@@ -93,7 +94,8 @@ internal sealed class ShardChangeStream(ShardStore store, GeoTopology topology, 
 
 /// <summary>
 /// The region's directory entries that originated here, shipped to every peer (entries hold no personal data).
-/// Checkpoints live in the region's first shard under stream name <c>directory</c>.
+/// Checkpoints live in the region's first shard under stream name <c>directory</c>. Pushed by the directory's
+/// WatchUserChanges (<see cref="DirectoryLink.UserChanges"/>).
 /// </summary>
 internal sealed class DirectoryChangeStream(DirectoryLink directory, ShardStore checkpoints) : IChangeStream
 {
@@ -101,7 +103,7 @@ internal sealed class DirectoryChangeStream(DirectoryLink directory, ShardStore 
 
     public string Name => StreamName;
 
-    public ChangeSignal? Signal => null;
+    public ChangeSignal? Signal => directory.UserChanges;
 
     public Task<long> GetCheckpointAsync(string peer, CancellationToken ct) => checkpoints.GetCheckpointAsync(peer, Name, ct);
 

@@ -123,7 +123,7 @@ internal sealed class StreamSender
                     }
                 }
 
-                await WaitAsync(_options.PollInterval, ct);
+                await WaitAsync(_stream.Signal is null ? _options.PollInterval : _options.PushedPollInterval, ct);
             }
         }
     }

@@ -163,6 +163,47 @@ internal sealed partial class DirectoryService
         return response;
     }
 
+    [PeerRole(PeerRoles.Replicator, Region = PeerRegion.Local)]
+    public override async Task WatchUserChanges(WatchUserChangesRequest request, IServerStreamWriter<UserChangesEvent> responseStream, ServerCallContext context)
+    {
+        // One pending wake-up: pulses that arrive while one is being written coalesce into the next.
+        var wake = System.Threading.Channels.Channel.CreateBounded<bool>(new System.Threading.Channels.BoundedChannelOptions(1)
+        {
+            FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite,
+        });
+        using var subscription = cache.Changed.Subscribe(() => wake.Writer.TryWrite(true));
+        var heartbeat = options.Value.HeartbeatInterval;
+        // Like WatchShardMap: the stream ends when the host is about to stop listening, so shutdown does not wait for it.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, shutdown.Stopping);
+        var ct = linked.Token;
+        try
+        {
+            await responseStream.WriteAsync(new UserChangesEvent { Changed = new UserChangesPulse() }, ct); // whatever changed before the watch
+            while (true)
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                timeout.CancelAfter(heartbeat);
+                bool changed;
+                try
+                {
+                    changed = await wake.Reader.WaitToReadAsync(timeout.Token) && wake.Reader.TryRead(out _);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    changed = false;
+                }
+
+                await responseStream.WriteAsync(changed
+                    ? new UserChangesEvent { Changed = new UserChangesPulse() }
+                    : new UserChangesEvent { Heartbeat = new Heartbeat { IntervalMs = (int)heartbeat.TotalMilliseconds, ServerTimeUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds() } }, ct);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The watcher left or the host is stopping.
+        }
+    }
+
     [PeerRole(PeerRoles.Api, Region = PeerRegion.Local)]
     public override async Task<ReadErasuresResponse> ReadErasures(ReadErasuresRequest request, ServerCallContext context)
     {

@@ -91,12 +91,20 @@ internal sealed class UserCache
     {
         Interlocked.Increment(ref _generation);
         _entries.TryRemove(userId, out _);
+        Changed.Pulse();
     }
+
+    /// <summary>
+    /// Pulsed whenever an entry changed (every invalidation: this process's writes and every other process's NOTIFY)
+    /// and after the listener reconnected; WatchUserChanges streams it to the region's replicator.
+    /// </summary>
+    public Core.Signals.ChangeSignal Changed { get; } = new();
 
     /// <summary>Evicts everything, e.g. after missing notifications while disconnected.</summary>
     public void Clear()
     {
         Interlocked.Increment(ref _generation);
         _entries.Clear();
+        Changed.Pulse();
     }
 }

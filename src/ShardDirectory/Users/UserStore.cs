@@ -43,7 +43,8 @@ internal enum CreateOutcome
 /// <summary>
 /// Directory entries in the region's directory database. Every change takes one advisory lock until commit and
 /// draws a new <c>change_seq</c>, so sequence order is commit order and a reader of <c>change_seq &gt; N</c> misses nothing.
-/// Changed ids are announced with NOTIFY so every directory process drops them from its cache.
+/// Changed and created ids are announced with NOTIFY so every directory process drops them from its cache and wakes its
+/// WatchUserChanges streams.
 /// </summary>
 internal sealed class UserStore(NpgsqlDataSource dataSource, HybridLogicalClock clock, DirectorySite site, TimeProvider time, IOptions<DirectoryOptions> options)
 {
@@ -178,6 +179,13 @@ internal sealed class UserStore(NpgsqlDataSource dataSource, HybridLogicalClock 
         if (created is not null && key is not null)
         {
             await connection.ExecuteAsync(Command(PutKeySql, new { Key = key.Key, key.RequestHash, UserId = userId, Now = now, Expires = now + key.Ttl }, tx, ct));
+        }
+
+        if (created is not null)
+        {
+            // Announced like every other change: every directory process's watchers (the region's replicator) learn of
+            // the new entry at once.
+            await connection.ExecuteAsync(Command(NotifySql, new { Ids = new[] { userId } }, tx, ct));
         }
 
         var row = created ?? await connection.QuerySingleAsync<UserRow>(Command(GetSql, new { UserId = userId }, tx, ct));

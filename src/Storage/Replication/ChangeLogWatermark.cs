@@ -17,52 +17,57 @@ namespace Geo.Storage;
 /// <c>M</c> are final. A row committed by then is visible to every later statement; a gap is an abort.</item>
 /// </list>
 /// The cost: a wait for the transactions running at step 2 (milliseconds for the write path's short transactions),
-/// three small statements per refresh and one transaction id. docs/decisions.md has the choice and its failure modes.
+/// two small statements per refresh and one transaction id, and one statement (no id) when nothing new was drawn. docs/decisions.md has the choice and its failure modes.
 /// </summary>
 public static class ChangeLogWatermark
 {
+    // Steps 1 and 2 in one statement. The CTE is evaluated once, before the id is taken; the id is taken only when
+    // something was drawn past what the caller already knows is stable (an idle log costs one read of the sequence).
     private const string ObserveSql = """
-        SELECT coalesce(pg_sequence_last_value('change_log_seq_seq'), 0);
-        SELECT set_config('synchronous_commit', 'off', true), pg_current_xact_id()::text::bigint;
+        WITH s AS MATERIALIZED (SELECT coalesce(pg_sequence_last_value('change_log_seq_seq'), 0) AS drawn)
+        SELECT drawn, CASE WHEN drawn > $1 THEN pg_current_xact_id()::text::bigint END, set_config('synchronous_commit', 'off', true) FROM s
         """;
 
     private const string XminSql = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
     /// <summary>A drawn sequence value and the transaction-id horizon that makes it stable.</summary>
     /// <param name="Drawn">The sequence's last value when observed.</param>
-    /// <param name="Horizon">Every seq up to <paramref name="Drawn"/> is final once a snapshot's xmin is at least this.</param>
-    public readonly record struct Observation(long Drawn, long Horizon);
+    /// <param name="Horizon">Every seq up to <paramref name="Drawn"/> is final once a snapshot's xmin is at least this;
+    /// null when nothing was drawn past the position the caller knew to be stable (nothing to wait for).</param>
+    public readonly record struct Observation(long Drawn, long? Horizon);
 
-    /// <summary>Steps 1 and 2 in one round trip (a batch: one implicit transaction, committed when it returns).</summary>
-    public static async Task<Observation> ObserveAsync(NpgsqlConnection connection, CancellationToken ct)
+    /// <summary>Steps 1 and 2 in one round trip (one statement: an implicit transaction, committed when it returns).</summary>
+    /// <param name="connection">An open connection, outside a transaction.</param>
+    /// <param name="knownStable">A position the caller already knows is stable; no transaction id is taken when nothing was drawn past it.</param>
+    /// <param name="ct">Cancellation.</param>
+    public static async Task<Observation> ObserveAsync(NpgsqlConnection connection, long knownStable, CancellationToken ct)
     {
-        long drawn, horizon;
-        await using (var multi = await connection.QueryMultipleAsync(new CommandDefinition(ObserveSql, cancellationToken: ct)))
-        {
-            drawn = await multi.ReadSingleAsync<long>();
-            horizon = (await multi.ReadSingleAsync<(string Setting, long Xid)>()).Xid;
-        }
-
-        return new Observation(drawn, horizon);
+        await using var command = new NpgsqlCommand(ObserveSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = knownStable });
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        return new Observation(reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetInt64(1));
     }
 
     /// <summary>Whether <paramref name="observation"/> is stable now (one small statement, after the observing transaction committed).</summary>
     public static async Task<bool> IsStableAsync(NpgsqlConnection connection, Observation observation, CancellationToken ct)
-        => await connection.ExecuteScalarAsync<long>(new CommandDefinition(XminSql, cancellationToken: ct)) >= observation.Horizon;
+        => observation.Horizon is not { } horizon
+            || await connection.ExecuteScalarAsync<long>(new CommandDefinition(XminSql, cancellationToken: ct)) >= horizon;
 
     /// <summary>
     /// The current stable position: observes, then waits (polling every millisecond, at most <paramref name="maxWait"/>)
     /// until the transactions running at the observation ended. Returns null when they did not end in time (a long
-    /// writer, or one idle in a transaction, holds the position back; the caller tries again later).
+    /// writer, or one idle in a transaction, holds the position back; the caller tries again later). When nothing was
+    /// drawn past <paramref name="knownStable"/>, returns at once what was drawn (at most <paramref name="knownStable"/>).
     /// Call outside a REPEATABLE READ transaction: the polls need fresh snapshots.
     /// </summary>
-    public static async Task<long?> StablePositionAsync(NpgsqlConnection connection, TimeSpan maxWait, CancellationToken ct)
+    public static async Task<long?> StablePositionAsync(NpgsqlConnection connection, TimeSpan maxWait, CancellationToken ct, long knownStable = -1)
     {
-        var observation = await ObserveAsync(connection, ct);
-        var deadline = DateTime.UtcNow + maxWait;
+        var observation = await ObserveAsync(connection, knownStable, ct);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         while (!await IsStableAsync(connection, observation, ct))
         {
-            if (DateTime.UtcNow >= deadline)
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(started) >= maxWait)
             {
                 return null;
             }

@@ -65,7 +65,7 @@ public sealed partial class ShardStore
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         var stable = Volatile.Read(ref _stablePosition);
         var changes = afterSeq < stable ? await ReadStableAsync(afterSeq, stable, limit) : [];
-        if (changes.Count < limit && await ChangeLogWatermark.StablePositionAsync(connection, StableWait, ct) is { } position && position > stable)
+        if (changes.Count < limit && await ChangeLogWatermark.StablePositionAsync(connection, StableWait, ct, knownStable: stable) is { } position && position > stable)
         {
             // Short of the limit: look for a newer stable position (it covers everything committed before this call).
             var from = changes.Count > 0 ? changes[^1].Seq : Math.Max(afterSeq, stable);

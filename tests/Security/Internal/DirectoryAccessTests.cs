@@ -83,6 +83,34 @@ public sealed class DirectoryAccessTests(MeshCluster cluster)
 
     [Theory]
     [InlineData("none")]
+    [InlineData("us-east/api")]
+    [InlineData("us-east/edge")]
+    [InlineData("eu-west/replicator")]
+    [InlineData("global/admin")]
+    public async Task WatchUserChanges_needs_the_replicator_certificate_of_the_directory_s_region(string caller)
+    {
+        var client = cluster.DirectoryClient("us-east", Refusals.Caller(caller), out var channel);
+        using (channel)
+        {
+            await Refusals.AssertRefusedAsync(cluster, caller, async () =>
+            {
+                using var watch = client.WatchUserChanges(new WatchUserChangesRequest(), cancellationToken: Ct);
+                await watch.ResponseStream.MoveNext(Ct);
+            });
+        }
+
+        // The region's own replicator is let in, and hears at once that entries may have changed.
+        var replicator = cluster.DirectoryClient("us-east", TestPki.For("us-east", PeerRoles.Replicator), out var replicatorChannel);
+        using (replicatorChannel)
+        {
+            using var watch = replicator.WatchUserChanges(new WatchUserChangesRequest(), cancellationToken: Ct);
+            Assert.True(await watch.ResponseStream.MoveNext(Ct));
+            Assert.Equal(UserChangesEvent.KindOneofCase.Changed, watch.ResponseStream.Current.KindCase);
+        }
+    }
+
+    [Theory]
+    [InlineData("none")]
     [InlineData("eu-west/api")]
     [InlineData("eu-west/replicator")]
     [InlineData("us-east/edge")]

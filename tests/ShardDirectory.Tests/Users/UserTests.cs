@@ -209,6 +209,37 @@ public sealed class UserTests(PostgresServer postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task WatchUserChanges_pulses_once_at_the_start_then_only_when_an_entry_changed_with_heartbeats_between()
+    {
+        await using var host = await DirectoryHost.StartAsync(await postgres.CreateDatabaseAsync("dir_watch", Ct),
+            settings: new Dictionary<string, string?> { ["Directory:HeartbeatInterval"] = "00:00:01" });
+        using var watch = host.Client.WatchUserChanges(new WatchUserChangesRequest(), cancellationToken: Ct);
+        async Task<UserChangesEvent.KindOneofCase> NextAsync()
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(20));
+            Assert.True(await watch.ResponseStream.MoveNext(timeout.Token), "the watch ended");
+            return watch.ResponseStream.Current.KindCase;
+        }
+
+        Assert.Equal(UserChangesEvent.KindOneofCase.Changed, await NextAsync()); // whatever changed before the watch began
+        // Quiet: heartbeats only (a pulse here would mean the watch pulses on a timer, which is polling again).
+        var first = await NextAsync();
+        var second = await NextAsync();
+        Assert.Equal((UserChangesEvent.KindOneofCase.Heartbeat, UserChangesEvent.KindOneofCase.Heartbeat), (first, second));
+
+        await host.Client.CreateUserAsync(new CreateUserRequest { UserId = NewId(), Residency = "eu", HomeRegion = "eu-west" }, cancellationToken: Ct);
+        var next = await NextAsync();
+        if (next == UserChangesEvent.KindOneofCase.Heartbeat)
+        {
+            next = await NextAsync(); // one heartbeat may have been on its way when the entry changed
+        }
+
+        Assert.Equal(UserChangesEvent.KindOneofCase.Changed, next);
+        host.AssertNoErrors();
+    }
+
+    [Fact]
     public async Task Page_sizes_above_1000_are_refused()
     {
         var error = await Assert.ThrowsAsync<RpcException>(async () => await _host.Client.ListUsersAsync(new ListUsersRequest { PageSize = 1001 }, cancellationToken: Ct));

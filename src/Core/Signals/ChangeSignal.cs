@@ -1,10 +1,11 @@
-namespace Geo.Replicator.Sending;
+namespace Geo.Core.Signals;
 
 /// <summary>
-/// Wakes the senders of one local shard when a change committed there (the shard's LISTEN connection pulses it), so a
-/// sender reads at once instead of after its poll interval. Pulses coalesce in each sender (one pending wake-up).
+/// Wakes whoever waits for a change (a replicator's senders of one shard, pulsed by the shard's LISTEN connection; a
+/// directory's user-change watchers, pulsed by its own), so they read at once instead of after a poll interval.
+/// Subscribers coalesce pulses themselves (e.g. one pending wake-up).
 /// </summary>
-internal sealed class ChangeSignal
+public sealed class ChangeSignal
 {
     private readonly Lock _gate = new();
     private Action[] _subscribers = [];
