@@ -69,6 +69,24 @@ public sealed partial class ShardMapFollower : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits for a map newer than <paramref name="epoch"/>, at most <paramref name="timeout"/> on this follower's clock;
+    /// returns the newest map then (null before the first arrived).
+    /// </summary>
+    public async Task<ShardMapSnapshot?> WaitForNewerAsync(long epoch, TimeSpan timeout, CancellationToken ct)
+    {
+        using var expiry = new CancellationTokenSource(timeout, _time);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct, expiry.Token);
+        try
+        {
+            return await WaitForEpochAsync(epoch + 1, limit.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return Current;
+        }
+    }
+
     /// <summary>Completes once <see cref="Current"/> has reached <paramref name="epoch"/> (or a later one).</summary>
     public async Task<ShardMapSnapshot> WaitForEpochAsync(long epoch, CancellationToken ct = default)
     {

@@ -139,24 +139,8 @@ internal sealed class DirectoryConnection : IHostedService, IUserDirectory, ISha
         }
     }
 
-    public async Task<ShardMapSnapshot?> WaitForNewerAsync(long epoch, TimeSpan timeout, CancellationToken ct)
-    {
-        if (_follower is not { } follower)
-        {
-            return null;
-        }
-
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        limit.CancelAfter(timeout);
-        try
-        {
-            return await follower.WaitForEpochAsync(epoch + 1, limit.Token);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            return follower.Current;
-        }
-    }
+    public Task<ShardMapSnapshot?> WaitForNewerAsync(long epoch, TimeSpan timeout, CancellationToken ct)
+        => _follower is { } follower ? follower.WaitForNewerAsync(epoch, timeout, ct) : Task.FromResult<ShardMapSnapshot?>(null);
 
     // Registered under several service types (and as a hosted service), so the container disposes it more than once.
     public async ValueTask DisposeAsync()
