@@ -78,13 +78,40 @@ END;
 SQL
 
 rps() { awk '/Requests\/sec/ {print $2}'; }
+# CPU time (utime+stime, clock ticks) of the processes on the write path, to report CPU per request next to the ratio:
+# on a shared 2-core host throughput mostly measures CPU per request, and this says whose.
+cpu_ticks() {
+  local pid
+  for name in RegionService-eu-west Replicator-eu-west Replicator-eu-central RegionService-eu-central; do
+    pid=$(cat ".geo/run/$name.pid" 2>/dev/null) && echo "$name $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)"
+  done
+  sum_ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
+  echo "redis $(sum_ticks $(pgrep -f 'redis-server 127.0.0.1:6380'))"
+  echo "nginx $(sum_ticks $(pgrep -x nginx))"
+  # The local system's PostgreSQL: the postmaster and its live processes, plus the backends that exited (pgbench's),
+  # which the postmaster reaped: their CPU is in its children's time.
+  local pm; pm=$(head -1 .geo/pgdata/postmaster.pid)
+  echo "postgres $(( $(sum_ticks "$pm" $(pgrep -P "$pm")) + $(awk '{print $16 + $17}' "/proc/$pm/stat") ))"
+}
+cpu_report() {  # before-file after-file requests label
+  awk -v n="$3" -v hz="$(getconf CLK_TCK)" -v label="$4" '
+    NR == FNR { before[$1] = $2; next }
+    { d = ($2 - before[$1]) * 1000 / hz / n; total += d; if (d >= 0.005) line = line sprintf("  %s %.2f", $1, d) }
+    END { printf "CPU ms per %s:%s  (total %.2f)\n", label, line, total }' "$1" "$2" >&2
+}
 non2xx() { awk '/Non-2xx/ {s += $NF} /Socket errors/ {print "socket errors:", $0 > "/dev/stderr"} END {print s + 0}'; }
 wrk -t2 -c4 -d2s -s "$TMP/put.lua" "$API" >/dev/null       # warm-up (JIT, pools, plans)
 PUTS=(); PGS=(); BAD=0
 for round in $(seq "$ROUNDS"); do
+  cpu_ticks > "$TMP/cpu0"
   wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -s "$TMP/put.lua" "$API" > "$TMP/put$round.txt"
+  cpu_ticks > "$TMP/cpu1"
   PUTS+=("$(rps < "$TMP/put$round.txt")"); BAD=$((BAD + $(non2xx < "$TMP/put$round.txt")))
-  PGS+=("$(pgbench $PG -n -c "$CONNECTIONS" -j 2 -T "$SECONDS_PER_RUN" -f "$TMP/upsert.sql" geo_eu_west_0 2>/dev/null | awk '/^tps/ {print $3; exit}')")
+  pgbench $PG -n -c "$CONNECTIONS" -j 2 -T "$SECONDS_PER_RUN" -f "$TMP/upsert.sql" geo_eu_west_0 > "$TMP/pgbench$round.txt" 2>/dev/null
+  cpu_ticks > "$TMP/cpu2"
+  PGS+=("$(awk '/^tps/ {print $3; exit}' "$TMP/pgbench$round.txt")")
+  cpu_report "$TMP/cpu0" "$TMP/cpu1" "$(awk '/requests in/ {print $1}' "$TMP/put$round.txt")" "PUT"
+  cpu_report "$TMP/cpu1" "$TMP/cpu2" "$(awk '/number of transactions actually processed/ {print $NF}' "$TMP/pgbench$round.txt")" "pgbench tx"
   echo "round $round: PUT ${PUTS[-1]} req/s   pgbench ${PGS[-1]} tx/s   load $(cut -d' ' -f1 /proc/loadavg)" >&2
 done
 grep -h -A4 "Latency Distribution" "$TMP/put1.txt" >&2 || true

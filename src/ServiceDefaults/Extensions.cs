@@ -47,7 +47,7 @@ public static class Extensions
         builder.Services.AddGeoHttpLimits();
         builder.Services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
-        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(Time.SkewedClock.FromConfiguration(builder.Configuration)); // Geo:Clock:OffsetSeconds skews it (tests)
         builder.Services.AddGracefulShutdown();
 
         builder.AddGeoTelemetry();

@@ -1,4 +1,5 @@
 using Geo.Testing;
+using Geo.Testing.Faults;
 using Geo.Testing.Services;
 
 [assembly: AssemblyFixture(typeof(PostgresServer))]
@@ -16,13 +17,30 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
 {
     public static readonly string[] RegionIds = ["eu-west", "eu-central", "us-east"];
 
+    /// <summary>The region whose services run with a skewed wall clock (<c>Geo:Clock:OffsetSeconds</c>), within the 5 s skew bound.</summary>
+    public const string SkewedRegion = "eu-central";
+
+    /// <summary>How far <see cref="SkewedRegion"/>'s clock is ahead: 2 s, or <c>GEO_TEST_SKEW_SECONDS</c> (the campaign's negative control sets it beyond the bound).</summary>
+    public static readonly double SkewSeconds = double.TryParse(Environment.GetEnvironmentVariable("GEO_TEST_SKEW_SECONDS"), System.Globalization.NumberStyles.Float,
+        System.Globalization.CultureInfo.InvariantCulture, out var skew) ? skew : 2;
+
     private readonly List<ServiceProcess> _services = [];
     private readonly Dictionary<string, ServiceProcess> _apis = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Project, string Region), ServiceProcess> _byKind = [];
     private readonly List<ServiceProcess> _edges = [];
+    private readonly Dictionary<string, RegionLinks> _links = new(StringComparer.Ordinal);
     private LocalTopology? _topology;
 
     public LocalTopology Topology => _topology!;
+
+    /// <summary>The fault proxies on the links of eu-west and eu-central (Postgres, Redis, directory, replicator); they pass traffic unless a test says otherwise.</summary>
+    public RegionLinks Links(string region) => _links[region];
+
+    /// <summary>The Postgres server of every region (one server, a database per shard).</summary>
+    public PostgresServer Postgres => postgres;
+
+    /// <summary>The Redis server of every region (one server, a logical database per region).</summary>
+    public RedisServer Redis => redis;
 
     /// <summary>The us-east edge (generous limits, 1 s health probes).</summary>
     public HttpClient Edge { get; } = TestCredentials.CreateClient(timeout: TimeSpan.FromSeconds(30));
@@ -60,24 +78,31 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
         // Generous: on two cores shared with other test runs a .NET service has taken over a minute to become ready.
         _topology = await LocalTopology.CreateAsync(postgres, redis, "e2e", RegionIds);
         _topology.ReadyTimeout = TimeSpan.FromSeconds(180);
+        foreach (var region in new[] { "eu-west", "eu-central" })
+        {
+            _links[region] = await RegionLinks.InsertAsync(_topology.Path, region);
+        }
 
         // Directories first: every other service reads users and shard maps from them.
-        await Task.WhenAll(RegionIds.Select(r => TrackAsync("ShardDirectory", r, _topology.StartAsync("ShardDirectory", r))));
+        await Task.WhenAll(RegionIds.Select(r => TrackAsync("ShardDirectory", r, _topology.StartAsync("ShardDirectory", r, Skew(r)))));
 
         // Then the APIs, which migrate the shards; then the replicators of every region at once. (Started together, a
         // replicator's migration of the same shards timed out under load and it was not ready within 60 s.)
-        var apis = await Task.WhenAll(RegionIds.Select(r => TrackAsync("RegionService", r, _topology.StartAsync("RegionService", r))));
+        var apis = await Task.WhenAll(RegionIds.Select(r => TrackAsync("RegionService", r, _topology.StartAsync("RegionService", r, Skew(r)))));
         for (var i = 0; i < RegionIds.Length; i++)
         {
             _apis[RegionIds[i]] = apis[i];
         }
 
         await Task.WhenAll(RegionIds.Select(r => TrackAsync("Replicator", r, _topology.StartAsync("Replicator", r,
+        [
             ("Replicator:PollInterval", "00:00:00.050"),
             ("Replicator:HeartbeatInterval", "00:00:00.200"),
             ("Replicator:InitialBackoff", "00:00:00.100"),
             ("Replicator:MaxBackoff", "00:00:01"),
-            ("Replicator:BreakDuration", "00:00:01")))));
+            ("Replicator:BreakDuration", "00:00:01"),
+            .. Skew(r),
+        ]))));
 
         (string, string)[] generous =
         [
@@ -98,6 +123,9 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
         Edge.BaseAddress = edge.BaseAddress;
         LimitedEdge.BaseAddress = limited.BaseAddress;
     }
+
+    private static (string, string)[] Skew(string region)
+        => region == SkewedRegion ? [("Geo:Clock:OffsetSeconds", SkewSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture))] : [];
 
     /// <summary>Records a started service at once, so a sibling start that fails cannot leave it running after disposal.</summary>
     private async Task<ServiceProcess> TrackAsync(Task<ServiceProcess> starting)
@@ -158,6 +186,11 @@ public sealed class GeoSystem(PostgresServer postgres, RedisServer redis) : IAsy
         }
         finally
         {
+            foreach (var links in _links.Values)
+            {
+                await links.DisposeAsync();
+            }
+
             _topology?.Dispose();
         }
     }

@@ -253,6 +253,26 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
         return divergent;
     }
 
+    /// <summary>
+    /// After the PostgreSQL server was killed: drops this process's pooled connections and starts every
+    /// directory and replicator again, so the tests that follow meet no connection the server already closed.
+    /// </summary>
+    public async Task RenewAfterServerRestartAsync(CancellationToken ct)
+    {
+        foreach (var region in _regions.Values)
+        {
+            region.ClearPools();
+            await region.DirectoryProcess.StopAsync();
+            await region.DirectoryProcess.StartAsync(TimeSpan.FromSeconds(120), ct);
+        }
+
+        await Task.WhenAll(_regions.Values.Select(async region =>
+        {
+            await region.Replicator.StopAsync();
+            await region.Replicator.StartAsync(TimeSpan.FromSeconds(120), ct);
+        }));
+    }
+
     /// <summary>Replicator log lines at Error (the directory logs client resets of its own calls at Error, so it is left out).</summary>
     public IEnumerable<string> ErrorLogs => _regions.Values.SelectMany(r => r.Replicator?.ErrorLogs ?? []);
 
@@ -319,6 +339,15 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
             {
                 await ShardMigrator.MigrateAsync(source);
                 Stores[shard] = new ShardStore(shard, id, source, Clock);
+            }
+        }
+
+        /// <summary>Drops this test process's pooled connections to the region's shards (after the server was restarted or killed, they are dead).</summary>
+        public void ClearPools()
+        {
+            foreach (var source in _sources.Values)
+            {
+                source.Clear();
             }
         }
 

@@ -69,6 +69,30 @@ internal static class ChildProcesses
         return Process.Start(info) ?? throw new InvalidOperationException("could not start the watchdog shell");
     }
 
+    /// <summary>The parent pid of <paramref name="pid"/> from /proc, or null when it is gone.</summary>
+    public static int? ParentOf(int pid)
+    {
+        var stat = Stat(pid);
+        return stat is null ? null : int.Parse(stat[1], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Running and not a zombie (kill -0 succeeds on a zombie, and this container's init does not reap orphans).</summary>
+    public static bool IsAlive(int pid) => Stat(pid) is { } stat && stat[0] != "Z";
+
+    /// <summary>The fields of /proc/{pid}/stat after the command name (state first), or null.</summary>
+    private static string[]? Stat(int pid)
+    {
+        try
+        {
+            var text = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+            return text[(text.LastIndexOf(')') + 2)..].Split(' ');
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Finds an executable on PATH or in one of the extra directories.</summary>
     public static string? Find(string name, params string[] extraDirectories)
     {

@@ -55,6 +55,23 @@ public sealed class PostgresServer : IAsyncLifetime
         await Console.Error.WriteLineAsync($"[geo-testing] PostgresServer mode: {Mode}");
     }
 
+    /// <summary>True for a cluster from the installed binaries, which tests may kill, suspend and restart (the fault campaign).</summary>
+    public bool CanFault => _local is not null;
+
+    /// <summary>SIGKILL of the postmaster and every backend (a crash); <see cref="RestartAsync"/> brings it back.</summary>
+    public Task KillAsync() => Owned.KillAsync();
+
+    /// <summary>SIGSTOP of the postmaster and every backend (a hung server whose sockets stay open); <see cref="ResumeAsync"/> undoes it.</summary>
+    public Task SuspendAsync() => Owned.SignalAllAsync("STOP");
+
+    /// <summary>SIGCONT of the processes <see cref="SuspendAsync"/> stopped.</summary>
+    public Task ResumeAsync() => Owned.SignalAllAsync("CONT");
+
+    /// <summary>Starts the killed server again on the same data directory and port (crash recovery runs).</summary>
+    public Task RestartAsync() => Owned.StartAgainAsync();
+
+    private LocalCluster Owned => _local ?? throw new InvalidOperationException($"A PostgresServer in mode {Mode} cannot be killed or suspended by tests.");
+
     /// <summary>Creates an empty database and returns a connection string to it.</summary>
     /// <param name="prefix">Readable start of the database name, e.g. the test class.</param>
     /// <param name="ct">Cancels the CREATE DATABASE.</param>
@@ -109,6 +126,7 @@ public sealed class PostgresServer : IAsyncLifetime
     {
         private readonly string _root;
         private readonly string _pgCtl;
+        private readonly int _port;
         private Process? _watchdog;
         private int _disposed;
 
@@ -116,6 +134,7 @@ public sealed class PostgresServer : IAsyncLifetime
         {
             _root = root;
             _pgCtl = pgCtl;
+            _port = port;
             ConnectionString = $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=true;Maximum Pool Size=50;Timeout=15";
         }
 
@@ -154,17 +173,76 @@ public sealed class PostgresServer : IAsyncLifetime
         {
             var (file, args) = ChildProcesses.As("postgres", initdb, "-D", DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions");
             await ChildProcesses.RunAsync(file, args, TimeSpan.FromSeconds(60));
+            await StartServerAsync(port);
+        }
 
+        private async Task StartServerAsync(int port)
+        {
             var options = string.Join(' ',
                 $"-p {port} -k {_root} -c listen_addresses=127.0.0.1",
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+                // synchronous_commit stays on: the fault campaign SIGKILLs this server, and a commit acknowledged before
+                // its WAL left the server's memory is lost then (it lost acknowledged writes so). With fsync off the
+                // WAL write ends in the OS cache, which outlives the process, and costs one write() per commit.
+                "-c fsync=off -c synchronous_commit=on -c full_page_writes=off -c max_connections=300",
                 "-c shared_buffers=32MB -c max_locks_per_transaction=256");
-            (file, args) = ChildProcesses.As("postgres", _pgCtl, "start", "-D", DataDirectory, "-w", "-t", "60", "-l", Path.Combine(_root, "postgres.log"), "-o", options);
+            var (file, args) = ChildProcesses.As("postgres", _pgCtl, "start", "-D", DataDirectory, "-w", "-t", "60", "-l", Path.Combine(_root, "postgres.log"), "-o", options);
             await ChildProcesses.RunAsync(file, args, TimeSpan.FromSeconds(70));
-
-            var pid = int.Parse(File.ReadLines(Path.Combine(DataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
-            _watchdog = ChildProcesses.Watch(pid, "QUIT", _root);
+            _watchdog = ChildProcesses.Watch(Postmaster(), "QUIT", _root);
         }
+
+        private int Postmaster() => int.Parse(File.ReadLines(Path.Combine(DataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
+
+        /// <summary>The postmaster and its children (backends, checkpointer, walwriter …).</summary>
+        private List<int> ServerProcesses()
+        {
+            var postmaster = Postmaster();
+            var pids = new List<int> { postmaster };
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            {
+                if (int.TryParse(Path.GetFileName(dir), CultureInfo.InvariantCulture, out var pid) && ChildProcesses.ParentOf(pid) == postmaster)
+                {
+                    pids.Add(pid);
+                }
+            }
+
+            return pids;
+        }
+
+        public async Task SignalAllAsync(string signal)
+            => await ChildProcesses.RunAsync("kill", [$"-{signal}", .. ServerProcesses().Select(p => p.ToString(CultureInfo.InvariantCulture))], TimeSpan.FromSeconds(10));
+
+        public async Task KillAsync()
+        {
+            // The watchdog removes the data directory once the server is gone: stop it first.
+            if (_watchdog is { } watchdog)
+            {
+                watchdog.Kill();
+                await watchdog.WaitForExitAsync();
+                watchdog.Dispose();
+                _watchdog = null;
+            }
+
+            var pids = ServerProcesses();
+            await ChildProcesses.RunAsync("kill", ["-KILL", .. pids.Select(p => p.ToString(CultureInfo.InvariantCulture))], TimeSpan.FromSeconds(10));
+            var deadline = Stopwatch.StartNew();
+            while (pids.Any(ChildProcesses.IsAlive))
+            {
+                if (deadline.Elapsed > TimeSpan.FromSeconds(20))
+                {
+                    throw new TimeoutException("PostgreSQL processes survived SIGKILL for 20 s");
+                }
+
+                await Task.Delay(50);
+            }
+
+            // A killed postmaster left as a zombie still answers kill -0, so the next start would take its lock files
+            // for a live server's: remove them (every process of the server is dead or a zombie now).
+            File.Delete(Path.Combine(DataDirectory, "postmaster.pid"));
+            File.Delete(Path.Combine(_root, $".s.PGSQL.{_port}.lock"));
+            File.Delete(Path.Combine(_root, $".s.PGSQL.{_port}"));
+        }
+
+        public Task StartAgainAsync() => StartServerAsync(_port);
 
         public void Dispose()
         {

@@ -116,6 +116,18 @@ public sealed class RedisServer : IAsyncLifetime
         Kill();
     }
 
+    /// <summary>SIGSTOP of a local <c>redis-server</c> (a hung server whose sockets stay open); <see cref="ResumeAsync"/> undoes it.</summary>
+    public Task SuspendAsync() => SignalAsync("STOP");
+
+    /// <summary>SIGCONT of the server <see cref="SuspendAsync"/> stopped.</summary>
+    public Task ResumeAsync() => SignalAsync("CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        var pid = _server?.Id ?? throw new InvalidOperationException($"Only a local redis-server can be suspended (mode {Mode}).");
+        await ChildProcesses.RunAsync("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_container is not null)

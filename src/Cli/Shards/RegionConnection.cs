@@ -150,11 +150,6 @@ internal sealed class RegionConnection : IAsyncDisposable
         _channel.Dispose();
     }
 
-    private static NpgsqlDataSource CreateDataSource(string shardId, string connectionString)
-    {
-        var builder = new NpgsqlDataSourceBuilder(connectionString) { Name = shardId };
-        builder.ConnectionStringBuilder.ApplicationName ??= "geoctl";
-        builder.ConnectionStringBuilder.CommandTimeout = 0; // copies of large buckets take as long as they take
-        return builder.Build();
-    }
+    // No command timeout: copies of large buckets take as long as they take.
+    private static NpgsqlDataSource CreateDataSource(string shardId, string connectionString) => ShardDataSource.Create(connectionString, shardId, "geoctl", commandTimeoutSeconds: 0, connectTimeoutSeconds: 15);
 }

@@ -171,20 +171,7 @@ internal sealed class ShardRouter : IAsyncDisposable
         }
     }
 
-    private static NpgsqlDataSource CreateDataSource(string connectionString, string shardId)
-    {
-        var builder = new NpgsqlDataSourceBuilder(connectionString) { Name = shardId };
-        // Statements prepared once per physical connection (the write path's are the same every time).
-        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
-        {
-            builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
-        }
-
-        builder.ConnectionStringBuilder.ApplicationName ??= "geo-region-service";
-        builder.ConnectionStringBuilder.Timeout = Math.Min(builder.ConnectionStringBuilder.Timeout, 5);
-        builder.ConnectionStringBuilder.CommandTimeout = Math.Min(builder.ConnectionStringBuilder.CommandTimeout, 10);
-        return builder.Build();
-    }
+    private static NpgsqlDataSource CreateDataSource(string connectionString, string shardId) => ShardDataSource.Create(connectionString, shardId, "geo-region-service", commandTimeoutSeconds: 10);
 }
 
 internal enum WriteRouteFailure

@@ -136,20 +136,7 @@ internal sealed partial class LocalShards : BackgroundService, IAsyncDisposable
         }
     }
 
-    private static NpgsqlDataSource CreateDataSource(string connectionString, string shardId)
-    {
-        var builder = new NpgsqlDataSourceBuilder(connectionString) { Name = shardId };
-        // Statements prepared once per physical connection (the write path's are the same every time).
-        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
-        {
-            builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
-        }
-
-        builder.ConnectionStringBuilder.ApplicationName ??= "geo-replicator";
-        builder.ConnectionStringBuilder.Timeout = Math.Min(builder.ConnectionStringBuilder.Timeout, 5);
-        builder.ConnectionStringBuilder.CommandTimeout = Math.Min(builder.ConnectionStringBuilder.CommandTimeout, 30);
-        return builder.Build();
-    }
+    private static NpgsqlDataSource CreateDataSource(string connectionString, string shardId) => ShardDataSource.Create(connectionString, shardId, "geo-replicator", commandTimeoutSeconds: 30);
 
     [LoggerMessage(EventId = EventIds.Migrated, Level = LogLevel.Information, Message = "Shard {ShardId} migrated ({Applied} new migrations)")]
     private static partial void LogMigrated(ILogger logger, string shardId, int applied);

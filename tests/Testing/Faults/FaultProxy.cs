@@ -215,7 +215,10 @@ public sealed class FaultProxy : IAsyncDisposable
     {
         try
         {
-            client.Client.LingerState = new LingerOption(true, 0); // Close with RST instead of FIN.
+            if (client.Client is { } socket) // null once the connection's own handler disposed it
+            {
+                socket.LingerState = new LingerOption(true, 0); // Close with RST instead of FIN.
+            }
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
