@@ -1,13 +1,16 @@
 namespace Geo.EdgeRouter;
 
-/// <summary>Log event ids of the edge router, one range per feature.</summary>
+/// <summary>
+/// Log event ids of Geo.EdgeRouter (range 3200–3299, one block per feature). Every assembly has its own range, listed
+/// in docs/operations.md ("Log event ids"), so no two messages in one process share an id.
+/// </summary>
 internal static class EventIds
 {
-    public const int LocalDirectoryFailed = 3001;
-    public const int FoundAtPeer = 3002;
-    public const int Routed = 3101;
-    public const int NoAllowedRegionHealthy = 3102;
-    public const int ResidencyGuardTripped = 3103;
-    public const int DirectoryUnavailable = 3104;
-    public const int RetriedAfterConnectFailure = 3105;
+    public const int LocalDirectoryFailed = 3201;
+    public const int FoundAtPeer = 3202;
+    public const int Routed = 3211;
+    public const int NoAllowedRegionHealthy = 3212;
+    public const int ResidencyGuardTripped = 3213;
+    public const int DirectoryUnavailable = 3214;
+    public const int RetriedAfterConnectFailure = 3215;
 }

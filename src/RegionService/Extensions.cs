@@ -1,21 +1,22 @@
-using Geo.ServiceDefaults.Telemetry;
 using Geo.Core.Clock;
 using Geo.Core.Topology;
-using System.Text.Json;
-using Geo.RegionService.Api;
+using Geo.RegionService.Admission;
+using Geo.RegionService.Counters;
+using Geo.RegionService.Documents;
+using Geo.RegionService.Idempotency;
+using Geo.RegionService.Users;
 using Geo.RegionService.Api.OpenApi;
 using Geo.RegionService.Auth;
 using Geo.RegionService.Directory;
 using Geo.RegionService.Sharding;
 using Geo.ServiceDefaults.Auth;
+using Geo.ServiceDefaults.Caching;
 using Geo.ServiceDefaults.Resilience;
 using Geo.ServiceDefaults.Shedding;
 using Geo.ServiceDefaults.Tls;
 using Geo.Core.Tls;
-using Geo.Storage.Caching;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using Polly.Registry;
 using Scalar.AspNetCore;
 
 namespace Geo.RegionService;
@@ -41,15 +42,12 @@ internal static class Extensions
         services.AddSingleton<IShardMapSource>(sp => sp.GetRequiredService<DirectoryConnection>().ShardMaps);
         services.AddHostedService(sp => sp.GetRequiredService<DirectoryConnection>());
         services.AddSingleton<ShardRouter>();
-        services.AddSingleton(sp =>
-        {
-            var options = sp.GetRequiredService<IOptions<RegionServiceOptions>>();
-            var region = sp.GetRequiredService<GeoTopology>().Region(options.Value.Region);
-            return new DocumentCache(region.Redis, options.Value.CacheTtl,
-                sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(GeoPipelines.Redis), sp.GetRequiredService<ILogger<DocumentCache>>(),
-                GeoTelemetry.RedisConnected(sp));
-        });
-        services.AddSingleton<RegionApi>();
+        services.AddGeoDocumentCache(sp => sp.GetRequiredService<GeoTopology>().Region(sp.GetRequiredService<IOptions<RegionServiceOptions>>().Value.Region).Redis);
+        services.AddSingleton<AdmissionFilter>();
+        services.AddSingleton<IdempotentWrites>();
+        services.AddSingleton<UserEndpoints>();
+        services.AddSingleton<DocumentEndpoints>();
+        services.AddSingleton<CounterEndpoints>();
         services.AddSingleton<ResidencyAccessFilter>();
         services.AddSingleton<ShardMigrations>();
         services.AddHostedService(sp => sp.GetRequiredService<ShardMigrations>());
@@ -72,7 +70,7 @@ internal static class Extensions
             context.Response.OnStarting(() =>
             {
                 var headers = context.Response.Headers;
-                headers[RegionApi.RegionHeader] = region;
+                headers[Contracts.GeoHeaders.Region] = region;
                 if (context.Response.StatusCode == StatusCodes.Status503ServiceUnavailable && !headers.ContainsKey("Retry-After"))
                 {
                     headers.RetryAfter = "1";
@@ -87,39 +85,11 @@ internal static class Extensions
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapScalarApiReference("/scalar"); // the rendered reference of /openapi/v1.json
 
-        var api = app.Services.GetRequiredService<RegionApi>();
         var users = app.MapGroup("/v1/users");
         users.AddEndpointFilter<ResidencyAccessFilter>();
-        users.MapPost("/", (HttpContext http, CancellationToken ct) => api.CreateUserAsync(http, ct))
-            .WithContract(ApiContract.CreateUser, "Create a user with a residency (and optionally a home region)")
-            .Accepts<CreateUserRequest>("application/json").Produces<UserView>(StatusCodes.Status201Created);
-        users.MapGet("/{userId}", (HttpContext http, string userId, CancellationToken ct) => api.GetUserAsync(http, userId, ct))
-            .WithContract(ApiContract.GetUser, "Read a user's placement").Produces<UserView>();
-        users.MapDelete("/{userId}", (HttpContext http, string userId, CancellationToken ct) => api.EraseUserAsync(http, userId, ct))
-            .WithContract(ApiContract.EraseUser, "Erase a user and all their data in every region").Produces(StatusCodes.Status204NoContent);
-        users.MapPut("/{userId}/docs/{collection}/{key}", (HttpContext http, string userId, string collection, string key, CancellationToken ct) =>
-            api.PutDocumentAsync(http, userId, collection, Unescape(key), ct))
-            .WithContract(ApiContract.PutDocument, "Create or replace a document (any JSON value)")
-            .Accepts<JsonElement>("application/json").Produces<DocumentWritten>(StatusCodes.Status201Created).Produces<DocumentWritten>();
-        users.MapGet("/{userId}/docs/{collection}/{key}", (HttpContext http, string userId, string collection, string key, CancellationToken ct) =>
-            api.GetDocumentAsync(http, userId, collection, Unescape(key), ct))
-            .WithContract(ApiContract.GetDocument, "Read a document; its version is the ETag header").Produces<JsonElement>();
-        users.MapDelete("/{userId}/docs/{collection}/{key}", (HttpContext http, string userId, string collection, string key, CancellationToken ct) =>
-            api.DeleteDocumentAsync(http, userId, collection, Unescape(key), ct))
-            .WithContract(ApiContract.DeleteDocument, "Delete a document").Produces(StatusCodes.Status204NoContent);
-        users.MapGet("/{userId}/docs/{collection}", (HttpContext http, string userId, string collection, string? limit, string? after, CancellationToken ct) =>
-            int.TryParse(limit ?? "100", System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var take)
-                ? api.ListDocumentsAsync(http, userId, collection, take, after, ct)
-                : Task.FromResult<IResult>(RegionProblems.InvalidRequest("limit must be a whole number.")))
-            .WithContract(ApiContract.ListDocuments, "List a collection in key order, a page at a time").Produces<DocumentListView>();
-        users.MapPost("/{userId}/counters/{name}", (HttpContext http, string userId, string name, CancellationToken ct) => api.IncrementCounterAsync(http, userId, name, ct))
-            .WithContract(ApiContract.IncrementCounter, "Add a signed amount to a counter; answers the new value")
-            .Accepts<CounterIncrement>("application/json").Produces<CounterView>();
-        users.MapGet("/{userId}/counters/{name}", (HttpContext http, string userId, string name, CancellationToken ct) => api.GetCounterAsync(http, userId, name, ct))
-            .WithContract(ApiContract.GetCounter, "Read a counter (0 when never incremented)").Produces<CounterView>();
+        UserEndpoints.Map(users);
+        DocumentEndpoints.Map(users);
+        CounterEndpoints.Map(users);
         return app;
     }
-
-    // Kestrel decodes the path except %2F (it would change the segments); keys may contain '/', so restore it.
-    private static string Unescape(string key) => key.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 }

@@ -19,10 +19,6 @@ internal sealed class RegionServiceOptions
     [Range(1, 16 * 1024 * 1024)]
     public int MaxBodyBytes { get; set; } = 64 * 1024;
 
-    /// <summary>How long a cached document may be served. Default 60 s (also bounds staleness if Redis missed an invalidation).</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
-    public TimeSpan CacheTtl { get; set; } = TimeSpan.FromSeconds(60);
-
     /// <summary>How long idempotency records are kept. Default 24 h.</summary>
     [Range(typeof(TimeSpan), "00:01:00", "30.00:00:00")]
     public TimeSpan IdempotencyTtl { get; set; } = TimeSpan.FromHours(24);

@@ -1,6 +1,9 @@
 namespace Geo.Replicator;
 
-/// <summary>Log event ids of the Replicator (4000–4999), one place so they never collide.</summary>
+/// <summary>
+/// Log event ids of the Replicator (range 4000–4999). Every assembly has its own range, listed in
+/// docs/operations.md ("Log event ids"), so no two messages in one process share an id.
+/// </summary>
 internal static class EventIds
 {
     public const int PeerConnected = 4001;

@@ -1,4 +1,3 @@
-using Geo.ServiceDefaults.Telemetry;
 using Geo.Core.Clock;
 using Geo.Core.Topology;
 using Geo.Replicator.AntiEntropy;
@@ -8,14 +7,13 @@ using Geo.Replicator.Receiving;
 using Geo.Replicator.Sending;
 using Geo.Replicator.Sharding;
 using Geo.Replicator.Telemetry;
+using Geo.ServiceDefaults.Caching;
 using Geo.ServiceDefaults.Resilience;
-using Geo.Storage.Caching;
 using Geo.Core.Tls;
 using Geo.ServiceDefaults.Tls;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using Polly.Registry;
 
 namespace Geo.Replicator;
 
@@ -44,13 +42,7 @@ internal static class Extensions
         services.AddSingleton(sp => new HybridLogicalClock(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value.MaxClockSkew));
         services.TryAddSingleton(Random.Shared);
         services.TryAddSingleton<IPeerTransport, GrpcPeerTransport>();
-        services.AddSingleton(sp =>
-        {
-            var site = sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value;
-            return new DocumentCache(sp.GetRequiredService<GeoTopology>().Region(site.Region).Redis, site.CacheTtl,
-                sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(GeoPipelines.Redis), sp.GetRequiredService<ILogger<DocumentCache>>(),
-                GeoTelemetry.RedisConnected(sp));
-        });
+        services.AddGeoDocumentCache(sp => sp.GetRequiredService<GeoTopology>().Region(sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value.Region).Redis);
         services.AddSingleton<LocalShards>();
         services.AddHostedService(sp => sp.GetRequiredService<LocalShards>());
         services.AddSingleton<DirectoryLink>();

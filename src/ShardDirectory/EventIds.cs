@@ -1,6 +1,9 @@
 namespace Geo.ShardDirectory;
 
-/// <summary>Event ids of Geo.ShardDirectory log messages (range 3000–3099).</summary>
+/// <summary>
+/// Event ids of Geo.ShardDirectory log messages (range 3000–3099). Every assembly has its own range, listed in
+/// docs/operations.md ("Log event ids"), so no two messages in one process share an id.
+/// </summary>
 internal static class EventIds
 {
     public const int Migrated = 3000;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using CultureInfo = System.Globalization.CultureInfo;
 using Dapper;
 using Geo.Cli.CommandLine;
+using Geo.Contracts;
 using Geo.Contracts.Replication;
 using Geo.Core.Tls;
 using Geo.Core.Topology;
@@ -181,7 +182,7 @@ internal static class ReplicationCommands
         var client = new Contracts.Replication.Replication.ReplicationClient(channel);
         try
         {
-            return await call(client, new CallOptions(deadline: DateTime.UtcNow + timeout, cancellationToken: ct));
+            return await call(client, new CallOptions(deadline: TimeProvider.System.Deadline(timeout), cancellationToken: ct));
         }
         catch (RpcException e) when (GeoCliException.IsTlsRefusal(e))
         {

@@ -106,7 +106,7 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
 
             // One last pass right before the fence, so the fenced window replays only what arrives in the last moments.
             caughtUp = (await CatchUpAsync(move, after: null, ct)).After;
-            await UpdateAsync(source, id, "step = 'fencing', fenced_at = @Now", new { Now = DateTimeOffset.UtcNow }, ct);
+            await UpdateAsync(source, id, "step = 'fencing', fenced_at = @Now", new { Now = region.Time.GetUtcNow() }, ct);
             var map = await region.MapAsync(ct);
             fenceClock = Stopwatch.StartNew(); // writes can wait from here: the two fences start now
             // The directory fence (services hold writes) and the source's database fence (nothing more commits there)
@@ -161,7 +161,7 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
             var expected = caughtUp is null ? (await region.MapAsync(ct)).Epoch : state.FencedEpoch; // resumed: the map may have moved on
             state = (await region.CallAsync(o => region.Directory.FlipMoveAsync(new MoveStepRequest { MoveId = id, ExpectedEpoch = expected }, o).ResponseAsync, ct)).Move;
             timings.Add($"flip {(fenceClock.Elapsed - mark).TotalMilliseconds:F0} ms");
-            var flippedAt = DateTimeOffset.UtcNow;
+            var flippedAt = region.Time.GetUtcNow();
             var window = fenceClock.Elapsed.TotalMilliseconds;
             await UpdateAsync(source, id, """
                 step = 'flipped', flipped_at = @Now,
@@ -196,7 +196,7 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
 
             var map = await region.MapAsync(ct);
             await region.CallAsync(o => region.Directory.CompleteMoveAsync(new MoveStepRequest { MoveId = id, ExpectedEpoch = map.Epoch }, o).ResponseAsync, ct);
-            await UpdateAsync(source, id, "step = 'completed', completed_at = coalesce(completed_at, @Now)", new { Now = DateTimeOffset.UtcNow }, ct);
+            await UpdateAsync(source, id, "step = 'completed', completed_at = coalesce(completed_at, @Now)", new { Now = region.Time.GetUtcNow() }, ct);
             report(id, Steps, "completed");
         }
 

@@ -1,4 +1,5 @@
 using Geo.Cli.CommandLine;
+using Geo.Contracts;
 using Geo.Contracts.Directory;
 using Geo.Core.Clock;
 using Geo.Core.Tls;
@@ -28,11 +29,14 @@ internal sealed class RegionConnection : IAsyncDisposable
     private readonly Dictionary<string, ShardStore> _stores;
     private readonly GrpcChannel _channel;
 
+    /// <summary>The clock of this connection's timestamps, call deadlines and the mover's HLC.</summary>
+    public TimeProvider Time { get; } = TimeProvider.System;
+
     private RegionConnection(RegionInfo region, TlsCredentials admin)
     {
         Region = region;
         // The mover replays changes that the region already accepted: its clock must never quarantine them.
-        var clock = new HybridLogicalClock(TimeProvider.System, TimeSpan.FromDays(3650));
+        var clock = new HybridLogicalClock(Time, TimeSpan.FromDays(3650));
         _dataSources = region.Shards.ToDictionary(s => s.Key, s => CreateDataSource(s.Key, s.Value), StringComparer.Ordinal);
         _stores = _dataSources.ToDictionary(s => s.Key, s => new ShardStore(s.Key, region.Id, s.Value, clock), StringComparer.Ordinal);
         _channel = DirectoryClient.CreateChannel(region.Directory, admin.ClientOptions(), ConnectTimeout);
@@ -112,7 +116,7 @@ internal sealed class RegionConnection : IAsyncDisposable
     {
         try
         {
-            return await call(new CallOptions(deadline: DateTime.UtcNow + CallTimeout, cancellationToken: ct));
+            return await call(new CallOptions(deadline: Time.Deadline(CallTimeout), cancellationToken: ct));
         }
         catch (RpcException e) when (GeoCliException.IsTlsRefusal(e))
         {

@@ -225,7 +225,7 @@ internal static class ShardsCommands
             }
         }
 
-        var plan = MovePlan.Create(map, targets, rows, maxBuckets, DateTimeOffset.UtcNow);
+        var plan = MovePlan.Create(map, targets, rows, maxBuckets, TimeProvider.System.GetUtcNow());
         if (outFile is not null)
         {
             await File.WriteAllTextAsync(outFile.FullName, plan.ToJson(), ct);

@@ -53,10 +53,10 @@ internal static class StatusPageCommand
         var reader = Task.Run(async () =>
         {
             CheckpointsCommand.Readings? previous = null;
-            var previousAt = DateTimeOffset.UtcNow;
+            var previousAt = TimeProvider.System.GetUtcNow();
             while (!ct.IsCancellationRequested)
             {
-                var at = DateTimeOffset.UtcNow;
+                var at = TimeProvider.System.GetUtcNow();
                 var readings = await CheckpointsCommand.ReadAllAsync(http, regions, ct);
                 var health = await HealthAsync(http, regions, ct);
                 var directory = await DirectoryAsync(regions, ct);

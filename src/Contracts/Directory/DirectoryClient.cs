@@ -128,8 +128,10 @@ public sealed class DirectoryClient
         return follower;
     }
 
-    // gRPC measures deadlines against the system clock, so this is wall time on purpose rather than _time.
-    private CallOptions Call(CancellationToken ct) => new(deadline: DateTime.UtcNow + _options.CallTimeout, cancellationToken: ct);
+    /// <summary>Call options of one page of a sequence read on <see cref="Grpc"/> (deadline <see cref="DirectoryClientOptions.PageTimeout"/>).</summary>
+    public CallOptions PageCall(CancellationToken ct) => new(deadline: _time.Deadline(_options.PageTimeout), cancellationToken: ct);
+
+    private CallOptions Call(CancellationToken ct) => new(deadline: _time.Deadline(_options.CallTimeout), cancellationToken: ct);
 
     private void Remember(string userId, UserEntry? entry)
     {

@@ -6,6 +6,9 @@ public sealed class DirectoryClientOptions
     /// <summary>Deadline of every unary call. Default 3 s.</summary>
     public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>Deadline of one page of a sequence read (user changes, erasures). Default 5 s.</summary>
+    public TimeSpan PageTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>How long a found user stays cached. Default 60 s (entries change only on erase).</summary>
     public TimeSpan UserCacheTtl { get; set; } = TimeSpan.FromSeconds(60);
 

@@ -69,6 +69,24 @@ public sealed partial class ShardMapFollower : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits for a map newer than <paramref name="epoch"/>, at most <paramref name="timeout"/> on this follower's clock;
+    /// returns the newest map then (null before the first arrived).
+    /// </summary>
+    public async Task<ShardMapSnapshot?> WaitForNewerAsync(long epoch, TimeSpan timeout, CancellationToken ct)
+    {
+        using var expiry = new CancellationTokenSource(timeout, _time);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct, expiry.Token);
+        try
+        {
+            return await WaitForEpochAsync(epoch + 1, limit.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return Current;
+        }
+    }
+
     /// <summary>Completes once <see cref="Current"/> has reached <paramref name="epoch"/> (or a later one).</summary>
     public async Task<ShardMapSnapshot> WaitForEpochAsync(long epoch, CancellationToken ct = default)
     {
@@ -146,8 +164,7 @@ public sealed partial class ShardMapFollower : IAsyncDisposable
         using var idleTimer = _time.CreateTimer(static s => ((CancellationTokenSource)s!).Cancel(), idle, idleTimeout, Timeout.InfiniteTimeSpan);
         var request = new WatchShardMapRequest { Region = _region, KnownEpoch = Current?.Epoch ?? 0 };
 
-        // gRPC measures deadlines against the system clock, so this is wall time on purpose.
-        using var call = _client.WatchShardMap(request, deadline: DateTime.UtcNow + _options.StreamDeadline, cancellationToken: idle.Token);
+        using var call = _client.WatchShardMap(request, deadline: _time.Deadline(_options.StreamDeadline), cancellationToken: idle.Token);
         try
         {
             while (await call.ResponseStream.MoveNext(idle.Token))
@@ -207,15 +224,15 @@ public sealed partial class ShardMapFollower : IAsyncDisposable
         return TimeSpan.FromTicks((long)(_random.NextDouble() * ceiling));
     }
 
-    [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "Following the shard map of {RegionId} from epoch {Epoch}")]
+    [LoggerMessage(EventId = EventIds.FollowingShardMap, Level = LogLevel.Information, Message = "Following the shard map of {RegionId} from epoch {Epoch}")]
     private static partial void LogConnected(ILogger logger, string regionId, long epoch);
 
-    [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Shard map watch of {RegionId} failed at epoch {Epoch}, serving the last known map: {Reason}")]
+    [LoggerMessage(EventId = EventIds.ShardMapWatchFailed, Level = LogLevel.Warning, Message = "Shard map watch of {RegionId} failed at epoch {Epoch}, serving the last known map: {Reason}")]
     private static partial void LogStreamFailed(ILogger logger, string regionId, long epoch, string reason);
 
-    [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "Shard map watch of {RegionId} was silent for {IdleTimeout}; reconnecting")]
+    [LoggerMessage(EventId = EventIds.ShardMapWatchSilent, Level = LogLevel.Warning, Message = "Shard map watch of {RegionId} was silent for {IdleTimeout}; reconnecting")]
     private static partial void LogIdle(ILogger logger, string regionId, TimeSpan idleTimeout);
 
-    [LoggerMessage(EventId = 3103, Level = LogLevel.Debug, Message = "Shard map of {RegionId} is now at epoch {Epoch}")]
+    [LoggerMessage(EventId = EventIds.ShardMapEpoch, Level = LogLevel.Debug, Message = "Shard map of {RegionId} is now at epoch {Epoch}")]
     private static partial void LogMapChanged(ILogger logger, string regionId, long epoch);
 }

@@ -7,10 +7,10 @@ namespace Geo.EdgeRouter.Headers;
 internal static class EdgeHeaders
 {
     public const string RequestId = "X-Request-Id";
-    public const string Region = "Geo-Region";
-    public const string HomeRegion = "Geo-Home-Region";
-    public const string Failover = "Geo-Failover";
-    public const string EdgeRegion = "Geo-Edge-Region";
+    public const string Region = Contracts.GeoHeaders.Region;
+    public const string HomeRegion = Contracts.GeoHeaders.HomeRegion;
+    public const string Failover = Contracts.GeoHeaders.Failover;
+    public const string EdgeRegion = Contracts.GeoHeaders.EdgeRegion;
 
     private const int MaxRequestIdLength = 128;
 

@@ -58,7 +58,7 @@ internal sealed class DestinationFailurePolicy(
         destinations.UpdateAvailableDestinations(cluster);
     }
 
-    private const string RegionHeader = "Geo-Region";
+    private const string RegionHeader = Contracts.GeoHeaders.Region;
 
     /// <summary>True when the destination (not the client, nor one request) failed the call.</summary>
     public static bool IsDestinationFailure(ForwarderError error, int statusCode, bool answeredByApi = true) => error switch

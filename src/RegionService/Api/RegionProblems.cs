@@ -61,5 +61,14 @@ internal static class RegionProblems
     public static ProblemHttpResult Unavailable(string slug, string detail)
         => GeoProblems.Create(StatusCodes.Status503ServiceUnavailable, slug, "Service unavailable", detail);
 
+    public static ProblemHttpResult DirectoryUnavailable()
+        => Unavailable("directory-unavailable", "The user directory did not answer in time; retry shortly.");
+
+    public static ProblemHttpResult ShardMoving()
+        => Unavailable("shard-moving", "The user's data is being moved between shards; retry in a moment.");
+
+    public static ProblemHttpResult NoShardMap()
+        => Unavailable("shard-map-unavailable", "This region has not loaded its shard map yet; retry shortly.");
+
     private static string Truncate(string value) => value.Length <= 80 ? value : value[..80] + "…";
 }

@@ -11,7 +11,6 @@ namespace Geo.RegionService.Api;
 internal static partial class RequestRules
 {
     public const int MaxKeyLength = 256;
-    public const int MaxIdempotencyKeyLength = 256;
 
     [GeneratedRegex("^[a-z0-9_-]{1,64}$")]
     private static partial Regex NamePattern();
@@ -23,12 +22,6 @@ internal static partial class RequestRules
         => key.Length is >= 1 and <= MaxKeyLength && !key.Any(char.IsControl)
             ? null
             : RegionProblems.InvalidName("key", key, $"use 1-{MaxKeyLength} characters without control characters");
-
-    /// <summary>Idempotency keys are 1–256 printable ASCII characters (e.g. a UUID).</summary>
-    public static ProblemHttpResult? CheckIdempotencyKey(string key)
-        => key.Length <= MaxIdempotencyKeyLength && key.All(c => c is >= ' ' and <= '~')
-            ? null
-            : RegionProblems.InvalidRequest($"Idempotency-Key must be 1-{MaxIdempotencyKeyLength} printable ASCII characters (a UUID is a good key).");
 
     /// <summary>Only the canonical lowercase form, as issued, names a user; any other spelling is answered 404.</summary>
     public static bool IsUserId(string userId) => UserIds.IsCanonical(userId);

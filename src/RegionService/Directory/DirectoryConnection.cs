@@ -70,7 +70,7 @@ internal sealed class DirectoryConnection : IHostedService, IUserDirectory, ISha
         {
             try
             {
-                var page = await _client.Grpc.ReadErasuresAsync(new ReadErasuresRequest { AfterSeq = after, Limit = 1000 }, deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: ct);
+                var page = await _client.Grpc.ReadErasuresAsync(new ReadErasuresRequest { AfterSeq = after, Limit = 1000 }, _client.PageCall(ct));
                 foreach (var id in page.UserIds)
                 {
                     _client.Invalidate(id);
@@ -139,24 +139,8 @@ internal sealed class DirectoryConnection : IHostedService, IUserDirectory, ISha
         }
     }
 
-    public async Task<ShardMapSnapshot?> WaitForNewerAsync(long epoch, TimeSpan timeout, CancellationToken ct)
-    {
-        if (_follower is not { } follower)
-        {
-            return null;
-        }
-
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        limit.CancelAfter(timeout);
-        try
-        {
-            return await follower.WaitForEpochAsync(epoch + 1, limit.Token);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            return follower.Current;
-        }
-    }
+    public Task<ShardMapSnapshot?> WaitForNewerAsync(long epoch, TimeSpan timeout, CancellationToken ct)
+        => _follower is { } follower ? follower.WaitForNewerAsync(epoch, timeout, ct) : Task.FromResult<ShardMapSnapshot?>(null);
 
     // Registered under several service types (and as a hosted service), so the container disposes it more than once.
     public async ValueTask DisposeAsync()

@@ -36,9 +36,9 @@ internal sealed partial class ShardMigrations(ShardRouter router, ILogger<ShardM
         }
     }
 
-    [LoggerMessage(EventId = 2201, Level = LogLevel.Information, Message = "Shard {ShardId} migrated ({Applied} new migrations)")]
+    [LoggerMessage(EventId = EventIds.ShardMigrated, Level = LogLevel.Information, Message = "Shard {ShardId} migrated ({Applied} new migrations)")]
     private static partial void LogMigrated(ILogger logger, string shardId, int applied);
 
-    [LoggerMessage(EventId = 2202, Level = LogLevel.Warning, Message = "Shard migration failed ({Reason}); retrying in {DelayMs} ms")]
+    [LoggerMessage(EventId = EventIds.ShardMigrationFailed, Level = LogLevel.Warning, Message = "Shard migration failed ({Reason}); retrying in {DelayMs} ms")]
     private static partial void LogMigrationRetry(ILogger logger, string reason, double delayMs);
 }

@@ -1,3 +1,4 @@
+using Geo.Contracts;
 using Geo.Contracts.Replication;
 using Geo.Core.Topology;
 using Geo.Replicator.Directory;
@@ -115,7 +116,7 @@ internal sealed partial class AntiEntropyRunner(GeoTopology topology, IOptions<G
             request.Buckets.Add(buckets);
         }
 
-        var remote = (await client.GetBucketDigestsAsync(request, deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: ct)).Digests.ToDictionary(d => d.Bucket);
+        var remote = (await client.GetBucketDigestsAsync(request, deadline: time.Deadline(options.Value.AntiEntropyCallTimeout), cancellationToken: ct)).Digests.ToDictionary(d => d.Bucket);
         var local = new Dictionary<int, StorageDigest>(await LocalDigestsAsync(buckets, ct));
         var onlyRemote = remote.Keys.Where(b => !local.ContainsKey(b)).ToList();
         foreach (var (bucket, digest) in await LocalDigestsAsync(onlyRemote, ct))
@@ -128,7 +129,7 @@ internal sealed partial class AntiEntropyRunner(GeoTopology topology, IOptions<G
         {
             var more = new BucketDigestsRequest();
             more.Buckets.Add(onlyLocal);
-            foreach (var digest in (await client.GetBucketDigestsAsync(more, deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: ct)).Digests)
+            foreach (var digest in (await client.GetBucketDigestsAsync(more, deadline: time.Deadline(options.Value.AntiEntropyCallTimeout), cancellationToken: ct)).Digests)
             {
                 remote[digest.Bucket] = digest;
             }
@@ -167,7 +168,7 @@ internal sealed partial class AntiEntropyRunner(GeoTopology topology, IOptions<G
         var offset = 0;
         while (true)
         {
-            var page = await client.GetBucketRowsAsync(new BucketRowsRequest { Bucket = bucket, Offset = offset }, deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: ct);
+            var page = await client.GetBucketRowsAsync(new BucketRowsRequest { Bucket = bucket, Offset = offset }, deadline: time.Deadline(options.Value.AntiEntropyCallTimeout), cancellationToken: ct);
             var changes = page.Changes.Select(ChangeMapping.FromWire).OfType<Storage.ShardChange>().ToList();
             applied += (await applier.ApplyAsync(peer, stream: null, changes, 0, 0, ct)).Applied;
             if (!page.More || page.NextOffset <= offset)

@@ -106,24 +106,8 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
     public void Remember(string userId, string residency) => _residency[userId] = residency;
 
     /// <summary>Waits for a map newer than <paramref name="epoch"/> up to <paramref name="timeout"/>; returns the newest.</summary>
-    public async Task<ShardMapSnapshot?> WaitForNewerMapAsync(long epoch, TimeSpan timeout, CancellationToken ct)
-    {
-        if (_follower is not { } follower)
-        {
-            return null;
-        }
-
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        limit.CancelAfter(timeout);
-        try
-        {
-            return await follower.WaitForEpochAsync(epoch + 1, limit.Token);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            return follower.Current;
-        }
-    }
+    public Task<ShardMapSnapshot?> WaitForNewerMapAsync(long epoch, TimeSpan timeout, CancellationToken ct)
+        => _follower is { } follower ? follower.WaitForNewerAsync(epoch, timeout, ct) : Task.FromResult<ShardMapSnapshot?>(null);
 
     // Registered under several service types (and as a hosted service), so the container disposes it more than once.
     public async ValueTask DisposeAsync()
@@ -236,8 +220,7 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
         {
             while (true)
             {
-                var page = await _client.Grpc.ReadUserChangesAsync(new ReadUserChangesRequest { AfterSeq = _afterSeq, Limit = 1000 },
-                    deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: ct);
+                var page = await _client.Grpc.ReadUserChangesAsync(new ReadUserChangesRequest { AfterSeq = _afterSeq, Limit = 1000 }, _client.PageCall(ct));
                 foreach (var change in page.Changes)
                 {
                     _residency[change.Entry.UserId] = change.Entry.Residency;

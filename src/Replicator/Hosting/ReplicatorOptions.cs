@@ -16,10 +16,6 @@ internal sealed class GeoSiteOptions
     /// <summary>Remote HLC readings further ahead than this are quarantined. Default 5 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>How long a cached document may be served (the cache this replicator invalidates). Default 60 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
-    public TimeSpan CacheTtl { get; set; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>Replication settings (section <c>Replicator</c>).</summary>
@@ -53,6 +49,10 @@ internal sealed class ReplicatorOptions
     /// <summary>How often the erase worker looks for erase markers this region has not completed (Erasure/EraseWorker.cs). Default 1 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
     public TimeSpan EraseInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Deadline of one anti-entropy call to a peer (a digest read, a page of a bucket's rows). Default 60 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan AntiEntropyCallTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>How often a stream that cannot be pushed is read: the directory's entries when the directory is an older binary without WatchUserChanges. Default 100 ms.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:00:10")]

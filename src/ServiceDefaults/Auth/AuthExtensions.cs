@@ -211,7 +211,7 @@ public static partial class AuthExtensions
         _ => "the token is malformed or unsigned",
     };
 
-    [LoggerMessage(EventId = 1101, Level = LogLevel.Critical, Message = "Geo:Auth:Enabled is false: the public API accepts every caller. Never run like this outside a benchmark.")]
+    [LoggerMessage(EventId = EventIds.AuthDisabled, Level = LogLevel.Critical, Message = "Geo:Auth:Enabled is false: the public API accepts every caller. Never run like this outside a benchmark.")]
     private static partial void LogDisabled(ILogger logger);
 }
 

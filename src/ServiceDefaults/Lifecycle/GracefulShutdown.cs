@@ -95,7 +95,7 @@ public sealed partial class GracefulShutdown : IHostedLifecycleService, IDisposa
         return next(context);
     };
 
-    [LoggerMessage(EventId = 9001, Level = LogLevel.Information, Message = "Stopping: readiness is down; serving for {Delay} more, then draining in-flight requests for up to {Drain}")]
+    [LoggerMessage(EventId = EventIds.Stopping, Level = LogLevel.Information, Message = "Stopping: readiness is down; serving for {Delay} more, then draining in-flight requests for up to {Drain}")]
     private static partial void LogDraining(ILogger logger, TimeSpan delay, TimeSpan drain);
 }
 

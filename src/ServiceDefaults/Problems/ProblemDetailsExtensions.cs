@@ -77,9 +77,9 @@ public static partial class ProblemDetailsExtensions
 
     private static string ReasonPhrase(int code) => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(code) is { Length: > 0 } p ? p : "Error";
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Dependency unavailable in {Method} {Path}; answered 503")]
+    [LoggerMessage(EventId = EventIds.DependencyUnavailable, Level = LogLevel.Warning, Message = "Dependency unavailable in {Method} {Path}; answered 503")]
     private static partial void LogUnavailable(ILogger logger, Exception exception, string method, string path);
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Error, Message = "Unhandled error in {Method} {Path}")]
+    [LoggerMessage(EventId = EventIds.UnhandledError, Level = LogLevel.Error, Message = "Unhandled error in {Method} {Path}")]
     private static partial void LogUnexpected(ILogger logger, Exception exception, string method, string path);
 }

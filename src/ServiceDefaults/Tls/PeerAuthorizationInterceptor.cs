@@ -69,6 +69,6 @@ public sealed partial class PeerAuthorizationInterceptor(IConfiguration configur
         throw new RpcException(new Status(status, $"{method}: refused for {caller}: {reason}."));
     }
 
-    [LoggerMessage(EventId = 9001, Level = LogLevel.Warning, Message = "Refused {Method} from {Caller}: {Reason}")]
+    [LoggerMessage(EventId = EventIds.PeerRefused, Level = LogLevel.Warning, Message = "Refused {Method} from {Caller}: {Reason}")]
     private static partial void LogRefused(ILogger logger, string method, string caller, string reason);
 }

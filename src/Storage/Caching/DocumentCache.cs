@@ -59,7 +59,7 @@ public sealed partial class DocumentCache : IAsyncDisposable
 
     private const string NoVersion = "0000000000000000-";
 
-    private static readonly Meter Meter = new("Geo.RegionService.Cache");
+    private static readonly Meter Meter = new("Geo.Storage.Cache");
     private static readonly Counter<long> Lookups = Meter.CreateCounter<long>("geo.cache.lookups", description: "Document cache lookups by result (hit, miss, error).");
     private static readonly Histogram<double> Operations = Meter.CreateHistogram<double>("geo.cache.operation.duration", unit: "s",
         description: "Redis commands of the document cache by operation (get, set, forget-user) and outcome (ok, error, unavailable).",
@@ -209,6 +209,6 @@ public sealed partial class DocumentCache : IAsyncDisposable
 
     private static string VersionText(DataVersion version) => version.ToETag().Trim('"');
 
-    [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "Redis unavailable, serving from Postgres ({ExceptionType}: {Reason})")]
+    [LoggerMessage(EventId = EventIds.CacheUnavailable, Level = LogLevel.Warning, Message = "Redis unavailable, serving from Postgres ({ExceptionType}: {Reason})")]
     private static partial void LogCacheUnavailable(ILogger logger, string exceptionType, string reason);
 }

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Geo.Core.Tls;
 using Geo.Testing.Security;
+using Geo.Testing.Services;
 
 namespace Geo.Security.Tests.Internal;
 
@@ -35,7 +36,7 @@ public sealed class ApiAccessTests(MeshCluster cluster)
     public async Task The_api_refuses_a_certificate_of_another_role_with_403(string caller)
     {
         var before = await cluster.SnapshotAsync();
-        using var http = TestPki.CreateClient(cluster.EuApi.BaseAddress, TimeSpan.FromSeconds(30), Refusals.Caller(caller));
+        using var http = TestCredentials.CreateClient(cluster.EuApi.BaseAddress, TimeSpan.FromSeconds(30), certificate: Refusals.Caller(caller));
         using var response = await http.PostAsJsonAsync(new Uri("/v1/users", UriKind.Relative), new { residency = "eu" }, Ct);
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
         using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct));
@@ -47,7 +48,7 @@ public sealed class ApiAccessTests(MeshCluster cluster)
     public async Task The_api_refuses_at_the_handshake_a_certificate_of_another_ca()
     {
         var before = await cluster.SnapshotAsync();
-        using var http = TestPki.CreateClient(cluster.EuApi.BaseAddress, TimeSpan.FromSeconds(30), MeshCluster.Foreign(new PeerIdentity("us-east", PeerRoles.Edge)));
+        using var http = TestCredentials.CreateClient(cluster.EuApi.BaseAddress, TimeSpan.FromSeconds(30), certificate: MeshCluster.Foreign(new PeerIdentity("us-east", PeerRoles.Edge)));
         var error = await Assert.ThrowsAsync<HttpRequestException>(() => http.PostAsJsonAsync(new Uri("/v1/users", UriKind.Relative), new { residency = "eu" }, Ct));
         Assert.True(Refusals.IsHandshakeRefusal(error), error.ToString());
         Assert.Equal(before, await cluster.SnapshotAsync());
@@ -57,7 +58,7 @@ public sealed class ApiAccessTests(MeshCluster cluster)
     public async Task Reading_a_user_s_document_without_a_client_certificate_is_refused()
     {
         var userId = await cluster.CreateEuUserAsync();
-        using (var edge = TestPki.CreateClient(cluster.EuApi.BaseAddress, TimeSpan.FromSeconds(30), TestPki.For("us-east", PeerRoles.Edge)))
+        using (var edge = TestCredentials.CreateClient(cluster.EuApi.BaseAddress, TimeSpan.FromSeconds(30), certificate: TestPki.For("us-east", PeerRoles.Edge)))
         {
             using var put = await edge.PutAsync(new Uri($"/v1/users/{userId}/docs/notes/n1", UriKind.Relative), JsonContent.Create(new { secret = 1 }), Ct);
             Assert.True(put.IsSuccessStatusCode, $"{(int)put.StatusCode}");
@@ -77,7 +78,7 @@ public sealed class ApiAccessTests(MeshCluster cluster)
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(new Uri("/metrics", UriKind.Relative), Ct)).StatusCode);
         using var replicatorMetrics = new HttpClient(TestPki.AnonymousHandler()) { BaseAddress = cluster.EuReplicator.BaseAddress };
         Assert.Equal(HttpStatusCode.Unauthorized, (await replicatorMetrics.GetAsync(new Uri("/metrics", UriKind.Relative), Ct)).StatusCode);
-        using var admin = TestPki.CreateClient(cluster.EuReplicator.BaseAddress, TimeSpan.FromSeconds(10), TestPki.For(PeerIdentity.Admin));
+        using var admin = TestCredentials.CreateClient(cluster.EuReplicator.BaseAddress, TimeSpan.FromSeconds(10), certificate: TestPki.For(PeerIdentity.Admin));
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync(new Uri("/metrics", UriKind.Relative), Ct)).StatusCode);
     }
 

@@ -98,7 +98,7 @@ public sealed class MeshCluster(PostgresServer postgres, RedisServer redis) : IA
     /// <summary>Creates an eu user through eu-west's API as the us-east edge would (edge certificate); returns its id.</summary>
     public async Task<string> CreateEuUserAsync()
     {
-        using var http = TestPki.CreateClient(EuApi.BaseAddress, TimeSpan.FromSeconds(30), TestPki.For("us-east", PeerRoles.Edge));
+        using var http = TestCredentials.CreateClient(EuApi.BaseAddress, TimeSpan.FromSeconds(30), certificate: TestPki.For("us-east", PeerRoles.Edge));
         using var response = await http.PostAsJsonAsync(new Uri("/v1/users", UriKind.Relative), new { residency = "eu" });
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, $"create: {(int)response.StatusCode} {text}");
@@ -149,7 +149,7 @@ public sealed class MeshCluster(PostgresServer postgres, RedisServer redis) : IA
     /// <summary>Sum of a counter on a service's <c>/metrics</c> over the series whose line contains <paramref name="label"/>.</summary>
     public static async Task<long> CounterAsync(ServiceProcess service, string name, string label)
     {
-        using var http = TestPki.CreateClient(service.BaseAddress, TimeSpan.FromSeconds(10));
+        using var http = TestCredentials.CreateClient(service.BaseAddress, TimeSpan.FromSeconds(10));
         return await EdgeProbes.CounterAsync(http, name, label);
     }
 

@@ -2,6 +2,7 @@ using Geo.Contracts.Replication;
 using Geo.Core.Placement;
 using Geo.Core.Tls;
 using Geo.Testing.Security;
+using Geo.Testing.Services;
 using ReplicationClient = Geo.Contracts.Replication.Replication.ReplicationClient;
 
 namespace Geo.Security.Tests.Internal;
@@ -121,7 +122,7 @@ public sealed class ReplicatorAccessTests(MeshCluster cluster)
     public async Task Bucket_rows_of_an_eu_user_go_to_an_eu_peer_and_never_to_a_us_peer()
     {
         var userId = await cluster.CreateEuUserAsync();
-        using (var edge = TestPki.CreateClient(cluster.EuApi.BaseAddress, TimeSpan.FromSeconds(30), TestPki.For("us-east", PeerRoles.Edge)))
+        using (var edge = TestCredentials.CreateClient(cluster.EuApi.BaseAddress, TimeSpan.FromSeconds(30), certificate: TestPki.For("us-east", PeerRoles.Edge)))
         {
             using var put = await edge.PutAsync(new Uri($"/v1/users/{userId}/docs/notes/rows", UriKind.Relative), System.Net.Http.Json.JsonContent.Create(new { v = 1 }), Ct);
             Assert.True(put.IsSuccessStatusCode, $"{(int)put.StatusCode}");

@@ -103,5 +103,5 @@ public sealed class HostingTests(PostgresServer postgres)
         host.AssertNoErrors("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService");
     }
 
-    private static HttpClient H2c(DirectoryHost host) => Geo.Testing.Security.TestPki.CreateClient(host.Address, http2: true);
+    private static HttpClient H2c(DirectoryHost host) => Geo.Testing.Services.TestCredentials.CreateClient(host.Address, TimeSpan.FromSeconds(100), http2: true);
 }

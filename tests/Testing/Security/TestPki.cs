@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text.Json.Nodes;
 using Geo.Core.Tls;
 using Geo.Testing.Services;
@@ -96,22 +95,6 @@ public static class TestPki
     {
         SslOptions = TlsCredentials.AnonymousClientOptions(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(Harness.Authority.RawData)),
     };
-
-    /// <summary>
-    /// An HttpClient for a service (HTTP/2 exactly when <paramref name="http2"/>), presenting <paramref name="credentials"/>
-    /// and the harness's all-scopes bearer token, so what a test shows about certificates is never a missing token.
-    /// </summary>
-    public static HttpClient CreateClient(Uri? baseAddress = null, TimeSpan? timeout = null, TlsCredentials? credentials = null, bool http2 = false)
-    {
-        var client = new HttpClient(Services.TestCredentials.WithBearer(Handler(credentials))) { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(100) };
-        if (http2)
-        {
-            client.DefaultRequestVersion = HttpVersion.Version20;
-            client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
-        }
-
-        return client;
-    }
 
     /// <summary>A gRPC channel to a directory or replicator, presenting <paramref name="credentials"/> (default: the harness's).</summary>
     public static GrpcChannel Channel(Uri address, TlsCredentials? credentials = null)

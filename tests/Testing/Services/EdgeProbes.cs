@@ -43,7 +43,7 @@ public static class EdgeProbes
     /// <summary>Requests a regional API has answered on its <c>/v1</c> routes, from its own Prometheus metrics.</summary>
     public static async Task<long> ApiRequestCountAsync(Uri api)
     {
-        using var http = Security.TestPki.CreateClient(api, TimeSpan.FromSeconds(10));
+        using var http = TestCredentials.CreateClient(api, TimeSpan.FromSeconds(10));
         var text = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         return text.Split('\n')
             .Where(l => l.StartsWith("http_server_request_duration_seconds_count{", StringComparison.Ordinal) && l.Contains("http_route=\"/v1", StringComparison.Ordinal))

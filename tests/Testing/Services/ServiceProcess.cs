@@ -291,7 +291,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     {
         // Health is anonymous, but the probe presents the harness certificate anyway: a service that refused it at the
         // TLS handshake (wrong CA) must not look ready.
-        using var http = TestPki.CreateClient(timeout: TimeSpan.FromSeconds(2));
+        using var http = TestCredentials.CreateClient(timeout: TimeSpan.FromSeconds(2));
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < timeout)
         {

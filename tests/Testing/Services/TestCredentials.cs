@@ -66,18 +66,28 @@ public static class TestCredentials
     public static string UserToken(string userId, TimeSpan? ttl = null) => Issuer.UserToken(userId, ttl ?? TimeSpan.FromHours(1));
 
     /// <summary>
-    /// An HTTP client whose requests carry a bearer token unless they set <c>Authorization</c> themselves: by default the
-    /// harness's all-scopes service token (renewed before it expires), else the one <paramref name="token"/> gives.
+    /// The one way a test makes an HTTP client for a service: its requests carry a bearer token unless they set
+    /// <c>Authorization</c> themselves — by default the harness's all-scopes service token (renewed before it expires),
+    /// else the one <paramref name="token"/> gives — and it presents <paramref name="certificate"/> (default: the
+    /// harness's client certificate), so what a test shows about certificates is never a missing token. HTTP/2 exactly
+    /// when <paramref name="http2"/>.
     /// </summary>
-    public static HttpClient CreateClient(Uri? baseAddress = null, TimeSpan? timeout = null, Func<string>? token = null)
+    public static HttpClient CreateClient(Uri? baseAddress = null, TimeSpan? timeout = null, Func<string>? token = null,
+        Geo.Core.Tls.TlsCredentials? certificate = null, bool http2 = false)
     {
-        var client = new HttpClient(WithBearer(Security.TestPki.Handler(), token))
+        var client = new HttpClient(WithBearer(Security.TestPki.Handler(certificate), token))
         {
             Timeout = timeout ?? TimeSpan.FromSeconds(30),
         };
         if (baseAddress is not null)
         {
             client.BaseAddress = baseAddress;
+        }
+
+        if (http2)
+        {
+            client.DefaultRequestVersion = System.Net.HttpVersion.Version20;
+            client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
         }
 
         return client;

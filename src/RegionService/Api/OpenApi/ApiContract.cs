@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Geo.ServiceDefaults.Auth;
+using Geo.RegionService.Users;
 using Geo.ServiceDefaults.Problems;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
@@ -158,7 +159,7 @@ internal static class ApiContract
             operation.Parameters.Add(Header("Idempotency-Key",
                 "1-256 printable ASCII characters (a UUID). A retry with the same key and request replays the stored response "
                 + "(Idempotent-Replayed: true); the same key with another request is 422; while the first is running, 409.",
-                new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = RequestRules.MaxIdempotencyKeyLength, Pattern = "^[ -~]+$" }));
+                new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = Idempotency.IdempotencyKey.MaxLength, Pattern = "^[ -~]+$" }));
         }
 
         if (Conditional.Contains(id))
@@ -179,11 +180,11 @@ internal static class ApiContract
             }
 
             r.Headers ??= new Dictionary<string, IOpenApiHeader>();
-            r.Headers["Geo-Region"] = StringHeader("The region that answered.");
+            r.Headers[Contracts.GeoHeaders.Region] = StringHeader("The region that answered.");
             if (code != "503" && code != "429")
             {
-                r.Headers["Geo-Home-Region"] = StringHeader("The user's home region (when the user is known).");
-                r.Headers["Geo-Failover"] = StringHeader("`true` when a region other than the home region answered.");
+                r.Headers[Contracts.GeoHeaders.HomeRegion] = StringHeader("The user's home region (when the user is known).");
+                r.Headers[Contracts.GeoHeaders.Failover] = StringHeader("`true` when a region other than the home region answered.");
             }
 
             if (code is "200" or "201" && id is PutDocument or GetDocument)

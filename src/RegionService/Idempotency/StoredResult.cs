@@ -2,7 +2,7 @@ using System.Text.Json;
 using Geo.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 
-namespace Geo.RegionService.Api;
+namespace Geo.RegionService.Idempotency;
 
 /// <summary>
 /// Writes an <see cref="IdempotentResponse"/>: every write's response takes this form so the exact same bytes
