@@ -43,6 +43,7 @@ internal static class Extensions
 
         services.AddSingleton(sp => TopologyLoader.Load(sp.GetRequiredService<IOptions<EdgeSiteOptions>>().Value.Topology));
         services.AddSingleton<UserLocator>();
+        services.AddHostedService<DirectoryWarmUp>();
         services.AddReverseProxy().AddDrainingDetection();
         services.AddSingleton<IProxyConfigProvider, TopologyProxyConfig>();
         services.AddSingleton<IPassiveHealthCheckPolicy, DestinationFailurePolicy>();

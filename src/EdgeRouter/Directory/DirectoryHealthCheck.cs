@@ -6,7 +6,8 @@ using Microsoft.Extensions.Options;
 namespace Geo.EdgeRouter.Directory;
 
 /// <summary>
-/// Ready when the topology is loaded and the local directory answers (a lookup in the last 10 s, or a probe now). With the
+/// Ready once the connections to every region's directory were tried (<see cref="UserLocator.WarmUpAsync"/>), the
+/// topology is loaded and the local directory answers (a lookup in the last 10 s, or a probe now). With the
 /// directory down but users looked up in the last minute, the edge still routes from its cache and peers: degraded, not unready.
 /// </summary>
 internal sealed class DirectoryHealthCheck(UserLocator locator, GeoTopology topology, IOptions<EdgeSiteOptions> site, TimeProvider time) : IHealthCheck
@@ -17,6 +18,11 @@ internal sealed class DirectoryHealthCheck(UserLocator locator, GeoTopology topo
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var regions = $"topology: {topology.Regions.Count} regions";
+        if (!locator.IsWarm)
+        {
+            return HealthCheckResult.Unhealthy("connecting to the regions' directories");
+        }
+
         var last = locator.LastLocalSuccess;
         if (last is { } seen && time.GetUtcNow() - seen < RecentEnough)
         {

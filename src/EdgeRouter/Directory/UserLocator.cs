@@ -29,6 +29,7 @@ internal sealed partial class UserLocator : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger<UserLocator> _logger;
     private long _lastLocalSuccess;
+    private bool _warm;
 
     public UserLocator(GeoTopology topology, IOptions<EdgeSiteOptions> site, IOptions<EdgeOptions> options,
         ResiliencePipelineProvider<string> pipelines, Core.Tls.TlsCredentials tls, TimeProvider time, ILogger<UserLocator> logger)
@@ -46,6 +47,39 @@ internal sealed partial class UserLocator : IAsyncDisposable
         _peerTimeout = options.Value.PeerLookupTimeout;
         _time = time;
         _logger = logger;
+    }
+
+    /// <summary>True once <see cref="WarmUpAsync"/> ended: every directory's connection was tried once (for readiness).</summary>
+    public bool IsWarm => Volatile.Read(ref _warm);
+
+    /// <summary>
+    /// Opens the connection to every region's directory, each until it is up or has failed once (refused, reset, TLS
+    /// refusal), at most <paramref name="bound"/> in all. A peer lookup is bounded by
+    /// <see cref="EdgeOptions.PeerLookupTimeout"/> (1 s): on a busy host the first TCP and TLS handshake to a peer's
+    /// directory alone took longer, and the first request for a user of that peer answered 503.
+    /// </summary>
+    public async Task WarmUpAsync(TimeSpan bound, CancellationToken ct)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(bound);
+        await Task.WhenAll(_directories.Values.Select(async d =>
+        {
+            var connecting = d.Channel.ConnectAsync(limit.Token);
+            try
+            {
+                for (var state = d.Channel.State; state is not (ConnectivityState.Ready or ConnectivityState.TransientFailure or ConnectivityState.Shutdown); state = d.Channel.State)
+                {
+                    await d.Channel.WaitForStateChangedAsync(state, limit.Token);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // Bounded: a directory that neither answers nor refuses is left to the lookups' own timeouts.
+            }
+
+            await connecting.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }));
+        Volatile.Write(ref _warm, true);
     }
 
     /// <summary>When the local directory last answered (found or not found), for readiness.</summary>

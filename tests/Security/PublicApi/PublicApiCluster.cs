@@ -115,7 +115,7 @@ public sealed class PublicApiCluster(PostgresServer postgres, RedisServer redis)
     {
         using var client = Trusted("edge");
         using var put = await client.PutAsync(new Uri($"/v1/users/{userId}/docs/{collection}/{key}", UriKind.Relative), Json("{\"secret\":1}"));
-        Assert.True(put.IsSuccessStatusCode, $"seed put: {(int)put.StatusCode}");
+        Assert.True(put.IsSuccessStatusCode, $"seed put: {(int)put.StatusCode} {await put.Content.ReadAsStringAsync()}");
         using var counter = await client.PostAsync(new Uri($"/v1/users/{userId}/counters/visits", UriKind.Relative), Json("{\"delta\":1}"));
         Assert.True(counter.IsSuccessStatusCode, $"seed counter: {(int)counter.StatusCode} {await counter.Content.ReadAsStringAsync()}");
     }
