@@ -93,7 +93,6 @@ namespace Geo.Bench
     /// <summary>Two regions of jurisdiction us on loopback: each a ShardDirectory and a Replicator (us-east's started on demand).</summary>
     internal sealed class BenchCluster : IAsyncDisposable
     {
-        public const string Token = "bench-peer-token-0123456789abcdef";
         private readonly List<ServiceProcess> _processes = [];
         private readonly Dictionary<string, DirectoryClient> _directories = new(StringComparer.Ordinal);
         private readonly List<GrpcChannel> _channels = [];
@@ -132,10 +131,10 @@ namespace Geo.Bench
                 regions[id] = new JsonObject
                 {
                     ["jurisdiction"] = "us",
-                    ["edge"] = $"http://127.0.0.1:{FreePort.Next()}",
-                    ["api"] = new JsonArray($"http://127.0.0.1:{FreePort.Next()}"),
-                    ["directory"] = $"http://127.0.0.1:{ports[id].Directory}",
-                    ["replicator"] = $"http://127.0.0.1:{ports[id].Replicator}",
+                    ["edge"] = $"https://127.0.0.1:{FreePort.Next()}",
+                    ["api"] = new JsonArray($"https://127.0.0.1:{FreePort.Next()}"),
+                    ["directory"] = $"https://127.0.0.1:{ports[id].Directory}",
+                    ["replicator"] = $"https://127.0.0.1:{ports[id].Replicator}",
                     ["redis"] = $"{redis.ConnectionString},defaultDatabase={redisDb++}",
                     ["directoryDatabase"] = await postgres.CreateDatabaseAsync($"dir_{id.Replace('-', '_')}"),
                     ["shards"] = shards,
@@ -149,7 +148,7 @@ namespace Geo.Bench
             {
                 var directory = await ServiceProcess.StartAsync("ShardDirectory", ports[id].Directory, new Dictionary<string, string> { ["Geo:Region"] = id, ["Geo:Topology"] = path }, http2Only: true);
                 _processes.Add(directory);
-                var channel = DirectoryClient.CreateChannel(directory.BaseAddress);
+                var channel = DirectoryClient.CreateChannel(directory.BaseAddress, Geo.Testing.Security.TestPki.Harness.ClientOptions());
                 _channels.Add(channel);
                 _directories[id] = new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(channel), new DirectoryClientOptions { NegativeCacheTtl = TimeSpan.FromMilliseconds(1) });
             }
@@ -158,13 +157,12 @@ namespace Geo.Bench
             {
                 ["Geo:Region"] = id,
                 ["Geo:Topology"] = path,
-                ["Replicator:PeerToken"] = Token,
                 ["Replicator:AntiEntropyInterval"] = "00:00:00",
                 ["Logging:LogLevel:Default"] = "Warning",
             };
 
             _processes.Add(await ServiceProcess.StartAsync("Replicator", ports["us-west"].Replicator, Settings("us-west"), http2Only: true));
-            WestReplicator = new Uri($"http://127.0.0.1:{ports["us-west"].Replicator}");
+            WestReplicator = new Uri($"https://127.0.0.1:{ports["us-west"].Replicator}");
             EastReplicatorPort = ports["us-east"].Replicator;
             _eastSettings = Settings("us-east");
         }
@@ -235,9 +233,10 @@ namespace Geo.Bench
         public static async Task<double> ApplyAsync(BenchCluster cluster, IReadOnlyList<string> users, string stream, long afterSeq, int count,
             BenchOptions options, HybridLogicalClock clock)
         {
-            using var channel = GrpcChannel.ForAddress(cluster.WestReplicator, new GrpcChannelOptions { MaxSendMessageSize = 64 * 1024 * 1024 });
+            // As peer us-east: its replicator certificate is who the receiver believes it is (mutual TLS, no header).
+            using var channel = Geo.Testing.Security.TestPki.Channel(cluster.WestReplicator, Geo.Testing.Security.TestPki.For("us-east", Geo.Core.Tls.PeerRoles.Replicator));
             var client = new Replication.ReplicationClient(channel);
-            var headers = new Metadata { { "geo-peer-region", "us-east" }, { "geo-peer-token", BenchCluster.Token } };
+            var headers = new Metadata();
             var batches = new List<ChangeBatch>();
             for (var start = 0; start < count; start += options.BatchSize)
             {
