@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using Geo.Contracts.Directory;
 using Geo.Core.Signals;
 using Grpc.Core;
@@ -27,7 +26,7 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
     private readonly ConcurrentDictionary<string, ErasedEntry> _erased = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Channel<bool> _tailWake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly Wakeup _tailWake = new();
     private readonly TimeProvider _time;
     private readonly TimeSpan _pollInterval;
     private long _afterSeq;
@@ -143,14 +142,7 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
 
             try
             {
-                using var fallback = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                fallback.CancelAfter(TailFallback);
-                await _tailWake.Reader.WaitToReadAsync(fallback.Token);
-                _tailWake.Reader.TryRead(out _);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                // No pulse within the fallback period: refresh anyway.
+                await _tailWake.WaitAsync(TailFallback, _time, ct); // a pulse, or the fallback period: refresh either way
             }
             catch (OperationCanceledException)
             {
@@ -161,7 +153,7 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
 
     private void Pulse()
     {
-        _tailWake.Writer.TryWrite(true);
+        _tailWake.Set();
         UserChanges.Pulse();
     }
 

@@ -1,5 +1,5 @@
-using System.Threading.Channels;
 using Geo.Contracts.Replication;
+using Geo.Core.Signals;
 using Geo.Replicator.Telemetry;
 
 namespace Geo.Replicator.Sending;
@@ -16,7 +16,7 @@ internal sealed class StreamSender
     private readonly Hosting.ReplicatorOptions _options;
     private readonly TimeProvider _time;
     private readonly PeerState _state;
-    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly Wakeup _wake = new();
     private readonly Lock _gate = new();
     private readonly Queue<long> _inflight = new();
     private long _durable;
@@ -59,7 +59,7 @@ internal sealed class StreamSender
 
     public async Task RunAsync(Func<ReplicationMessage, CancellationToken, Task> write, CancellationToken ct)
     {
-        using var pushed = _stream.Signal?.Subscribe(() => _wake.Writer.TryWrite(true));
+        using var pushed = _stream.Signal?.Subscribe(_wake.Set);
         while (true)
         {
             ct.ThrowIfCancellationRequested();
@@ -158,17 +158,8 @@ internal sealed class StreamSender
             _state.Acknowledged[Name] = ack.AppliedThrough;
         }
 
-        _wake.Writer.TryWrite(true);
+        _wake.Set();
     }
 
-    private async Task WaitAsync(TimeSpan timeout, CancellationToken ct)
-    {
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var delay = Task.Delay(timeout, _time, limit.Token);
-        var woken = _wake.Reader.WaitToReadAsync(limit.Token).AsTask();
-        await Task.WhenAny(delay, woken);
-        await limit.CancelAsync();
-        _wake.Reader.TryRead(out _);
-        ct.ThrowIfCancellationRequested();
-    }
+    private Task WaitAsync(TimeSpan timeout, CancellationToken ct) => _wake.WaitAsync(timeout, _time, ct);
 }

@@ -167,11 +167,8 @@ internal sealed partial class DirectoryService
     public override async Task WatchUserChanges(WatchUserChangesRequest request, IServerStreamWriter<UserChangesEvent> responseStream, ServerCallContext context)
     {
         // One pending wake-up: pulses that arrive while one is being written coalesce into the next.
-        var wake = System.Threading.Channels.Channel.CreateBounded<bool>(new System.Threading.Channels.BoundedChannelOptions(1)
-        {
-            FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite,
-        });
-        using var subscription = cache.Changed.Subscribe(() => wake.Writer.TryWrite(true));
+        var wake = new Core.Signals.Wakeup();
+        using var subscription = cache.Changed.Subscribe(wake.Set);
         var heartbeat = options.Value.HeartbeatInterval;
         // Like WatchShardMap: the stream ends when the host is about to stop listening, so shutdown does not wait for it.
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, shutdown.Stopping);
@@ -181,18 +178,7 @@ internal sealed partial class DirectoryService
             await responseStream.WriteAsync(new UserChangesEvent { Changed = new UserChangesPulse() }, ct); // whatever changed before the watch
             while (true)
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                timeout.CancelAfter(heartbeat);
-                bool changed;
-                try
-                {
-                    changed = await wake.Reader.WaitToReadAsync(timeout.Token) && wake.Reader.TryRead(out _);
-                }
-                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-                {
-                    changed = false;
-                }
-
+                var changed = await wake.WaitAsync(heartbeat, time, ct);
                 await responseStream.WriteAsync(changed
                     ? new UserChangesEvent { Changed = new UserChangesPulse() }
                     : new UserChangesEvent { Heartbeat = new Heartbeat { IntervalMs = (int)heartbeat.TotalMilliseconds, ServerTimeUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds() } }, ct);
