@@ -107,6 +107,26 @@ public sealed class ReplicationTests(TwoRegions regions) : IClassFixture<TwoRegi
     }
 
     [Fact]
+    public async Task A_local_write_overwritten_by_an_anti_entropy_row_whose_region_replaced_its_own_later_value_is_logged()
+    {
+        // us-east writes a; us-west writes q (never saw a, q newer) and then d over q. Anti-entropy brings only d, the
+        // peer's current row: q never reaches us-east, so nothing here met a except d. In stream order q would come first
+        // and its apply would log a; out of order the overwrite by d must be logged itself.
+        var user = ShardDatabase.NewUserId();
+        var a = (await _east.PutDocumentAsync(user, "docs", "k", """{"from":"east"}""", ct: Ct)).Version!.Value;
+        var q = At(a, +10, "us-west");
+        var d = Doc(user, "k", """{"from":"west"}""", At(a, +20, "us-west")) with { PreviousVersion = q };
+
+        Assert.Equal([ApplyOutcome.Applied], await _east.ApplyRemoteAsync([d], ct: Ct, outOfOrder: true));
+        var conflict = Assert.Single(await ConflictsOfAsync(_east, user));
+        Assert.Equal((d.Version, a), (conflict.Winner, conflict.Loser));
+
+        // q arriving afterwards by the stream was replaced by d knowingly: no second entry.
+        Assert.Equal([ApplyOutcome.Skipped], await _east.ApplyRemoteAsync([Doc(user, "k", """{"from":"west","q":1}""", q)], ct: Ct));
+        Assert.Single(await ConflictsOfAsync(_east, user));
+    }
+
+    [Fact]
     public async Task A_remote_write_that_saw_the_local_value_is_a_fast_forward_not_a_conflict()
     {
         var user = ShardDatabase.NewUserId();

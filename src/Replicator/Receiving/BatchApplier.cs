@@ -116,7 +116,7 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
         {
             var batch = group.ToList();
             var checkpoint = stream is null ? null : new ReplicationCheckpoint(peer, stream, through);
-            var outcomes = await shards.Store(group.Key).ApplyRemoteAsync(batch, checkpoint, ct);
+            var outcomes = await shards.Store(group.Key).ApplyRemoteAsync(batch, checkpoint, ct, outOfOrder: stream is null); // anti-entropy rows: no stream order
             for (var i = 0; i < outcomes.Count; i++)
             {
                 var change = batch[i];

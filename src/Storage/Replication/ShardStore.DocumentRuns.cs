@@ -35,7 +35,7 @@ public sealed partial class ShardStore
     /// one upsert of every key's final state. The caller holds every user's lock exclusively, so no local writer or
     /// other batch can change these rows meanwhile.
     /// </summary>
-    private async Task ApplyDocumentRunAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyList<ShardChange> run,
+    private async Task ApplyDocumentRunAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyList<ShardChange> run, bool outOfOrder,
         Action<int, bool> outcome, CancellationToken ct)
     {
         var markers = (await connection.QueryAsync<MarkerRow>(new CommandDefinition(SelectEraseMarkersSql,
@@ -75,7 +75,7 @@ public sealed partial class ShardStore
             }
 
             var body = change.Deleted ? null : change.Body;
-            if (local is not null && IsConcurrent(local.Version, incoming, change.PreviousVersion))
+            if (local is not null && IsConcurrent(local.Version, incoming, change.PreviousVersion, outOfOrder))
             {
                 conflicts.Add(ConflictArgs(change, winner: (incoming, body), loser: (local.Version, local.Body)));
             }

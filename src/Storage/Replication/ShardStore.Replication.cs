@@ -112,7 +112,16 @@ public sealed partial class ShardStore
     /// changes are appended to the change log with their remote origin, so they are never shipped again but do
     /// travel with online moves. Idempotent: a second apply of the same changes changes nothing.
     /// </summary>
-    public async Task<IReadOnlyList<ApplyOutcome>> ApplyRemoteAsync(IReadOnlyList<ShardChange> changes, ReplicationCheckpoint? checkpoint = null, CancellationToken ct = default)
+    /// <param name="changes">The changes, in the order to apply them.</param>
+    /// <param name="checkpoint">Advanced in the same transaction, when given.</param>
+    /// <param name="ct">Cancellation.</param>
+    /// <param name="outOfOrder">
+    /// True when the changes do not come in their origin's stream order (anti-entropy's rows: a row is the peer's current
+    /// value, and the values it replaced may never arrive): conflict logging then does not count on an earlier value of
+    /// the incoming change's region having met the stored one first (see <see cref="IsConcurrent"/>).
+    /// </param>
+    public async Task<IReadOnlyList<ApplyOutcome>> ApplyRemoteAsync(IReadOnlyList<ShardChange> changes, ReplicationCheckpoint? checkpoint = null, CancellationToken ct = default,
+        bool outOfOrder = false)
     {
         ArgumentNullException.ThrowIfNull(changes);
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
@@ -125,7 +134,7 @@ public sealed partial class ShardStore
         {
             if (run.Count > 0)
             {
-                await ApplyDocumentRunAsync(connection, tx, [.. run.Select(i => changes[i])], (position, done) =>
+                await ApplyDocumentRunAsync(connection, tx, [.. run.Select(i => changes[i])], outOfOrder, (position, done) =>
                 {
                     outcomes[run[position]] = done ? ApplyOutcome.Applied : ApplyOutcome.Skipped;
                     if (done)
@@ -231,11 +240,15 @@ public sealed partial class ShardStore
     /// writer replaced a newer value of a third region, one version of history cannot tell whether that value had seen
     /// <paramref name="other"/>: it counts as concurrent, so a lost write is always logged (at the price of a rare entry
     /// for a write that was in fact seen). The definition the tests check is in docs/decisions.md.
+    /// When <paramref name="newer"/> arrived <paramref name="outOfOrder"/> (an anti-entropy row), a later value of its own
+    /// region is no proof either: that value may never reach this replica (the row is the peer's current value, not
+    /// its history), so it never meets <paramref name="other"/> here, and at its own region <paramref name="other"/>
+    /// may have arrived only after it was replaced. Such an overwrite is logged.
     /// </summary>
-    private static bool IsConcurrent(DataVersion other, DataVersion newer, DataVersion? newerReplaced) =>
+    private static bool IsConcurrent(DataVersion other, DataVersion newer, DataVersion? newerReplaced, bool outOfOrder = false) =>
         other.Origin != newer.Origin
         && (newerReplaced is not { } replaced || replaced < other
-            || (replaced != other && replaced.Origin != other.Origin && replaced.Origin != newer.Origin));
+            || (replaced != other && replaced.Origin != other.Origin && (outOfOrder || replaced.Origin != newer.Origin)));
 
     private async Task<bool> ApplyCounterAsync(NpgsqlConnection connection, NpgsqlTransaction tx, ShardChange change, CancellationToken ct)
     {

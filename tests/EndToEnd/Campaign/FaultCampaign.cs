@@ -35,7 +35,8 @@ public sealed record CampaignProfile(int Seed, int Cycles, int Writes, int Write
 /// <summary>What a campaign measured and what its checkers found.</summary>
 public sealed record CampaignResult(int Seed, IReadOnlyList<string> Faults, int Acknowledged, int Unknown, int Retries, long CounterValue,
     int CounterAcknowledged, int SharedAcknowledged, int OverwrittenConcurrently, int ConflictEntries, TimeSpan? ConvergedAfterLastHeal,
-    TimeSpan WorkersDrained, TimeSpan ServedCheck, TimeSpan SlowestRequest, IReadOnlyList<TimeSpan> CycleConvergence, int ResidencyHits, int Quarantined, TimeSpan Duration, IReadOnlyList<string> Violations)
+    TimeSpan WorkersDrained, TimeSpan ServedCheck, TimeSpan SlowestRequest, IReadOnlyList<TimeSpan> CycleConvergence, int ResidencyHits, int Quarantined, TimeSpan Duration, IReadOnlyList<string> Violations,
+    int RefusedAmbiguously = 0, int AppliedThoughRefused = 0)
 {
     /// <summary>Every acknowledged write: documents (shared key included) and counter increments.</summary>
     public int AcknowledgedWrites => Acknowledged + SharedAcknowledged + CounterAcknowledged;
@@ -60,6 +61,7 @@ public sealed record CampaignResult(int Seed, IReadOnlyList<string> Faults, int 
 public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
 {
     private const string Shared = "shared";
+    private const string FailoverHeader = "Geo-Failover";
     private static readonly string[] Kinds = ["RegionService", "Replicator", "ShardDirectory", "EdgeRouter"];
     private static readonly string[] Regions = ["eu-west", "eu-central"];
 
@@ -68,6 +70,7 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
     private readonly HashSet<string> _sharedAcknowledged = new(StringComparer.Ordinal);
     private readonly HashSet<string> _replacedByAcknowledged = new(StringComparer.Ordinal);
     private readonly HashSet<string> _replacedByUnknown = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _refusedAmbiguously = new(StringComparer.Ordinal); // idempotency key → version read
     private readonly List<string> _violations = [];
     private readonly List<TimeSpan> _cycleConvergence = [];
     private int _unknown;
@@ -96,7 +99,7 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
         using var central = TestCredentials.CreateClient(system.Api("eu-central").BaseAddress, TimeSpan.FromSeconds(10));
         var (user, _) = await Http.CreateUserAsync(client, "eu");
         await WriteAsync(client, user, "seed", "{\"w\":-1,\"i\":0}", "seed-" + user, ifMatch: null, CancellationToken.None);
-        var (seeded, seedVersion) = await WriteAsync(client, user, Shared, "{\"w\":-1,\"i\":0}", "seed-shared-" + user, ifMatch: null, CancellationToken.None);
+        var (seeded, seedVersion, _) = await WriteAsync(client, user, Shared, "{\"w\":-1,\"i\":0}", "seed-shared-" + user, ifMatch: null, CancellationToken.None);
         if (seeded != true || seedVersion is null)
         {
             throw new InvalidOperationException("the shared key could not be written before the campaign");
@@ -181,7 +184,8 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
         }
 
         return new CampaignResult(profile.Seed, faults, _acknowledged.Count, _unknown, _retries, counter, _counterAcknowledged, _sharedAcknowledged.Count,
-            overwritten, entries, after, drain, servedCheck, _slowest, _cycleConvergence, (int)residency, quarantined, started.Elapsed, _violations);
+            overwritten, entries, after, drain, servedCheck, _slowest, _cycleConvergence, (int)residency, quarantined, started.Elapsed, _violations,
+            RefusedAmbiguously, AppliedThoughRefused);
     }
 
     private int Quarantined() => system.AllLogs.Count(l => l.Contains("Quarantined a change", StringComparison.Ordinal));
@@ -301,7 +305,7 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
             {
                 var key = $"w{writer}-{i}";
                 var body = $"{{\"w\":{writer},\"i\":{i}}}";
-                var (outcome, _) = await WriteAsync(client, user, key, body, $"c{profile.Seed}-{user}-{writer}-{i}", ifMatch: null, stop);
+                var (outcome, _, _) = await WriteAsync(client, user, key, body, $"c{profile.Seed}-{user}-{writer}-{i}", ifMatch: null, stop);
                 lock (_acknowledged)
                 {
                     if (outcome == true)
@@ -351,7 +355,8 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
             return;
         }
 
-        var (outcome, version) = await WriteAsync(client, user, Shared, $"{{\"w\":{writer},\"i\":{i}}}", $"s{profile.Seed}-{user}-{writer}-{i}", read, stop);
+        var idempotencyKey = $"s{profile.Seed}-{user}-{writer}-{i}";
+        var (outcome, version, ambiguous) = await WriteAsync(client, user, Shared, $"{{\"w\":{writer},\"i\":{i}}}", idempotencyKey, read, stop);
         lock (_acknowledged)
         {
             if (outcome == true && version is not null)
@@ -363,6 +368,12 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
             {
                 _replacedByUnknown.Add(read); // it may have been applied, and then it replaced the version read knowingly
             }
+            else if (ambiguous)
+            {
+                // Refused after a try without an answer, or by a failover region: an earlier execution in the other
+                // region may have applied it (ConflictLogCheckAsync looks for its stored outcome).
+                _refusedAmbiguously[idempotencyKey] = read;
+            }
         }
     }
 
@@ -370,7 +381,7 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
     {
         for (var i = 0; i < 1_000_000 && !stop.IsCancellationRequested; i++)
         {
-            var (outcome, _) = await SendWithRetriesAsync(client, () => new HttpRequestMessage(HttpMethod.Post, new Uri($"/v1/users/{user}/counters/hits", UriKind.Relative))
+            var (outcome, _, _) = await SendWithRetriesAsync(client, () => new HttpRequestMessage(HttpMethod.Post, new Uri($"/v1/users/{user}/counters/hits", UriKind.Relative))
             {
                 Content = Http.Json("{\"delta\":1}"),
             }, $"n{profile.Seed}-{user}-{i}", stop);
@@ -387,7 +398,7 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
         }
     }
 
-    private Task<(bool? Outcome, string? ETag)> WriteAsync(HttpClient client, string user, string key, string body, string idempotencyKey, string? ifMatch, CancellationToken stop)
+    private Task<(bool? Outcome, string? ETag, bool Ambiguous)> WriteAsync(HttpClient client, string user, string key, string body, string idempotencyKey, string? ifMatch, CancellationToken stop)
         => SendWithRetriesAsync(client, () =>
         {
             var request = new HttpRequestMessage(HttpMethod.Put, new Uri($"/v1/users/{user}/docs/campaign/{key}", UriKind.Relative)) { Content = Http.Json(body) };
@@ -400,18 +411,23 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
         }, idempotencyKey, stop);
 
     /// <summary>
-    /// True when acknowledged (2xx, with its ETag); false when refused for good (412); null when no try got an answer, or
-    /// the campaign stopped between tries (it may or may not have applied). Retries keep the key.
+    /// True when acknowledged (2xx, with its ETag); false when refused (412); null when no try got an answer, or the
+    /// campaign stopped between tries (it may or may not have applied). Retries keep the key. <c>Ambiguous</c> says that
+    /// a refusal may hide an applied write: an earlier try got no answer (or a 5xx), or the refusal came from a failover
+    /// region (<c>Geo-Failover</c>: the edge re-sends a keyed request that failed before its answer to the next region).
+    /// An Idempotency-Key is stored in the region that ran the request, so a try that applied in eu-west and a retry
+    /// that ran in eu-central are two executions: the second finds the first's version replicated and answers 412.
     /// </summary>
-    private async Task<(bool? Outcome, string? ETag)> SendWithRetriesAsync(HttpClient client, Func<HttpRequestMessage> build, string idempotencyKey, CancellationToken stop)
+    private async Task<(bool? Outcome, string? ETag, bool Ambiguous)> SendWithRetriesAsync(HttpClient client, Func<HttpRequestMessage> build, string idempotencyKey, CancellationToken stop)
     {
+        var unanswered = false;
         for (var attempt = 0; attempt < 8; attempt++)
         {
             if (attempt > 0)
             {
                 if (stop.IsCancellationRequested)
                 {
-                    return (null, null);
+                    return (null, null, true);
                 }
 
                 Interlocked.Increment(ref _retries);
@@ -428,16 +444,19 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
                 using var response = await client.SendAsync(request, stop);
                 if (response.IsSuccessStatusCode)
                 {
-                    return (true, response.Headers.ETag?.Tag);
+                    return (true, response.Headers.ETag?.Tag, unanswered);
                 }
 
                 if (response.StatusCode == HttpStatusCode.PreconditionFailed)
                 {
-                    return (false, null);
+                    return (false, null, unanswered || response.Headers.Contains(FailoverHeader));
                 }
+
+                unanswered |= (int)response.StatusCode >= 500;
             }
             catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
             {
+                unanswered = true;
             }
             finally
             {
@@ -449,7 +468,7 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
             }
         }
 
-        return (null, null);
+        return (null, null, true);
     }
 
     /// <summary>
@@ -594,14 +613,102 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
             }
         }
 
+        // A refusal that may hide an applied write (see SendWithRetriesAsync): the region that applied it stored its
+        // response with its Idempotency-Key; such a write replaced the version it read knowingly.
+        var appliedThoughRefused = await AppliedAmongAsync(user, _refusedAmbiguously.Keys);
+        foreach (var key in appliedThoughRefused)
+        {
+            _replacedByAcknowledged.Add(_refusedAmbiguously[key]);
+        }
+
+        AppliedThoughRefused = appliedThoughRefused.Count;
         var overwritten = _sharedAcknowledged.Where(v => v != winner && !_replacedByAcknowledged.Contains(v) && !_replacedByUnknown.Contains(v)).ToList();
         var unlogged = overwritten.Where(v => !logged.Contains(v)).ToList();
         if (unlogged.Count > 0)
         {
             _violations.Add($"conflict log: {unlogged.Count} of {overwritten.Count} acknowledged shared writes overwritten by a concurrent write are in no conflict log: {string.Join(", ", unlogged.Take(5))}");
+            foreach (var version in unlogged.Take(3))
+            {
+                _violations.Add(await TraceAsync(user, version));
+            }
         }
 
         return (overwritten.Count, entries);
+    }
+
+    /// <summary>Shared writes answered 412 after a try without an answer (or by a failover region) that had in fact applied.</summary>
+    public int AppliedThoughRefused { get; private set; }
+
+    /// <summary>Shared writes answered 412 after a try without an answer, or by a failover region.</summary>
+    public int RefusedAmbiguously => _refusedAmbiguously.Count;
+
+    /// <summary>The idempotency keys among <paramref name="keys"/> whose stored response in eu-west or eu-central is a 2xx.</summary>
+    private async Task<HashSet<string>> AppliedAmongAsync(string user, IEnumerable<string> keys)
+    {
+        var wanted = keys.ToArray();
+        var applied = new HashSet<string>(StringComparer.Ordinal);
+        if (wanted.Length == 0)
+        {
+            return applied;
+        }
+
+        foreach (var (_, cs) in system.Topology.Shards.Where(s => s.Key.StartsWith("eu-", StringComparison.Ordinal)))
+        {
+            await using var connection = new NpgsqlConnection(cs);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("SELECT key FROM idempotency WHERE user_id = @u AND key = ANY(@k) AND state = 'done' AND status BETWEEN 200 AND 299", connection);
+            command.Parameters.AddWithValue("u", user);
+            command.Parameters.AddWithValue("k", wanted);
+            await using var rows = await command.ExecuteReaderAsync();
+            while (await rows.ReadAsync())
+            {
+                applied.Add(rows.GetString(0));
+            }
+        }
+
+        return applied;
+    }
+
+    /// <summary>
+    /// What both eu regions still hold about an overwritten write that no conflict log has (for the failure report): the
+    /// shared key's row, conflict and change-log entries naming the version, the idempotency record that answered it,
+    /// and the services' log lines naming it.
+    /// </summary>
+    private async Task<string> TraceAsync(string user, string version)
+    {
+        var tag = version.Trim('"');
+        var hex = tag[..16];
+        var hlc = long.Parse(hex, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        var origin = tag[17..];
+        var lines = new List<string> { $"trace of {version} (hlc {hlc}, {DateTimeOffset.FromUnixTimeMilliseconds(hlc >> 16):O}):" };
+        foreach (var (shard, cs) in system.Topology.Shards.Where(s => s.Key.StartsWith("eu-", StringComparison.Ordinal)))
+        {
+            await using var connection = new NpgsqlConnection(cs);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("""
+                SELECT 'document ' || version_hlc || '-' || version_origin || ' prev ' || coalesce(prev_version_hlc || '-' || prev_version_origin, '-') || ' ' || coalesce(body::text, 'tombstone')
+                  FROM documents WHERE user_id = @u AND collection = 'campaign' AND key = 'shared'
+                UNION ALL SELECT 'conflict ' || id || ' winner ' || winner_version_hlc || '-' || winner_origin || ' loser ' || loser_version_hlc || '-' || loser_origin || ' at ' || detected_at
+                  FROM conflicts WHERE user_id = @u AND key = 'shared' AND ((winner_version_hlc = @h AND winner_origin = @o) OR (loser_version_hlc = @h AND loser_origin = @o))
+                UNION ALL SELECT 'change ' || seq || ' origin ' || origin || ' ' || version_hlc || '-' || version_origin || ' prev ' || coalesce(prev_version_hlc || '-' || prev_version_origin, '-') || ' at ' || created_at
+                  FROM change_log WHERE user_id = @u AND key = 'shared' AND ((version_hlc = @h AND version_origin = @o) OR (prev_version_hlc = @h AND prev_version_origin = @o))
+                UNION ALL SELECT 'idempotency ' || key || ' ' || coalesce(status::text, state) || ' ' || coalesce(response_headers::text, '')
+                  FROM idempotency WHERE user_id = @u AND response_headers::text LIKE '%' || @x || '%'
+                """, connection);
+            command.Parameters.AddWithValue("u", user);
+            command.Parameters.AddWithValue("h", hlc);
+            command.Parameters.AddWithValue("o", origin);
+            command.Parameters.AddWithValue("x", hex);
+            await using var rows = await command.ExecuteReaderAsync();
+            while (await rows.ReadAsync())
+            {
+                lines.Add($"  {shard}: {rows.GetString(0)}");
+            }
+        }
+
+        lines.AddRange(system.AllLogs.Where(l => l.Contains(hex, StringComparison.OrdinalIgnoreCase) || l.Contains(hlc.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal))
+            .Take(20).Select(l => "  log: " + l));
+        return string.Join('\n', lines);
     }
 
     /// <summary>Negative control only: a trigger on every eu shard that silently skips conflict-log inserts.</summary>

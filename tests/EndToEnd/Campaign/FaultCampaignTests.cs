@@ -26,6 +26,7 @@ public sealed class FaultCampaignTests(GeoSystem system) : IAsyncLifetime
             $"seed {r.Seed}, {r.Faults.Count} fault cycles in {r.Duration.TotalSeconds:0} s: {r.AcknowledgedWrites} acknowledged writes ({r.Acknowledged} documents, "
             + $"{r.SharedAcknowledged} conditional writes of the shared key, {r.CounterAcknowledged} increments; {r.Unknown} without an answer, {r.Retries} retries); "
             + $"counter {r.CounterValue}; {r.OverwrittenConcurrently} shared writes overwritten concurrently, {r.ConflictEntries} conflict-log entries; "
+            + $"{r.RefusedAmbiguously} shared writes answered 412 after a try without an answer or by a failover region, {r.AppliedThoughRefused} of them applied; "
             + $"converged {r.ConvergedAfterLastHeal?.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture) ?? "never"} s after the last heal (writers drained in {r.WorkersDrained.TotalSeconds:0.0} s, the served check through both APIs took {r.ServedCheck.TotalSeconds:0.0} s){cycles}; slowest request {r.SlowestRequest.TotalSeconds:0.0} s; "
             + $"residency hits {r.ResidencyHits}; quarantined {r.Quarantined}; violations {r.Violations.Count}\nfaults: {string.Join(", ", r.Faults)}");
         TestContext.Current.SendDiagnosticMessage(summary);
