@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using Geo.Contracts.Replication;
 using Geo.Core.Placement;
 using Geo.Core.Versioning;
@@ -290,5 +291,47 @@ public sealed class PartitionTests(ReplicationCluster cluster)
         }
 
         Assert.Equal(0, await cluster.DivergentBucketsAsync(Us, [bucket]));
+    }
+
+    /// <summary>
+    /// The gap the soak's conflict-log checker pointed at (docs/decisions.md, "Anti-entropy rows are out of stream
+    /// order"): us-east writes a; us-west holds d over its own q, both newer than a and never shipped (written past the
+    /// store, as if the stream had not delivered them yet). us-west judges a against d (its writer replaced us-west's own
+    /// q: not logged there, stream order would have let q meet a at us-east). Anti-entropy at us-east brings d alone:
+    /// that overwrite of a must be logged, or a is lost silently.
+    /// </summary>
+    [Fact]
+    public async Task An_overwrite_that_only_anti_entropy_delivers_is_in_the_conflict_log()
+    {
+        var user = await cluster.CreateUserAsync("us-east", "us");
+        await cluster.WaitForUsersAsync(Us, [user], TimeSpan.FromSeconds(30));
+        var bucket = Buckets.Of(user);
+        var a = (await cluster["us-east"].StoreOfUser(user).PutDocumentAsync(user, "ae", "k", """{"from":"east"}""", ct: Ct)).Version!.Value;
+        Assert.True(await cluster.WaitConvergedAsync(Us, [bucket], TimeSpan.FromSeconds(30)), "a did not reach every region");
+
+        var q = a.Hlc.Value + (100L << 16);
+        var d = a.Hlc.Value + (200L << 16);
+        var west = cluster["us-west"];
+        Assert.Equal(1, await west.ScalarAsync(west.StoreOfUser(user).ShardId, string.Create(CultureInfo.InvariantCulture, $$"""
+            WITH u AS (
+                UPDATE documents SET body = '{"from":"west"}', version_hlc = {{d}}, version_origin = 'us-west', prev_version_hlc = {{q}}, prev_version_origin = 'us-west'
+                WHERE user_id = '{{user}}' AND collection = 'ae' AND key = 'k' RETURNING 1)
+            SELECT count(*) FROM u
+            """)));
+
+        var (client, headers, channel) = cluster.AdminClient("us-east");
+        using (channel)
+        {
+            var request = new VerifyRequest { Repair = true };
+            request.Buckets.Add(bucket);
+            var result = await client.VerifyAsync(request, headers, cancellationToken: Ct);
+            Assert.Contains(result.Peers, p => p.Peer == "us-west" && p.RowsApplied == 1);
+        }
+
+        var east = cluster["us-east"];
+        Assert.Equal(1, await east.ScalarAsync(east.StoreOfUser(user).ShardId, string.Create(CultureInfo.InvariantCulture, $"""
+            SELECT count(*) FROM conflicts WHERE user_id = '{user}' AND key = 'k' AND loser_version_hlc = {a.Hlc.Value} AND loser_origin = 'us-east'
+              AND winner_version_hlc = {d} AND winner_origin = 'us-west'
+            """)));
     }
 }
