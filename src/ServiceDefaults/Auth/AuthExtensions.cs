@@ -180,6 +180,17 @@ public static partial class AuthExtensions
             }
         }
 
+        if (configured.TokenCacheSize > 0)
+        {
+            var handlers = o.TokenHandlers.ToList();
+            o.TokenHandlers.Clear();
+            foreach (var handler in handlers)
+            {
+                // The system clock, as the wrapped handler's own lifetime check uses.
+                o.TokenHandlers.Add(new ValidatedTokenCache(handler, TimeProvider.System, configured.TokenCacheSize, configured.TokenCacheMaxAge));
+            }
+        }
+
         o.Events = new JwtBearerEvents
         {
             OnChallenge = async context =>

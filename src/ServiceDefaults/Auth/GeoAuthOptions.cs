@@ -30,6 +30,15 @@ public sealed class GeoAuthOptions
     /// <summary>Tolerance for the lifetime checks (<c>exp</c>, <c>nbf</c>) against clock drift. Default 30 s.</summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How many fully validated tokens each issuer's scheme remembers, so a repeated token skips the signature check
+    /// (<see cref="ValidatedTokenCache"/>). 0 switches the cache off. Default 10,000.
+    /// </summary>
+    public int TokenCacheSize { get; set; } = 10_000;
+
+    /// <summary>The longest a validated token is served from memory before it is validated again (never past its <c>exp</c>). Default 5 min.</summary>
+    public TimeSpan TokenCacheMaxAge { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Claim naming the Geo user a user token is bound to. Default <c>geo_user</c>.</summary>
     public string UserClaim { get; set; } = GeoClaims.User;
 

@@ -103,6 +103,16 @@ public sealed class GeoAuthOptionsValidator : IValidateOptions<GeoAuthOptions>
             errors.Add($"{s}:ClockSkew ({options.ClockSkew}) must be between 00:00:00 and 00:05:00.");
         }
 
+        if (options.TokenCacheSize < 0)
+        {
+            errors.Add($"{s}:TokenCacheSize ({options.TokenCacheSize}) must be 0 (off) or more.");
+        }
+
+        if (options.TokenCacheMaxAge <= TimeSpan.Zero || options.TokenCacheMaxAge > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{s}:TokenCacheMaxAge ({options.TokenCacheMaxAge}) must be above 00:00:00 and at most 01:00:00.");
+        }
+
         if (string.IsNullOrWhiteSpace(options.UserClaim))
         {
             errors.Add($"{s}:UserClaim must name a claim (default {GeoClaims.User}).");
