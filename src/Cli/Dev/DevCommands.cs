@@ -41,7 +41,7 @@ internal static class DevCommands
     {
         try
         {
-            using var system = LocalSystem.Open(host.CurrentDirectory);
+            var system = LocalSystem.Open(host.CurrentDirectory);
             return await action(system);
         }
         catch (LocalSystemException e)
@@ -165,7 +165,7 @@ internal static class DevCommands
     private static string Seconds(Stopwatch clock) => ((long)clock.Elapsed.TotalSeconds).ToString(CultureInfo.InvariantCulture);
 
     /// <summary>One checkout's local system: its paths, its topology (loaded once), its services.</summary>
-    private sealed class LocalSystem : IDisposable
+    private sealed class LocalSystem
     {
         private LocalSystem(LocalPaths paths, GeoTopology topology, IReadOnlyList<string> regionOrder)
         {
@@ -189,7 +189,5 @@ internal static class DevCommands
             var order = document.RootElement.GetProperty("regions").EnumerateObject().Select(r => r.Name).ToList();
             return new LocalSystem(paths, topology, order);
         }
-
-        public void Dispose() => Services.Dispose();
     }
 }

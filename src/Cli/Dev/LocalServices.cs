@@ -20,21 +20,17 @@ internal sealed record LocalService(GeoService Service, string Region, Uri Url)
 /// when its recorded process is neither gone nor a zombie (by /proc, never <c>kill -0</c>) and still runs that service's
 /// assembly (pids get reused).
 /// </summary>
-internal sealed class LocalServices : IDisposable
+internal sealed class LocalServices
 {
     /// <summary>SIGKILL after this long: the default shutdown delay plus drain is 22 s.</summary>
     public static readonly TimeSpan StopLimit = TimeSpan.FromSeconds(40);
 
     private readonly LocalPaths _paths;
-    private readonly HttpClient _probe;
 
     public LocalServices(LocalPaths paths, GeoTopology topology, IReadOnlyList<string> regionOrder)
     {
         _paths = paths;
         All = [.. GeoService.All.SelectMany(s => regionOrder.Select(r => new LocalService(s, r, s.Url(topology.Region(r)))))];
-        // 5 s, not the 1 s of a curl: the first TLS handshakes of a cold process on a busy host take longer, and a probe that
-        // gives up discards its connection, so every later one would start over.
-        _probe = paths.AdminClient(TimeSpan.FromSeconds(5));
     }
 
     /// <summary>Every service of every region, services in start order, regions in the topology file's order.</summary>
@@ -42,7 +38,17 @@ internal sealed class LocalServices : IDisposable
 
     public LocalService Find(string project, string region) => All.Single(s => s.Service.Project == project && s.Region == region);
 
-    public Task<bool> ReadyAsync(LocalService service, CancellationToken ct = default) => Readiness.IsReadyAsync(_probe, service.Url, service.Service.Http2Only, ct);
+    /// <summary>
+    /// The service's readiness probe, on a client of its own as each curl of ./geo was a process of its own: a connection
+    /// opened while a service was still starting can stay stuck in a shared pool (an HTTP/2 one takes every later
+    /// request), and a long-lived client then never saw the service become ready. 5 s, not a curl's 1 s: the first TLS
+    /// handshakes of a cold process on a busy host take longer.
+    /// </summary>
+    public async Task<bool> ReadyAsync(LocalService service, CancellationToken ct = default)
+    {
+        using var probe = _paths.AdminClient(TimeSpan.FromSeconds(5));
+        return await Readiness.IsReadyAsync(probe, service.Url, service.Service.Http2Only, ct);
+    }
 
     /// <summary>The recorded pid of <paramref name="name"/>, or null.</summary>
     public int? Pid(string name) => DetachedProcess.ReadPid(_paths.PidFile(name));
@@ -149,6 +155,4 @@ internal sealed class LocalServices : IDisposable
             await Task.Delay(200);
         }
     }
-
-    public void Dispose() => _probe.Dispose();
 }
