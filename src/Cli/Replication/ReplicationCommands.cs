@@ -170,13 +170,21 @@ internal static class ReplicationCommands
         }
     }
 
-    /// <summary>Calls a region's replicator with the admin certificate (its GetStatus and Verify calls need the admin role), with a deadline.</summary>
-    private static async Task<T> CallAsync<T>(RegionInfo region, TlsCredentials admin, TimeSpan timeout,
+    /// <summary>
+    /// Calls a region's replicator with the admin certificate (its GetStatus and Verify calls need the admin role), with
+    /// a deadline, again when a call never reached it (<see cref="UnreachedRetry"/>; both calls are safe to repeat: a
+    /// status read, and a verify whose repairs apply by last writer wins).
+    /// </summary>
+    private static Task<T> CallAsync<T>(RegionInfo region, TlsCredentials admin, TimeSpan timeout,
+        Func<Contracts.Replication.Replication.ReplicationClient, CallOptions, Task<T>> call, CancellationToken ct)
+        => UnreachedRetry.RunAsync(() => CallOnceAsync(region, admin, timeout, call, ct), ct);
+
+    private static async Task<T> CallOnceAsync<T>(RegionInfo region, TlsCredentials admin, TimeSpan timeout,
         Func<Contracts.Replication.Replication.ReplicationClient, CallOptions, Task<T>> call, CancellationToken ct)
     {
         using var channel = GrpcChannel.ForAddress(region.Replicator, new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler { SslOptions = admin.ClientOptions(), ConnectTimeout = TimeSpan.FromSeconds(5) },
+            HttpHandler = new SocketsHttpHandler { SslOptions = admin.ClientOptions(), ConnectTimeout = UnreachedRetry.ConnectTimeout },
             DisposeHttpClient = true,
         });
         var client = new Contracts.Replication.Replication.ReplicationClient(channel);
@@ -188,9 +196,9 @@ internal static class ReplicationCommands
         {
             throw GeoCliException.Refused($"The TLS handshake with the replicator of {region.Id} failed: {e.Status.Detail} Use the admin certificate and CA of this deployment (--pki).");
         }
-        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal)
+        catch (RpcException e) when (GeoCliException.IsUnreachable(e) || e.StatusCode is StatusCode.Internal)
         {
-            throw new GeoCliException(ExitCodes.Unavailable, $"The replicator of {region.Id} at {region.Replicator} did not answer: {e.Status.Detail}", e);
+            throw new GeoCliException(ExitCodes.Unavailable, $"The replicator of {region.Id} at {region.Replicator} did not answer: {e.Status.DebugException?.GetBaseException().Message ?? e.Status.Detail}", e);
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied)
         {

@@ -16,15 +16,6 @@ internal sealed class RegionConnection : IAsyncDisposable
 {
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(15);
 
-    // geoctl is a fresh process: its first handshake pays JIT, the TLS stack's start and the first chain build inside
-    // the connect window, which on a busy machine (a move runs beside live traffic) took more than the services' 3 s.
-    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
-
-    // Calls that never reached the directory (refused, reset, connect timeout) are retried: every directory call of a
-    // move is idempotent, and a directory restarting for a few seconds should not stop a move half-way.
-    private const int Attempts = 3;
-    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
-
     private readonly Dictionary<string, NpgsqlDataSource> _dataSources;
     private readonly Dictionary<string, ShardStore> _stores;
     private readonly GrpcChannel _channel;
@@ -39,7 +30,7 @@ internal sealed class RegionConnection : IAsyncDisposable
         var clock = new HybridLogicalClock(Time, TimeSpan.FromDays(3650));
         _dataSources = region.Shards.ToDictionary(s => s.Key, s => CreateDataSource(s.Key, s.Value), StringComparer.Ordinal);
         _stores = _dataSources.ToDictionary(s => s.Key, s => new ShardStore(s.Key, region.Id, s.Value, clock), StringComparer.Ordinal);
-        _channel = DirectoryClient.CreateChannel(region.Directory, admin.ClientOptions(), ConnectTimeout);
+        _channel = DirectoryClient.CreateChannel(region.Directory, admin.ClientOptions(), UnreachedRetry.ConnectTimeout);
         Directory = new Contracts.Directory.Directory.DirectoryClient(_channel);
     }
 
@@ -89,28 +80,11 @@ internal sealed class RegionConnection : IAsyncDisposable
     }
 
     /// <summary>
-    /// Calls the directory with a deadline, retrying (<see cref="Attempts"/> in all) a call that never reached it;
-    /// failures become <see cref="GeoCliException"/>s with the right exit code.
+    /// Calls the directory with a deadline, again when a call never reached it (<see cref="UnreachedRetry"/>: every
+    /// directory call of a move is idempotent, and a directory restarting for a few seconds should not stop a move
+    /// half-way); failures become <see cref="GeoCliException"/>s with the right exit code.
     /// </summary>
-    public async Task<T> CallAsync<T>(Func<CallOptions, Task<T>> call, CancellationToken ct)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await CallOnceAsync(call, ct);
-            }
-            catch (GeoCliException e) when (attempt < Attempts && e.InnerException is RpcException inner && NeverReached(inner))
-            {
-                await Task.Delay(RetryDelay * attempt, ct);
-            }
-        }
-    }
-
-    // Unavailable (refused, reset) or a connect timeout (Cancelled around a TimeoutException): the request was not sent.
-    // DeadlineExceeded is not here: the directory may have acted on the call.
-    private static bool NeverReached(RpcException e)
-        => e.StatusCode is StatusCode.Unavailable or StatusCode.Cancelled && GeoCliException.IsUnreachable(e);
+    public Task<T> CallAsync<T>(Func<CallOptions, Task<T>> call, CancellationToken ct) => UnreachedRetry.RunAsync(() => CallOnceAsync(call, ct), ct);
 
     private async Task<T> CallOnceAsync<T>(Func<CallOptions, Task<T>> call, CancellationToken ct)
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
-using System.Net;
-using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Geo.Cli.Checkpoints;
 using Geo.Cli.CommandLine;
 using Geo.Core.Topology;
@@ -35,20 +36,32 @@ internal static class StatusPageCommand
 
         var topology = context.LoadTopology();
         var prefix = listen.EndsWith('/') ? listen : listen + "/";
-        using var listener = new HttpListener();
-        listener.Prefixes.Add(prefix);
+        if (!Uri.TryCreate(prefix, UriKind.Absolute, out var address) || address.Scheme != Uri.UriSchemeHttp)
+        {
+            throw GeoCliException.Usage($"--listen: give an http:// address, e.g. http://127.0.0.1:8099/ (not '{listen}').");
+        }
+
+        var page = "<!doctype html><html><head><meta http-equiv=\"refresh\" content=\"1\"><title>Geo status</title></head><body><p>Reading the deployment…</p></body></html>";
+
+        // Kestrel, not HttpListener: the managed HttpListener on Linux can throw from Start() when a client connects
+        // while it starts (its accept loop runs before its own state exists), which a browser or probe waiting for
+        // the page does.
+        // The empty builder reads no configuration file or environment of its own: only the address given here.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore().UseUrls(address.GetLeftPart(UriPartial.Authority));
+        await using var app = builder.Build();
+        app.Run(request => Results.Content(Volatile.Read(ref page), "text/html; charset=utf-8").ExecuteAsync(request));
         try
         {
-            listener.Start();
+            await app.StartAsync(ct);
         }
-        catch (HttpListenerException e)
+        catch (IOException e)
         {
             throw GeoCliException.Usage($"--listen: cannot serve on {prefix}: {e.Message}");
         }
 
         context.Info($"Status page on {Spectre.Console.Markup.Escape(prefix)} (Ctrl-C stops it).");
         using var http = CheckpointsCommand.ScrapeClient(context, "read the services' health and metrics");
-        var page = "<!doctype html><html><head><meta http-equiv=\"refresh\" content=\"1\"><title>Geo status</title></head><body><p>Reading the deployment…</p></body></html>";
         var regions = topology.Regions.Values.OrderBy(r => r.Id, StringComparer.Ordinal).ToList();
         var reader = Task.Run(async () =>
         {
@@ -69,26 +82,6 @@ internal static class StatusPageCommand
             }
         }, ct);
 
-        using var registration = ct.Register(listener.Stop);
-        while (!ct.IsCancellationRequested)
-        {
-            HttpListenerContext request;
-            try
-            {
-                request = await listener.GetContextAsync();
-            }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
-            {
-                break;
-            }
-
-            var body = Encoding.UTF8.GetBytes(Volatile.Read(ref page));
-            request.Response.ContentType = "text/html; charset=utf-8";
-            request.Response.ContentLength64 = body.Length;
-            await request.Response.OutputStream.WriteAsync(body, ct);
-            request.Response.Close();
-        }
-
         try
         {
             await reader;
@@ -97,6 +90,7 @@ internal static class StatusPageCommand
         {
         }
 
+        await app.StopAsync(CancellationToken.None);
         return ExitCodes.Ok;
     }
 
