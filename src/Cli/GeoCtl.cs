@@ -5,6 +5,7 @@ using Geo.Cli.Bench;
 using Geo.Cli.Capacity;
 using Geo.Cli.Checkpoints;
 using Geo.Cli.CommandLine;
+using Geo.Cli.Dev;
 using Geo.Cli.Migrations;
 using Geo.Cli.Replication;
 using Geo.Cli.Shards;
@@ -33,6 +34,7 @@ internal static class GeoCtl
         root.Add(CheckpointsCommand.Create(host, globals));
         root.Add(StatusPageCommand.Create(host, globals));
         root.Add(AuthCommands.Create(host, globals));
+        root.Add(DevCommands.Create(host));
         return root;
     }
 

@@ -4,10 +4,10 @@ using Microsoft.Extensions.Options;
 namespace Geo.EdgeRouter;
 
 /// <summary>Fails start-up with every configuration error at once: the topology's own, and this edge's place in it.</summary>
-internal sealed class EdgeSiteOptionsValidator : IValidateOptions<EdgeSiteOptions>
+internal sealed class EdgeSiteOptionsValidator(TopologyFile topology) : IValidateOptions<EdgeSiteOptions>
 {
     public ValidateOptionsResult Validate(string? name, EdgeSiteOptions options)
-        => TopologySettings.Validate(options.Topology, options.Region) is { Count: > 0 } errors ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
+        => TopologySettings.Validate(topology, options.Region) is { Count: > 0 } errors ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
 }
 
 /// <summary>Cross-field rules of <see cref="EdgeOptions"/> that attributes cannot express.</summary>

@@ -1,4 +1,3 @@
-using Geo.Core.Topology;
 using Geo.EdgeRouter.Auth;
 using Geo.EdgeRouter.Directory;
 using Geo.EdgeRouter.Headers;
@@ -9,6 +8,7 @@ using Geo.EdgeRouter.Telemetry;
 using Geo.ServiceDefaults.Auth;
 using Geo.ServiceDefaults.Resilience;
 using Geo.ServiceDefaults.Tls;
+using Geo.ServiceDefaults.Topology;
 using Geo.Core.Tls;
 using Yarp.ReverseProxy.Forwarder;
 using Microsoft.Extensions.Options;
@@ -41,7 +41,7 @@ internal static class Extensions
         services.AddSingleton<EdgeMetrics>();
         services.AddEdgeRateLimits();
 
-        services.AddSingleton(sp => TopologyLoader.Load(sp.GetRequiredService<IOptions<EdgeSiteOptions>>().Value.Topology));
+        builder.AddGeoTopology();
         services.AddSingleton<UserLocator>();
         services.AddHostedService<DirectoryWarmUp>();
         services.AddReverseProxy().AddDrainingDetection();

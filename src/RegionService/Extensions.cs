@@ -14,6 +14,7 @@ using Geo.ServiceDefaults.Caching;
 using Geo.ServiceDefaults.Resilience;
 using Geo.ServiceDefaults.Shedding;
 using Geo.ServiceDefaults.Tls;
+using Geo.ServiceDefaults.Topology;
 using Geo.Core.Tls;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -35,7 +36,7 @@ internal static class Extensions
         services.AddGeoLoadShedding();
         services.AddOpenApi(ApiContract.Configure);
 
-        services.AddSingleton(sp => TopologyLoader.Load(sp.GetRequiredService<IOptions<RegionServiceOptions>>().Value.Topology));
+        builder.AddGeoTopology();
         services.AddSingleton(sp => new HybridLogicalClock(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<RegionServiceOptions>>().Value.MaxClockSkew));
         services.AddSingleton<DirectoryConnection>();
         services.AddSingleton<IUserDirectory>(sp => sp.GetRequiredService<DirectoryConnection>().Users);

@@ -11,6 +11,7 @@ using Geo.ServiceDefaults.Caching;
 using Geo.ServiceDefaults.Resilience;
 using Geo.Core.Tls;
 using Geo.ServiceDefaults.Tls;
+using Geo.ServiceDefaults.Topology;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -38,7 +39,7 @@ internal static class Extensions
             grpc.MaxSendMessageSize = replicator.Value.MaxMessageBytes;
         });
 
-        services.AddSingleton(sp => TopologyLoader.Load(sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value.Topology));
+        builder.AddGeoTopology();
         services.AddSingleton(sp => new HybridLogicalClock(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value.MaxClockSkew));
         services.TryAddSingleton(Random.Shared);
         services.TryAddSingleton<IPeerTransport, GrpcPeerTransport>();

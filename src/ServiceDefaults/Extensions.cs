@@ -7,6 +7,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Geo.ServiceDefaults.Lifecycle;
 using Geo.ServiceDefaults.Telemetry;
+using Geo.ServiceDefaults.Topology;
 
 namespace Geo.ServiceDefaults;
 
@@ -43,6 +44,7 @@ public static class Extensions
         builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
 
         Logging.UserHashKey.Configure(builder.Configuration);
+        builder.AddGeoTopology(); // Geo:Topology, read once for the whole process
         builder.Services.AddProblemDetails();
         builder.Services.AddGeoHttpLimits();
         builder.Services.AddHealthChecks()

@@ -6,6 +6,7 @@ using Geo.ShardDirectory.Storage;
 using Geo.ShardDirectory.Users;
 using Geo.Core.Tls;
 using Geo.ServiceDefaults.Tls;
+using Geo.ServiceDefaults.Topology;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -25,7 +26,8 @@ internal static class Extensions
         services.AddSingleton<IValidateOptions<GeoSiteOptions>, GeoSiteOptionsValidator>();
         services.AddOptions<DirectoryOptions>().BindConfiguration(DirectoryOptions.SectionName).ValidateOnStart();
         services.AddSingleton<IValidateOptions<DirectoryOptions>, DirectoryOptionsValidator>();
-        services.AddSingleton(sp => DirectorySite.Resolve(sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value));
+        var topology = builder.AddGeoTopology();
+        services.AddSingleton(sp => DirectorySite.Resolve(sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value, sp.GetRequiredService<TopologyFile>()));
 
         services.AddSingleton(sp => new NpgsqlDataSourceBuilder(sp.GetRequiredService<DirectorySite>().DirectoryDatabase)
             .UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>())
@@ -57,7 +59,7 @@ internal static class Extensions
         // ending mid-call) — the caller's doing, not a server fault. Handler failures are logged once, at Error, by
         // StorageFailureInterceptor instead, so nothing of ours goes unlogged.
         builder.Logging.AddFilter("Grpc.AspNetCore.Server.ServerCallHandler", LogLevel.None);
-        if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]) && DefaultUrl(builder.Configuration) is { } url)
+        if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]) && DefaultUrl(builder.Configuration, topology) is { } url)
         {
             builder.WebHost.UseUrls(url);
         }
@@ -74,10 +76,10 @@ internal static class Extensions
     private const string ReadyTagName = ServiceDefaults.Extensions.ReadyTag;
 
     // The topology's directory URL for this region when it can be read; a broken topology is reported by validation at start.
-    private static string? DefaultUrl(IConfiguration configuration)
+    private static string? DefaultUrl(IConfiguration configuration, TopologyFile topology)
     {
         var options = configuration.GetSection(GeoSiteOptions.SectionName).Get<GeoSiteOptions>() ?? new GeoSiteOptions();
-        var (site, _) = DirectorySite.TryResolve(options);
+        var (site, _) = DirectorySite.TryResolve(options, topology);
         return site?.Region.Directory.GetLeftPart(UriPartial.Authority);
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Geo.Dev;
 using Npgsql;
 using Testcontainers.PostgreSql;
 using Xunit;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Sockets;
+using Geo.Dev;
 using Testcontainers.Redis;
 using Xunit;
 
@@ -170,20 +170,9 @@ public sealed class RedisServer : IAsyncLifetime
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (true)
         {
-            try
+            if (await RedisWire.PingAsync(_port, ct))
             {
-                using var client = new TcpClient();
-                await client.ConnectAsync("127.0.0.1", _port, ct);
-                await using var stream = client.GetStream();
-                await stream.WriteAsync("PING\r\n"u8.ToArray(), ct);
-                var buffer = new byte[16];
-                if (await stream.ReadAsync(buffer, ct) > 0 && buffer[0] == (byte)'+')
-                {
-                    return;
-                }
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline)
-            {
+                return;
             }
 
             if (_server is { HasExited: true })

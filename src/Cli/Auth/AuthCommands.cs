@@ -14,6 +14,9 @@ internal static class AuthCommands
 {
     public const string SecretsVariable = "GEO_SECRETS_DIR";
 
+    /// <summary>The scopes of a service token (<c>--service</c>).</summary>
+    internal static readonly string[] ServiceScopes = [GeoScopes.Read, GeoScopes.Write, GeoScopes.UsersCreate];
+
     public static Command Create(CliHost host, GlobalOptions globals)
     {
         var dir = new Option<string?>("--dir")
@@ -85,19 +88,22 @@ internal static class AuthCommands
         else
         {
             var topology = context.LoadTopology();
-            var known = topology.Jurisdictions.Append(GeoTopology.GlobalResidency).ToList();
+            var known = Reach(topology);
             foreach (var j in jurisdictions.Where(j => !known.Contains(j, StringComparer.Ordinal)))
             {
                 throw new GeoCliException(ExitCodes.Usage, $"--jurisdiction '{j}' is not one of the topology's: {string.Join(", ", known)}.");
             }
 
-            var granted = (service ? new[] { GeoScopes.Read, GeoScopes.Write, GeoScopes.UsersCreate } : [GeoScopes.Admin]).Concat(scopes);
+            var granted = (service ? ServiceScopes : [GeoScopes.Admin]).Concat(scopes);
             jwt = issuer.ServiceToken(granted, jurisdictions.Length > 0 ? jurisdictions : known, ttl, subject ?? (service ? "geo-dev-service" : "geo-dev-admin"));
         }
 
         context.WriteLine(jwt);
         return ExitCodes.Ok;
     }
+
+    /// <summary>Every jurisdiction of the topology and <c>global</c>: what a service token reaches unless narrowed.</summary>
+    internal static List<string> Reach(GeoTopology topology) => [.. topology.Jurisdictions.Append(GeoTopology.GlobalResidency)];
 
     private static DevelopmentIssuer LoadIssuer(string dir)
     {

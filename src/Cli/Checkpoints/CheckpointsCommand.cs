@@ -1,6 +1,5 @@
 using System.CommandLine;
 using CultureInfo = System.Globalization.CultureInfo;
-using System.Net;
 using Geo.Cli.CommandLine;
 using Geo.Core.Topology;
 using Npgsql;
@@ -160,17 +159,13 @@ internal static class CheckpointsCommand
         return result;
     }
 
-    /// <summary>A GET of <paramref name="path"/>; <paramref name="http2"/> for the gRPC services (HTTP/2 only).</summary>
-    public static HttpRequestMessage Get(Uri service, string path, bool http2) => http2
-        ? new HttpRequestMessage(HttpMethod.Get, new Uri(service, path)) { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact }
-        : new HttpRequestMessage(HttpMethod.Get, new Uri(service, path));
 
     // The replicator speaks HTTP/2 only (gRPC over TLS); the edge and the API HTTP/1.1.
     private static async Task ScrapeAsync(HttpClient http, Readings into, string region, string tier, int index, Uri service, bool http2, CancellationToken ct)
     {
         try
         {
-            using var request = Get(service, "/metrics", http2);
+            using var request = Geo.Dev.Readiness.Get(service, "/metrics", http2);
 
             using var response = await http.SendAsync(request, ct);
             response.EnsureSuccessStatusCode();

@@ -110,20 +110,7 @@ internal static class StatusPageCommand
         return probes.ToDictionary(p => (p.Item1, p.Item2), p => p.Item3.Result);
     }
 
-    private static async Task<bool> ReadyAsync(HttpClient http, Uri service, bool http2, CancellationToken ct)
-    {
-        try
-        {
-            using var request = CheckpointsCommand.Get(service, "/healthz/ready", http2);
-
-            using var response = await http.SendAsync(request, ct);
-            return response.IsSuccessStatusCode;
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
-        {
-            return false;
-        }
-    }
+    private static Task<bool> ReadyAsync(HttpClient http, Uri service, bool http2, CancellationToken ct) => Geo.Dev.Readiness.IsReadyAsync(http, service, http2, ct);
 
     internal sealed record ShardMapView(long Epoch, IReadOnlyDictionary<string, long> BucketsPerShard, int Fenced);
 

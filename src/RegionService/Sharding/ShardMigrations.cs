@@ -12,27 +12,11 @@ internal sealed partial class ShardMigrations(ShardRouter router, ILogger<ShardM
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var delay = TimeSpan.FromMilliseconds(250);
-        while (!stoppingToken.IsCancellationRequested)
+        // Postgres may start after us: the loop keeps trying with capped backoff, readiness stays red meanwhile.
+        if (await ShardMigrationLoop.RunAsync(() => router.DataSources, (shardId, applied) => LogMigrated(logger, shardId, applied),
+                (ex, delay) => LogMigrationRetry(logger, ex.Message, delay.TotalMilliseconds), stoppingToken))
         {
-            try
-            {
-                foreach (var (shardId, dataSource) in router.DataSources)
-                {
-                    var applied = await ShardMigrator.MigrateAsync(dataSource, stoppingToken);
-                    LogMigrated(logger, shardId, applied.Count);
-                }
-
-                _done.TrySetResult();
-                return;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // Postgres may start after us; keep trying with capped backoff, readiness stays red meanwhile.
-                LogMigrationRetry(logger, ex.Message, delay.TotalMilliseconds);
-                await Task.Delay(delay, stoppingToken);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
-            }
+            _done.TrySetResult();
         }
     }
 

@@ -1,7 +1,7 @@
 using Geo.Contracts.Directory;
 using Geo.Core.Clock;
 using Geo.Core.Placement;
-using Geo.Core.Topology;
+using Geo.ServiceDefaults.Topology;
 using Geo.Storage;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -32,19 +32,21 @@ internal sealed class ShardRouter : IAsyncDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _warming = new(StringComparer.Ordinal);
     private readonly IShardMapSource _maps;
     private readonly RegionServiceOptions _options;
+    private readonly TopologyFile _topologyFile;
     private readonly TimeProvider _time;
     private readonly HybridLogicalClock _clock;
     private readonly ILoggerFactory _loggers;
 
-    public ShardRouter(GeoTopology topology, IShardMapSource maps, HybridLogicalClock clock, TimeProvider time,
+    public ShardRouter(TopologyFile topology, IShardMapSource maps, HybridLogicalClock clock, TimeProvider time,
         IOptions<RegionServiceOptions> options, ILoggerFactory loggers)
     {
+        _topologyFile = topology;
         _maps = maps;
         _time = time;
         _options = options.Value;
         _clock = clock;
         _loggers = loggers;
-        var region = topology.Region(_options.Region);
+        var region = topology.Topology.Region(_options.Region);
         _dataSources = region.Shards.ToDictionary(s => s.Key, s => CreateDataSource(s.Value, s.Key), StringComparer.Ordinal);
         _stores = new(_dataSources.ToDictionary(
             s => s.Key,
@@ -157,7 +159,7 @@ internal sealed class ShardRouter : IAsyncDisposable
                 return existing;
             }
 
-            var region = TopologyLoader.Load(_options.Topology).Region(_options.Region);
+            var region = _topologyFile.Reload().Region(_options.Region);
             if (!region.Shards.TryGetValue(shardId, out var connectionString))
             {
                 throw new InvalidOperationException($"The shard map names shard '{shardId}', which is not in this region's topology ({_options.Topology}); add it with 'geoctl shards add'.");

@@ -1,33 +1,24 @@
-using Geo.Core.Topology;
 using Geo.ServiceDefaults.Topology;
 using Microsoft.Extensions.Options;
 
 namespace Geo.Replicator.Hosting;
 
 /// <summary>Fails start-up with every problem of the <c>Geo</c> section at once, each naming the key and the fix.</summary>
-internal sealed class GeoSiteOptionsValidator : IValidateOptions<GeoSiteOptions>
+internal sealed class GeoSiteOptionsValidator(TopologyFile topology) : IValidateOptions<GeoSiteOptions>
 {
     public ValidateOptionsResult Validate(string? name, GeoSiteOptions options)
-        => TopologySettings.Validate(options.Topology, options.Region) is { Count: > 0 } errors
+        => TopologySettings.Validate(topology, options.Region) is { Count: > 0 } errors
             ? ValidateOptionsResult.Fail(errors)
             : ValidateOptionsResult.Success;
 }
 
 /// <summary>Checks the <c>Replicator</c> section: address overrides name known regions and valid URLs.</summary>
-internal sealed class ReplicatorOptionsValidator(IOptions<GeoSiteOptions> site) : IValidateOptions<ReplicatorOptions>
+internal sealed class ReplicatorOptionsValidator(TopologyFile file) : IValidateOptions<ReplicatorOptions>
 {
     public ValidateOptionsResult Validate(string? name, ReplicatorOptions options)
     {
         var errors = new List<string>();
-        GeoTopology? topology = null;
-        try
-        {
-            topology = TopologyLoader.Load(site.Value.Topology);
-        }
-        catch (Exception ex) when (ex is TopologyException or IOException or ArgumentException)
-        {
-            // Reported by GeoSiteOptionsValidator.
-        }
+        var topology = file.TryTopology; // null: reported by GeoSiteOptionsValidator
 
         foreach (var (peer, address) in options.PeerAddresses)
         {

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Geo.Core.Clock;
-using Geo.Core.Topology;
 using Geo.Replicator.Hosting;
+using Geo.ServiceDefaults.Topology;
 using Geo.Storage;
 using Geo.Storage.Migrations;
 using Microsoft.Extensions.Options;
@@ -19,18 +19,18 @@ internal sealed partial class LocalShards : BackgroundService, IAsyncDisposable
     private readonly ConcurrentDictionary<string, ShardStore> _stores = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _migrated = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _adding = new();
-    private readonly string _topologyPath;
+    private readonly TopologyFile _topologyFile;
     private readonly HybridLogicalClock _clock;
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger<LocalShards> _logger;
     private readonly string _checkpointShardId;
 
-    public LocalShards(GeoTopology topology, IOptions<GeoSiteOptions> site, HybridLogicalClock clock, TimeProvider time, ILoggerFactory loggers)
+    public LocalShards(TopologyFile topology, IOptions<GeoSiteOptions> site, HybridLogicalClock clock, TimeProvider time, ILoggerFactory loggers)
     {
-        (_topologyPath, _clock, _time, _loggers) = (site.Value.Topology, clock, time, loggers);
+        (_topologyFile, _clock, _time, _loggers) = (topology, clock, time, loggers);
         _logger = loggers.CreateLogger<LocalShards>();
-        var region = topology.Region(site.Value.Region);
+        var region = topology.Topology.Region(site.Value.Region);
         RegionId = region.Id;
         foreach (var (shardId, connectionString) in region.Shards)
         {
@@ -86,11 +86,11 @@ internal sealed partial class LocalShards : BackgroundService, IAsyncDisposable
                 return existing;
             }
 
-            var region = TopologyLoader.Load(_topologyPath).Region(RegionId);
+            var region = _topologyFile.Reload().Region(RegionId);
             return region.Shards.TryGetValue(shardId, out var connectionString)
                 ? Open(shardId, connectionString)
                 : throw new InvalidOperationException(
-                    $"The shard map names shard '{shardId}', which is not in this region's topology ({_topologyPath}); add it with 'geoctl shards add'.");
+                    $"The shard map names shard '{shardId}', which is not in this region's topology ({_topologyFile.Path}); add it with 'geoctl shards add'.");
         }
     }
 
@@ -105,26 +105,10 @@ internal sealed partial class LocalShards : BackgroundService, IAsyncDisposable
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var delay = TimeSpan.FromMilliseconds(250);
-        while (!stoppingToken.IsCancellationRequested)
+        if (await ShardMigrationLoop.RunAsync(() => _dataSources, (shardId, applied) => LogMigrated(_logger, shardId, applied),
+                (ex, delay) => LogMigrationRetry(_logger, ex.Message, delay.TotalMilliseconds), stoppingToken))
         {
-            try
-            {
-                foreach (var (shardId, dataSource) in _dataSources)
-                {
-                    var applied = await ShardMigrator.MigrateAsync(dataSource, stoppingToken);
-                    LogMigrated(_logger, shardId, applied.Count);
-                }
-
-                _migrated.TrySetResult();
-                return;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogMigrationRetry(_logger, ex.Message, delay.TotalMilliseconds);
-                await Task.Delay(delay, stoppingToken);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
-            }
+            _migrated.TrySetResult();
         }
     }
 

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Geo.Core.Topology;
+using Geo.ServiceDefaults.Topology;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -40,7 +40,7 @@ public static class GeoTelemetry
         var otel = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r
                 .AddService(builder.Environment.ApplicationName, serviceInstanceId: $"{builder.Environment.ApplicationName}-{region ?? "none"}-{Environment.ProcessId}")
-                .AddAttributes(ResourceAttributes(region, Jurisdiction(builder.Configuration["Geo:Topology"], region))))
+                .AddAttributes(ResourceAttributes(region, Jurisdiction(builder.AddGeoTopology(), region))))
             .WithMetrics(m => m
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
@@ -110,23 +110,8 @@ public static class GeoTelemetry
 
     // The region's jurisdiction from the topology; none when either setting is missing or invalid (start-up
     // validation reports those).
-    private static string? Jurisdiction(string? topologyPath, string? region)
-    {
-        if (string.IsNullOrWhiteSpace(topologyPath) || region is null || !File.Exists(topologyPath))
-        {
-            return null;
-        }
-
-        try
-        {
-            var topology = TopologyLoader.Load(topologyPath);
-            return topology.Regions.TryGetValue(region, out var r) ? r.Jurisdiction : null;
-        }
-        catch (TopologyException)
-        {
-            return null;
-        }
-    }
+    private static string? Jurisdiction(TopologyFile topology, string? region)
+        => region is not null && topology.TryTopology is { } loaded && loaded.Regions.TryGetValue(region, out var r) ? r.Jurisdiction : null;
 
     /// <summary>Current W3C <c>traceparent</c> of <paramref name="activity"/> (or the current one), or null.</summary>
     public static string? TraceParent(Activity? activity = null)

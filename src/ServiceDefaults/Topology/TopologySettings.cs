@@ -1,5 +1,3 @@
-using Geo.Core.Topology;
-
 namespace Geo.ServiceDefaults.Topology;
 
 /// <summary>The start-up check every regional service makes of <c>Geo:Topology</c> and <c>Geo:Region</c>.</summary>
@@ -9,25 +7,21 @@ public static class TopologySettings
     /// Every error at once, each naming its key and the fix: a missing path, the topology's own errors, or a region the
     /// topology does not have. Empty when both settings are good.
     /// </summary>
-    public static IReadOnlyList<string> Validate(string? topologyPath, string? region)
+    public static IReadOnlyList<string> Validate(TopologyFile file, string? region)
     {
-        if (string.IsNullOrWhiteSpace(topologyPath))
+        ArgumentNullException.ThrowIfNull(file);
+        if (file.Path is null)
         {
             return ["Geo:Topology: missing; set it to the topology JSON path, e.g. --Geo:Topology=config/topology.local.json."];
         }
 
-        GeoTopology topology;
-        try
+        if (file.TryTopology is not { } topology)
         {
-            topology = TopologyLoader.Load(topologyPath);
-        }
-        catch (TopologyException ex)
-        {
-            return ex.Errors;
+            return file.Errors;
         }
 
         return region is not null && topology.Regions.ContainsKey(region)
             ? []
-            : [$"Geo:Region: '{region}' is not a region of {topologyPath}; set it to this service's region, one of: {string.Join(", ", topology.Regions.Keys)}."];
+            : [$"Geo:Region: '{region}' is not a region of {file.Path}; set it to this service's region, one of: {string.Join(", ", topology.Regions.Keys)}."];
     }
 }

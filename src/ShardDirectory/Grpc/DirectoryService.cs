@@ -14,7 +14,7 @@ internal sealed partial class DirectoryService(
     ShardMapStore maps,
     ShardMapHub hub,
     DirectorySite site,
-    IOptions<GeoSiteOptions> siteOptions,
+    Geo.ServiceDefaults.Topology.TopologyFile topologyFile,
     Core.Clock.HybridLogicalClock clock,
     TimeProvider time,
     IOptions<DirectoryOptions> options,

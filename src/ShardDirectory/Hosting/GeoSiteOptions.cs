@@ -1,4 +1,5 @@
 using Geo.Core.Topology;
+using Geo.ServiceDefaults.Topology;
 using Microsoft.Extensions.Options;
 
 namespace Geo.ShardDirectory.Hosting;
@@ -19,11 +20,11 @@ internal sealed class GeoSiteOptions
 }
 
 /// <summary>Reports every problem of the Geo section at once, each naming the key and the fix.</summary>
-internal sealed class GeoSiteOptionsValidator : IValidateOptions<GeoSiteOptions>
+internal sealed class GeoSiteOptionsValidator(TopologyFile topology) : IValidateOptions<GeoSiteOptions>
 {
     public ValidateOptionsResult Validate(string? name, GeoSiteOptions options)
     {
-        var (_, errors) = DirectorySite.TryResolve(options);
+        var (_, errors) = DirectorySite.TryResolve(options, topology);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
@@ -33,30 +34,26 @@ internal sealed record DirectorySite(GeoTopology Topology, RegionInfo Region, st
 {
     public string RegionId => Region.Id;
 
-    public static DirectorySite Resolve(GeoSiteOptions options)
+    public static DirectorySite Resolve(GeoSiteOptions options, TopologyFile file)
     {
-        var (site, errors) = TryResolve(options);
+        var (site, errors) = TryResolve(options, file);
         return site ?? throw new InvalidOperationException(string.Join(Environment.NewLine, errors));
     }
 
-    public static (DirectorySite? Site, IReadOnlyList<string> Errors) TryResolve(GeoSiteOptions options)
+    /// <param name="options">The Geo section.</param>
+    /// <param name="file">The process's topology file (Geo:Topology, read once).</param>
+    public static (DirectorySite? Site, IReadOnlyList<string> Errors) TryResolve(GeoSiteOptions options, TopologyFile file)
     {
+        ArgumentNullException.ThrowIfNull(file);
         var errors = new List<string>();
-        GeoTopology? topology = null;
-        if (string.IsNullOrWhiteSpace(options.Topology))
+        var topology = file.TryTopology;
+        if (file.Path is null)
         {
             errors.Add("Geo:Topology: missing; set it to the topology JSON file, e.g. --Geo:Topology=config/topology.local.json.");
         }
-        else
+        else if (topology is null)
         {
-            try
-            {
-                topology = TopologyLoader.Load(options.Topology);
-            }
-            catch (TopologyException e)
-            {
-                errors.AddRange(e.Errors.Select(error => $"Geo:Topology ({options.Topology}): {error}"));
-            }
+            errors.AddRange(file.Errors.Select(error => $"Geo:Topology ({file.Path}): {error}"));
         }
 
         RegionInfo? region = null;

@@ -109,7 +109,7 @@ internal sealed partial class DirectoryService
 
         if (!HasShard(site.Topology, region, request.TargetShard) && !HasShard(ReloadTopology(), region, request.TargetShard))
         {
-            RpcErrors.InvalidArgument($"target_shard: '{request.TargetShard}' is not a shard of region '{region}' in this directory's topology ({siteOptions.Value.Topology}); add it with 'geoctl shards add'.");
+            RpcErrors.InvalidArgument($"target_shard: '{request.TargetShard}' is not a shard of region '{region}' in this directory's topology ({topologyFile.Path}); add it with 'geoctl shards add'.");
         }
 
         return maps.BeginAsync(region, request.MoveId, request.ExpectedEpoch, buckets, request.TargetShard, context.CancellationToken);
@@ -142,7 +142,7 @@ internal sealed partial class DirectoryService
     {
         try
         {
-            return Core.Topology.TopologyLoader.Load(siteOptions.Value.Topology!);
+            return topologyFile.Reload();
         }
         catch (Exception e) when (e is Core.Topology.TopologyException or IOException)
         {

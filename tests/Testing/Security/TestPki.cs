@@ -50,14 +50,8 @@ public static class TestPki
     /// <summary>The <c>Geo:Tls</c> settings of a service of <paramref name="region"/> running as <paramref name="role"/>.</summary>
     public static IReadOnlyDictionary<string, string> ServiceSettings(string region, string role)
     {
-        var identity = new PeerIdentity(region, role);
-        Ensure(identity);
-        return new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["Geo:Tls:CaFile"] = Path.Combine(Directory, GeoPki.CaCertificateFile),
-            ["Geo:Tls:CertificateFile"] = GeoPki.CertificatePath(Directory, identity),
-            ["Geo:Tls:KeyFile"] = GeoPki.KeyPath(Directory, identity),
-        };
+        Ensure(new PeerIdentity(region, role));
+        return Geo.Dev.ServiceLaunch.TlsSettings(Directory, region, role);
     }
 
     /// <summary>A gRPC channel presenting no client certificate.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Geo.Dev;
 using Npgsql;
 
 namespace Geo.Testing.Services;
@@ -13,15 +14,6 @@ namespace Geo.Testing.Services;
 /// </summary>
 public sealed class LocalTopology : IDisposable
 {
-    /// <summary>Topology key of each service project: where its URL lives.</summary>
-    private static readonly Dictionary<string, string> RoleOf = new(StringComparer.Ordinal)
-    {
-        ["ShardDirectory"] = "directory",
-        ["RegionService"] = "api",
-        ["EdgeRouter"] = "edge",
-        ["Replicator"] = "replicator",
-    };
-
     private readonly string _dir;
     private readonly Dictionary<(string Region, string Role), int> _ports;
 
@@ -67,7 +59,7 @@ public sealed class LocalTopology : IDisposable
         foreach (var region in regions)
         {
             var node = all[region] ?? throw new ArgumentException($"'{region}' is not a region of topology.local.json", nameof(regions));
-            foreach (var role in RoleOf.Values)
+            foreach (var role in GeoService.All.Select(s => s.TopologyKey))
             {
                 ports[(region, role)] = FreePort.Next();
             }
@@ -111,8 +103,8 @@ public sealed class LocalTopology : IDisposable
 
     /// <summary>Starts <paramref name="project"/> of <paramref name="region"/> on its topology port and waits until ready.</summary>
     public Task<ServiceProcess> StartAsync(string project, string region, params (string Key, string Value)[] more)
-        => ServiceProcess.StartAsync(project, Port(region, RoleOf[project]), Settings(region, more),
-            http2Only: project is "ShardDirectory" or "Replicator", readyTimeout: ReadyTimeout);
+        => ServiceProcess.StartAsync(project, Port(region, GeoService.Of(project).TopologyKey), Settings(region, more),
+            http2Only: GeoService.Of(project).Http2Only, readyTimeout: ReadyTimeout);
 
     /// <summary>Sums a scalar query (parameter <c>@u</c> = <paramref name="userId"/>) over the shards of a region.</summary>
     public async Task<long> SumOverShardsAsync(string region, string sql, string userId)

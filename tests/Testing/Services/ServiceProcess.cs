@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
-using Geo.Core.Tls;
+using Geo.Dev;
 using Geo.Testing.Security;
 
 namespace Geo.Testing.Services;
@@ -22,13 +21,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     private Process? _process;
 
     /// <summary>The role each service project runs as (its certificate's role).</summary>
-    public static readonly IReadOnlyDictionary<string, string> RoleOf = new Dictionary<string, string>(StringComparer.Ordinal)
-    {
-        ["ShardDirectory"] = PeerRoles.Directory,
-        ["RegionService"] = PeerRoles.Api,
-        ["EdgeRouter"] = PeerRoles.Edge,
-        ["Replicator"] = PeerRoles.Replicator,
-    };
+    public static readonly IReadOnlyDictionary<string, string> RoleOf = GeoService.All.ToDictionary(s => s.Project, s => s.Role, StringComparer.Ordinal);
 
     private ServiceProcess(string project, int port, IReadOnlyDictionary<string, string> settings, bool http2Only)
     {
@@ -102,16 +95,14 @@ public sealed class ServiceProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add(dll);
-        info.ArgumentList.Add($"--urls=https://127.0.0.1:{Port}");
         // A short shutdown delay unless the test sets one: fixtures stop dozens of processes (later arguments win).
-        info.ArgumentList.Add("--Geo:Shutdown:Delay=00:00:00.200");
-        foreach (var (key, value) in _settings)
+        var settings = _settings.Prepend(new("Geo:Shutdown:Delay", "00:00:00.200"));
+        foreach (var arg in ServiceLaunch.Arguments(dll, BaseAddress, settings))
         {
-            info.ArgumentList.Add($"--{key}={value}");
+            info.ArgumentList.Add(arg);
         }
 
-        info.Environment["Geo__Logging__UserHashKey"] = TestCredentials.UserHashKey; // not on the command line
+        info.Environment[ServiceLaunch.UserHashKeyVariable] = TestCredentials.UserHashKey; // not on the command line
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
@@ -220,23 +211,12 @@ public sealed class ServiceProcess : IAsyncDisposable
     public static string AssemblyPath(string project)
     {
         var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Debug" : "Release";
-        var path = Path.Combine(RepositoryRoot(), "src", project, "bin", configuration, "net10.0", $"Geo.{project}.dll");
+        var path = GeoService.Of(project).AssemblyPath(RepositoryRoot(), configuration);
         return File.Exists(path) ? path : throw new FileNotFoundException($"Build {project} first (dotnet build -c {configuration}); not found: {path}");
     }
 
     /// <summary>The folder holding Geo.sln.</summary>
-    public static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Geo.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("Geo.sln not found above " + AppContext.BaseDirectory);
-    }
+    public static string RepositoryRoot() => GeoService.RepositoryRoot(AppContext.BaseDirectory);
 
     // The service's certificate of the run's CA (its region and role) unless the test set Geo:Tls itself.
     private static Dictionary<string, string> WithTls(string project, IReadOnlyDictionary<string, string> settings)
@@ -256,11 +236,9 @@ public sealed class ServiceProcess : IAsyncDisposable
     private async Task SignalAsync(string signal)
     {
         var process = _process is { HasExited: false } p ? p : throw new InvalidOperationException($"{_project} is not running.");
-        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { $"-{signal}", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })!;
-        await kill.WaitForExitAsync();
-        if (kill.ExitCode != 0)
+        if (!await ChildProcesses.SignalAsync(process.Id, signal))
         {
-            throw new InvalidOperationException($"kill -{signal} {process.Id} failed with exit code {kill.ExitCode}.");
+            throw new InvalidOperationException($"kill -{signal} {process.Id} failed.");
         }
     }
 
@@ -301,26 +279,9 @@ public sealed class ServiceProcess : IAsyncDisposable
                 throw new InvalidOperationException($"{_project} exited during start-up:\n{string.Join('\n', _logs.TakeLast(40))}");
             }
 
-            try
+            if (await Readiness.IsReadyAsync(http, BaseAddress, _http2Only, ct))
             {
-                using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(BaseAddress, "/healthz/ready"));
-                if (_http2Only)
-                {
-                    request.Version = HttpVersion.Version20;
-                    request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
-                }
-
-                using var response = await http.SendAsync(request, ct);
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-            catch (TaskCanceledException) when (!ct.IsCancellationRequested)
-            {
+                return;
             }
 
             await Task.Delay(100, ct);

@@ -2,10 +2,13 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 
-namespace Geo.Testing;
+namespace Geo.Dev;
 
-/// <summary>Runs helper binaries and makes sure long-lived servers die with the test process.</summary>
-internal static class ChildProcesses
+/// <summary>
+/// Runs helper binaries, tells a live process from a gone one by /proc (never <c>kill -0</c>: the init of a container may
+/// reap no orphans, and a zombie answers it), signals processes, and makes sure a test's long-lived servers die with it.
+/// </summary>
+public static class ChildProcesses
 {
     public static bool IsRoot => Environment.UserName == "root";
 
@@ -91,6 +94,55 @@ internal static class ChildProcesses
         {
             return null;
         }
+    }
+
+    /// <summary>The command line of <paramref name="pid"/> (arguments joined by spaces), or null when it is gone.</summary>
+    public static string? CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/cmdline").Replace('\0', ' ');
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Sends <paramref name="signal"/> (TERM, KILL, STOP, CONT …) to <paramref name="pid"/>; false when kill failed (e.g. gone).</summary>
+    public static async Task<bool> SignalAsync(int pid, string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { $"-{signal}", pid.ToString(CultureInfo.InvariantCulture) }, UseShellExecute = false })
+            ?? throw new InvalidOperationException("could not start kill");
+        await kill.WaitForExitAsync();
+        return kill.ExitCode == 0;
+    }
+
+    /// <summary>
+    /// Planned stop of a process that is not this one's child: SIGTERM, then waits until it is gone (or a zombie);
+    /// SIGKILL after <paramref name="limit"/>. False when it had to be killed.
+    /// </summary>
+    public static async Task<bool> TerminateAsync(int pid, TimeSpan limit, CancellationToken ct = default)
+    {
+        if (!IsAlive(pid))
+        {
+            return true;
+        }
+
+        await SignalAsync(pid, "TERM");
+        var waited = Stopwatch.StartNew();
+        while (IsAlive(pid))
+        {
+            if (waited.Elapsed > limit)
+            {
+                await SignalAsync(pid, "KILL");
+                return false;
+            }
+
+            await Task.Delay(100, ct);
+        }
+
+        return true;
     }
 
     /// <summary>Finds an executable on PATH or in one of the extra directories.</summary>
