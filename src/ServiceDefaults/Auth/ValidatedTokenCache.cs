@@ -44,14 +44,10 @@ public sealed class ValidatedTokenCache : TokenHandler
     /// <summary>Tokens served from memory since start.</summary>
     public long Hits => Interlocked.Read(ref hits);
 
-    /// <summary>Tokens sent to the full validation since start.</summary>
-    public long Misses => Interlocked.Read(ref misses);
-
     /// <summary>Tokens held now.</summary>
     public int Count => Volatile.Read(ref count);
 
     private long hits;
-    private long misses;
 
     public override SecurityToken ReadToken(string token) => inner.ReadToken(token);
 
@@ -77,7 +73,6 @@ public sealed class ValidatedTokenCache : TokenHandler
             Remove(token);
         }
 
-        Interlocked.Increment(ref misses);
         var result = await inner.ValidateTokenAsync(token, validationParameters).ConfigureAwait(false);
         if (token is not null && result.IsValid && result.ClaimsIdentity is { } identity && result.SecurityToken is { } validated)
         {
