@@ -596,22 +596,10 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
     /// </summary>
     private async Task<(int Overwritten, int Entries)> ConflictLogCheckAsync(string user, string? winner)
     {
-        var logged = new HashSet<string>(StringComparer.Ordinal);
-        var entries = 0;
-        foreach (var (_, cs) in system.Topology.Shards.Where(s => s.Key.StartsWith("eu-", StringComparison.Ordinal)))
-        {
-            await using var connection = new NpgsqlConnection(cs);
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand("SELECT loser_version_hlc, loser_origin FROM conflicts WHERE user_id = @u AND collection = 'campaign' AND key = @k", connection);
-            command.Parameters.AddWithValue("u", user);
-            command.Parameters.AddWithValue("k", Shared);
-            await using var rows = await command.ExecuteReaderAsync();
-            while (await rows.ReadAsync())
-            {
-                entries++;
-                logged.Add(Tag(rows.GetInt64(0), rows.GetString(1)));
-            }
-        }
+        var losers = await EuShardRowsAsync("SELECT loser_version_hlc, loser_origin FROM conflicts WHERE user_id = @u AND collection = 'campaign' AND key = @k",
+            user, p => p.AddWithValue("k", Shared), (_, row) => Tag(row.GetInt64(0), row.GetString(1)));
+        var logged = losers.ToHashSet(StringComparer.Ordinal);
+        var entries = losers.Count;
 
         // A refusal that may hide an applied write (see SendWithRetriesAsync): the region that applied it stored its
         // response with its Idempotency-Key; such a write replaced the version it read knowingly.
@@ -646,27 +634,14 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
     private async Task<HashSet<string>> AppliedAmongAsync(string user, IEnumerable<string> keys)
     {
         var wanted = keys.ToArray();
-        var applied = new HashSet<string>(StringComparer.Ordinal);
         if (wanted.Length == 0)
         {
-            return applied;
+            return [];
         }
 
-        foreach (var (_, cs) in system.Topology.Shards.Where(s => s.Key.StartsWith("eu-", StringComparison.Ordinal)))
-        {
-            await using var connection = new NpgsqlConnection(cs);
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand("SELECT key FROM idempotency WHERE user_id = @u AND key = ANY(@k) AND state = 'done' AND status BETWEEN 200 AND 299", connection);
-            command.Parameters.AddWithValue("u", user);
-            command.Parameters.AddWithValue("k", wanted);
-            await using var rows = await command.ExecuteReaderAsync();
-            while (await rows.ReadAsync())
-            {
-                applied.Add(rows.GetString(0));
-            }
-        }
-
-        return applied;
+        var applied = await EuShardRowsAsync("SELECT key FROM idempotency WHERE user_id = @u AND key = ANY(@k) AND state = 'done' AND status BETWEEN 200 AND 299",
+            user, p => p.AddWithValue("k", wanted), (_, row) => row.GetString(0));
+        return applied.ToHashSet(StringComparer.Ordinal);
     }
 
     /// <summary>
@@ -681,11 +656,7 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
         var hlc = long.Parse(hex, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
         var origin = tag[17..];
         var lines = new List<string> { $"trace of {version} (hlc {hlc}, {DateTimeOffset.FromUnixTimeMilliseconds(hlc >> 16):O}):" };
-        foreach (var (shard, cs) in system.Topology.Shards.Where(s => s.Key.StartsWith("eu-", StringComparison.Ordinal)))
-        {
-            await using var connection = new NpgsqlConnection(cs);
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand("""
+        lines.AddRange(await EuShardRowsAsync("""
                 SELECT 'document ' || version_hlc || '-' || version_origin || ' prev ' || coalesce(prev_version_hlc || '-' || prev_version_origin, '-') || ' ' || coalesce(body::text, 'tombstone')
                   FROM documents WHERE user_id = @u AND collection = 'campaign' AND key = 'shared'
                 UNION ALL SELECT 'conflict ' || id || ' winner ' || winner_version_hlc || '-' || winner_origin || ' loser ' || loser_version_hlc || '-' || loser_origin || ' at ' || detected_at
@@ -694,21 +665,40 @@ public sealed class FaultCampaign(GeoSystem system, CampaignProfile profile)
                   FROM change_log WHERE user_id = @u AND key = 'shared' AND ((version_hlc = @h AND version_origin = @o) OR (prev_version_hlc = @h AND prev_version_origin = @o))
                 UNION ALL SELECT 'idempotency ' || key || ' ' || coalesce(status::text, state) || ' ' || coalesce(response_headers::text, '')
                   FROM idempotency WHERE user_id = @u AND response_headers::text LIKE '%' || @x || '%'
-                """, connection);
-            command.Parameters.AddWithValue("u", user);
-            command.Parameters.AddWithValue("h", hlc);
-            command.Parameters.AddWithValue("o", origin);
-            command.Parameters.AddWithValue("x", hex);
-            await using var rows = await command.ExecuteReaderAsync();
-            while (await rows.ReadAsync())
-            {
-                lines.Add($"  {shard}: {rows.GetString(0)}");
-            }
-        }
+                """, user, p =>
+        {
+            p.AddWithValue("h", hlc);
+            p.AddWithValue("o", origin);
+            p.AddWithValue("x", hex);
+        }, (shard, row) => $"  {shard}: {row.GetString(0)}"));
 
         lines.AddRange(system.AllLogs.Where(l => l.Contains(hex, StringComparison.OrdinalIgnoreCase) || l.Contains(hlc.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal))
             .Take(20).Select(l => "  log: " + l));
         return string.Join('\n', lines);
+    }
+
+    /// <summary>
+    /// The rows of <paramref name="sql"/> on every eu shard, each read by <paramref name="read"/> with its shard's id;
+    /// <c>@u</c> is the user, <paramref name="bind"/> adds the other parameters.
+    /// </summary>
+    private async Task<List<T>> EuShardRowsAsync<T>(string sql, string user, Action<NpgsqlParameterCollection> bind, Func<string, NpgsqlDataReader, T> read)
+    {
+        var found = new List<T>();
+        foreach (var (shard, cs) in system.Topology.Shards.Where(s => s.Key.StartsWith("eu-", StringComparison.Ordinal)))
+        {
+            await using var connection = new NpgsqlConnection(cs);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand(sql, connection);
+            command.Parameters.AddWithValue("u", user);
+            bind(command.Parameters);
+            await using var rows = await command.ExecuteReaderAsync();
+            while (await rows.ReadAsync())
+            {
+                found.Add(read(shard, rows));
+            }
+        }
+
+        return found;
     }
 
     /// <summary>Negative control only: a trigger on every eu shard that silently skips conflict-log inserts.</summary>
