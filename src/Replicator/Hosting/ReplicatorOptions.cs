@@ -75,6 +75,14 @@ internal sealed class ReplicatorOptions
     [Range(typeof(TimeSpan), "00:00:00.500", "00:10:00")]
     public TimeSpan PeerTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Deadline of one page read of this region's directory change log (the directory stream's sender). Default 5 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan DirectoryReadTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Deadline of applying a peer's directory entries to this region's directory. Default 10 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan DirectoryApplyTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>First reconnect delay; doubles per failure with full jitter up to <see cref="MaxBackoff"/>. Default 200 ms.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan InitialBackoff { get; set; } = TimeSpan.FromMilliseconds(200);
