@@ -42,7 +42,11 @@ internal sealed class ReplicatorOptions
     /// <summary>Byte cap of one batch or row page (its changes' encoded size): a quarter of <see cref="MaxMessageBytes"/>.</summary>
     public int BatchBytes => MaxMessageBytes / 4;
 
-    /// <summary>Batches per stream sent and not yet acknowledged: bounds memory when a peer is slow. Default 4.</summary>
+    /// <summary>
+    /// Batches per stream sent and not yet acknowledged: bounds memory when a peer is slow. Default 4. Only full batches
+    /// (a backlog) fill the window: a batch that reached the end of the log waits for the acknowledgements in flight, so
+    /// changes that commit meanwhile travel together in the next batch instead of one batch each.
+    /// </summary>
     [Range(1, 64)]
     public int Window { get; set; } = 4;
 
