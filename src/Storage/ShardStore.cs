@@ -136,9 +136,23 @@ public sealed partial class ShardStore
             return [];
         }
 
+        await using var batch = new NpgsqlBatch(connection, tx) { BatchCommands = { AppendChangesCommand(changes) } };
+        var seqs = new long[changes.Count];
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        for (var i = 0; i < seqs.Length && await reader.ReadAsync(ct); i++)
+        {
+            seqs[i] = reader.GetInt64(0);
+        }
+
+        return seqs;
+    }
+
+    /// <summary>The change-log append of <paramref name="changes"/> (<see cref="AppendChangesSql"/>), to run last before the commit.</summary>
+    private NpgsqlBatchCommand AppendChangesCommand(IReadOnlyList<ShardChange> changes)
+    {
         // A replicated change keeps its writer's trace; a local one takes the current request's.
         var trace = System.Diagnostics.Activity.Current?.Id;
-        await using var command = new NpgsqlCommand(AppendChangesSql, connection, tx);
+        var command = new NpgsqlBatchCommand(AppendChangesSql);
         command.Parameters.Add(Array(NpgsqlDbType.Integer, changes.Select(c => c.Bucket)));
         command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => c.UserId)));
         command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => ChangeKinds.ToText(c.Kind))));
@@ -160,14 +174,7 @@ public sealed partial class ShardStore
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = _time.GetUtcNow() });
         command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => c.TraceParent ?? trace)));
 
-        var seqs = new long[changes.Count];
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        for (var i = 0; i < seqs.Length && await reader.ReadAsync(ct); i++)
-        {
-            seqs[i] = reader.GetInt64(0);
-        }
-
-        return seqs;
+        return command;
 
         static NpgsqlParameter<T[]> Array<T>(NpgsqlDbType type, IEnumerable<T> values) => new() { NpgsqlDbType = NpgsqlDbType.Array | type, TypedValue = [.. values] };
     }

@@ -249,6 +249,22 @@ public sealed class ReplicationTests(TwoRegions regions) : IClassFixture<TwoRegi
     }
 
     [Fact]
+    public async Task A_batch_of_documents_only_for_an_erased_user_is_skipped_whatever_its_versions()
+    {
+        // The one-round-trip document batch reads the erase markers with its locks: an erased user's documents, even
+        // newer than the erase, are never stored again (the replicator also refuses them; this is the shard's own check).
+        var user = ShardDatabase.NewUserId();
+        var other = ShardDatabase.NewUserId();
+        var erase = await _west.EraseUserAsync(user, Ct);
+
+        var outcomes = await _west.ApplyRemoteAsync([Doc(user, "a", "1", At(erase, +5, "us-east")), Doc(other, "a", "2", At(erase, +5, "us-east")), Doc(user, "b", "3", At(erase, +6, "us-east"))], ct: Ct);
+
+        Assert.Equal([ApplyOutcome.Skipped, ApplyOutcome.Applied, ApplyOutcome.Skipped], outcomes);
+        Assert.Equal(["log user_erase", "marker"], await SnapshotAsync(regions.West, user, withLogKinds: true));
+        Assert.Equal("2", (await _west.GetDocumentAsync(other, "docs", "a", Ct))?.Body);
+    }
+
+    [Fact]
     public async Task Checkpoints_only_move_forward_and_can_commit_with_the_apply()
     {
         var user = ShardDatabase.NewUserId();

@@ -14,10 +14,18 @@ public sealed partial class ShardStore
         """;
 
     private const string SelectDocumentsForUpdateSql = """
-        SELECT d.user_id, d.collection, d.key, d.body::text, d.version_hlc, d.version_origin, d.prev_version_hlc, d.prev_version_origin
-        FROM documents d JOIN unnest(@UserIds, @Collections, @Keys) AS k(u, c, k) ON d.user_id = k.u AND d.collection = k.c AND d.key = k.k
+        SELECT d.user_id AS UserId, d.collection AS Collection, d.key AS Key, d.body::text AS Body, d.version_hlc AS VersionHlc,
+               d.version_origin AS VersionOrigin, d.prev_version_hlc AS PrevHlc, d.prev_version_origin AS PrevOrigin
+        FROM documents d JOIN unnest(@KeyUsers::text[], @Collections::text[], @Keys::text[]) AS k(u, c, k) ON d.user_id = k.u AND d.collection = k.c AND d.key = k.k
         FOR UPDATE OF d
         """;
+
+    // Everything a batch of documents reads, in one round trip and in the order the multi-statement path takes it: the
+    // users' locks, the buckets' fence locks and fences (LockBucketsSharedSql), the erase markers, the stored rows
+    // (locked) and the tombstone floors. Statements of one command run in order, each with its own snapshot (READ
+    // COMMITTED), so every read after the locks sees what committed before they were granted.
+    private const string ReadDocumentBatchSql = "SELECT count(*) FROM (" + LockUsersExclusiveSql + ") AS l;\n" + LockBucketsSharedSql
+        + SelectEraseMarkersSql + ";\n" + SelectDocumentsForUpdateSql + ";\n" + TombstoneFloorsSql;
 
     private const string UpsertDocumentsSql = """
         INSERT INTO documents (user_id, collection, key, bucket, body, deleted, version_hlc, version_origin, prev_version_hlc, prev_version_origin, updated_at)
@@ -29,11 +37,75 @@ public sealed partial class ShardStore
         """;
 
     /// <summary>
+    /// Applies a replicated batch of documents only (the common case) in three round trips: every read in one
+    /// (<see cref="ReadDocumentBatchSql"/>), the decisions in memory (<see cref="DecideRun"/>), then the rows, the
+    /// checkpoint and the change-log entries in one, and the commit. The same locks, checks and rules as the general path
+    /// in <see cref="ApplyRemoteAsync"/>, which takes a round trip per step.
+    /// </summary>
+    private async Task<IReadOnlyList<ApplyOutcome>> ApplyDocumentBatchAsync(IReadOnlyList<ShardChange> changes, ReplicationCheckpoint? checkpoint, bool outOfOrder,
+        CancellationToken ct)
+    {
+        var outcomes = new ApplyOutcome[changes.Count];
+        var positions = new List<int>(changes.Count);
+        for (var i = 0; i < changes.Count; i++)
+        {
+            if (Quarantine(changes[i]))
+            {
+                outcomes[i] = ApplyOutcome.Quarantined;
+                continue;
+            }
+
+            positions.Add(i);
+        }
+
+        var run = positions.Select(i => changes[i]).ToList();
+        var users = changes.Select(c => c.UserId).Distinct(StringComparer.Ordinal).ToArray();
+        var keys = run.Select(c => (c.UserId, Collection: c.Collection!, Key: c.Key!)).Distinct().ToList();
+        await using var connection = await _dataSource.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        RunState state;
+        using (var results = await connection.QueryMultipleAsync(new CommandDefinition(ReadDocumentBatchSql, new
+               {
+                   UserLockClass, UserIds = users, FenceLockClass, Buckets = users.Select(Buckets.Of).Distinct().ToArray(),
+                   KeyUsers = keys.Select(k => k.UserId).ToArray(), Collections = keys.Select(k => k.Collection).ToArray(), Keys = keys.Select(k => k.Key).ToArray(),
+               }, tx, cancellationToken: ct)))
+        {
+            await results.ReadSingleAsync<long>();
+            await results.ReadSingleAsync<long>();
+            if (await results.ReadSingleOrDefaultAsync<BucketFence>() is { } fence)
+            {
+                throw new BucketFencedException(ShardId, fence.Bucket, fence.Epoch, fence.MoveId);
+            }
+
+            state = new RunState(
+                (await results.ReadAsync<MarkerRow>()).ToDictionary(m => m.UserId, m => new DataVersion(new HlcTimestamp(m.VersionHlc), m.VersionOrigin), StringComparer.Ordinal),
+                (await results.ReadAsync<StoredRow>()).ToDictionary(r => (r.UserId, r.Collection, r.Key), r => r.ToState()),
+                (await results.ReadAsync<FloorRow>()).ToDictionary(r => r.Bucket, r => new DataVersion(new HlcTimestamp(r.VersionHlc), r.VersionOrigin)));
+        }
+
+        var applied = new List<ShardChange>(run.Count);
+        var (dirty, conflicts) = DecideRun(run, state, outOfOrder, (position, done) =>
+        {
+            outcomes[positions[position]] = done ? ApplyOutcome.Applied : ApplyOutcome.Skipped;
+            if (done)
+            {
+                applied.Add(run[position]);
+            }
+        });
+        if (conflicts.Count > 0)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(InsertConflictSql, conflicts, tx, cancellationToken: ct));
+        }
+
+        await CommitApplyAsync(connection, tx, dirty.Count > 0 ? UpsertDocumentsCommand(dirty, state.Stored) : null, checkpoint, applied, ct);
+        return outcomes;
+    }
+
+    /// <summary>
     /// Applies consecutive document changes of a replicated batch with a fixed number of round trips instead of three per
-    /// change: the users' erase markers and the stored rows in one query each, the decisions in memory (the same rules
-    /// as one change at a time, in order, so several changes to one key in a run behave as if applied one by one), then
-    /// one upsert of every key's final state. The caller holds every user's lock exclusively, so no local writer or
-    /// other batch can change these rows meanwhile.
+    /// change (the general path, for a batch that mixes kinds): the users' erase markers and the stored rows in one query
+    /// each, the decisions in memory, then one upsert of every key's final state. The caller holds every user's lock
+    /// exclusively, so no local writer or other batch can change these rows meanwhile.
     /// </summary>
     private async Task ApplyDocumentRunAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyList<ShardChange> run, bool outOfOrder,
         Action<int, bool> outcome, CancellationToken ct)
@@ -41,14 +113,35 @@ public sealed partial class ShardStore
         var markers = (await connection.QueryAsync<MarkerRow>(new CommandDefinition(SelectEraseMarkersSql,
                 new { UserIds = run.Select(c => c.UserId).Distinct(StringComparer.Ordinal).ToArray() }, tx, cancellationToken: ct)))
             .ToDictionary(m => m.UserId, m => new DataVersion(new HlcTimestamp(m.VersionHlc), m.VersionOrigin), StringComparer.Ordinal);
-        var state = await SelectDocumentsAsync(connection, tx, run, ct);
-        var floors = await TombstoneFloorsAsync(connection, tx, run.Select(c => c.Bucket), ct);
+        var state = new RunState(markers, await SelectDocumentsAsync(connection, tx, run, ct), await TombstoneFloorsAsync(connection, tx, run.Select(c => c.Bucket), ct));
+        var (dirty, conflicts) = DecideRun(run, state, outOfOrder, outcome);
+        if (dirty.Count > 0)
+        {
+            await using var upsert = new NpgsqlBatch(connection, tx) { BatchCommands = { UpsertDocumentsCommand(dirty, state.Stored) } };
+            await upsert.ExecuteNonQueryAsync(ct);
+        }
+
+        if (conflicts.Count > 0)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(InsertConflictSql, conflicts, tx, cancellationToken: ct));
+        }
+    }
+
+    /// <summary>
+    /// The rules of a replicated run, in order, on what it read (so several changes to one key in a run behave as if
+    /// applied one by one): an erased user's changes are skipped; a key whose tombstone may have been collected is not
+    /// resurrected; a change not newer than the stored value is skipped; concurrent losers go to the conflict log.
+    /// Updates <paramref name="state"/> to each key's final value; returns the keys to write and the conflict entries.
+    /// </summary>
+    private (Dictionary<(string UserId, string Collection, string Key), ShardChange> Dirty, List<object> Conflicts) DecideRun(
+        IReadOnlyList<ShardChange> run, RunState state, bool outOfOrder, Action<int, bool> outcome)
+    {
         var dirty = new Dictionary<(string UserId, string Collection, string Key), ShardChange>();
         var conflicts = new List<object>();
         for (var position = 0; position < run.Count; position++)
         {
             var change = run[position];
-            if (markers.ContainsKey(change.UserId))
+            if (state.Markers.ContainsKey(change.UserId))
             {
                 outcome(position, false); // The user was erased: an erase is final, whatever the change's version.
                 continue;
@@ -56,8 +149,8 @@ public sealed partial class ShardStore
 
             var id = (change.UserId, change.Collection!, change.Key!);
             var incoming = change.Version;
-            var local = state.GetValueOrDefault(id);
-            if (local is null && floors.TryGetValue(change.Bucket, out var floor) && incoming <= floor)
+            var local = state.Stored.GetValueOrDefault(id);
+            if (local is null && state.Floors.TryGetValue(change.Bucket, out var floor) && incoming <= floor)
             {
                 outcome(position, false); // Its key's tombstone may have been collected: never resurrect (Retention/RetentionOptions.cs).
                 continue;
@@ -80,20 +173,12 @@ public sealed partial class ShardStore
                 conflicts.Add(ConflictArgs(change, winner: (incoming, body), loser: (local.Version, local.Body)));
             }
 
-            state[id] = new StoredState(body, incoming, change.PreviousVersion);
+            state.Stored[id] = new StoredState(body, incoming, change.PreviousVersion);
             dirty[id] = change;
             outcome(position, true);
         }
 
-        if (dirty.Count > 0)
-        {
-            await UpsertDocumentsAsync(connection, tx, dirty, state, ct);
-        }
-
-        if (conflicts.Count > 0)
-        {
-            await connection.ExecuteAsync(new CommandDefinition(InsertConflictSql, conflicts, tx, cancellationToken: ct));
-        }
+        return (dirty, conflicts);
     }
 
     private static async Task<Dictionary<(string UserId, string Collection, string Key), StoredState>> SelectDocumentsAsync(
@@ -101,7 +186,7 @@ public sealed partial class ShardStore
     {
         var keys = run.Select(c => (c.UserId, Collection: c.Collection!, Key: c.Key!)).Distinct().ToList();
         await using var command = new NpgsqlCommand(SelectDocumentsForUpdateSql, connection, tx);
-        command.Parameters.Add(TextArray("UserIds", keys.Select(k => k.UserId)));
+        command.Parameters.Add(TextArray("KeyUsers", keys.Select(k => k.UserId)));
         command.Parameters.Add(TextArray("Collections", keys.Select(k => k.Collection)));
         command.Parameters.Add(TextArray("Keys", keys.Select(k => k.Key)));
         var state = new Dictionary<(string UserId, string Collection, string Key), StoredState>();
@@ -116,12 +201,11 @@ public sealed partial class ShardStore
         return state;
     }
 
-    private async Task UpsertDocumentsAsync(NpgsqlConnection connection, NpgsqlTransaction tx,
-        Dictionary<(string UserId, string Collection, string Key), ShardChange> dirty,
-        Dictionary<(string UserId, string Collection, string Key), StoredState> state, CancellationToken ct)
+    private NpgsqlBatchCommand UpsertDocumentsCommand(Dictionary<(string UserId, string Collection, string Key), ShardChange> dirty,
+        Dictionary<(string UserId, string Collection, string Key), StoredState> state)
     {
         var rows = dirty.Select(d => (Id: d.Key, Change: d.Value, State: state[d.Key])).ToList();
-        await using var command = new NpgsqlCommand(UpsertDocumentsSql, connection, tx);
+        var command = new NpgsqlBatchCommand(UpsertDocumentsSql);
         command.Parameters.Add(TextArray("UserIds", rows.Select(r => r.Id.UserId)));
         command.Parameters.Add(TextArray("Collections", rows.Select(r => r.Id.Collection)));
         command.Parameters.Add(TextArray("Keys", rows.Select(r => r.Id.Key)));
@@ -132,34 +216,23 @@ public sealed partial class ShardStore
         command.Parameters.Add(new NpgsqlParameter<long?[]>("PrevHlcs", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. rows.Select(r => r.State.Previous?.Hlc.Value)] });
         command.Parameters.Add(TextArray("PrevOrigins", rows.Select(r => r.State.Previous?.Origin)));
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset>("Now", NpgsqlDbType.TimestampTz) { TypedValue = _time.GetUtcNow() });
-        await command.ExecuteNonQueryAsync(ct);
+        return command;
     }
 
     private static NpgsqlParameter<string?[]> TextArray(string name, IEnumerable<string?> values) =>
         new(name, NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = [.. values] };
 
-    private object ConflictArgs(ShardChange change, (DataVersion Version, string? Body) winner, (DataVersion Version, string? Body) loser)
+    private sealed record MarkerRow(string UserId, long VersionHlc, string VersionOrigin);
+
+    private sealed record StoredRow(string UserId, string Collection, string Key, string? Body, long VersionHlc, string VersionOrigin, long? PrevHlc, string? PrevOrigin)
     {
-        LogConflict(ShardId, change.UserId, winner.Version.ToString(), loser.Version.ToString());
-        return new
-        {
-            Bucket = Buckets.Of(change.UserId),
-            change.UserId,
-            change.Collection,
-            change.Key,
-            WinnerHlc = winner.Version.Hlc.Value,
-            WinnerOrigin = winner.Version.Origin,
-            LoserHlc = loser.Version.Hlc.Value,
-            LoserOrigin = loser.Version.Origin,
-            WinnerBody = winner.Body,
-            LoserBody = loser.Body,
-            WinnerDeleted = winner.Body is null,
-            LoserDeleted = loser.Body is null,
-            Now = _time.GetUtcNow(),
-        };
+        public StoredState ToState() => new(Body, new DataVersion(new HlcTimestamp(VersionHlc), VersionOrigin),
+            PrevHlc is { } prev ? new DataVersion(new HlcTimestamp(prev), PrevOrigin ?? string.Empty) : null);
     }
 
-    private sealed record MarkerRow(string UserId, long VersionHlc, string VersionOrigin);
+    /// <summary>What a run decides on: erase markers by user, stored rows by key (updated as the run decides), tombstone floors by bucket.</summary>
+    private sealed record RunState(Dictionary<string, DataVersion> Markers, Dictionary<(string UserId, string Collection, string Key), StoredState> Stored,
+        Dictionary<int, DataVersion> Floors);
 
     /// <summary>A stored document as the run sees it: body (null for a tombstone), version, and the version it replaced.</summary>
     private sealed record StoredState(string? Body, DataVersion Version, DataVersion? Previous);

@@ -19,33 +19,6 @@ public sealed partial class ShardStore
         LIMIT @Limit
         """;
 
-    private const string InsertConflictSql = """
-        INSERT INTO conflicts (bucket, user_id, collection, key, winner_version_hlc, winner_origin, loser_version_hlc, loser_origin,
-                               winner_body, loser_body, winner_deleted, loser_deleted, detected_at)
-        VALUES (@Bucket, @UserId, @Collection, @Key, @WinnerHlc, @WinnerOrigin, @LoserHlc, @LoserOrigin,
-                @WinnerBody::jsonb, @LoserBody::jsonb, @WinnerDeleted, @LoserDeleted, @Now)
-        ON CONFLICT DO NOTHING
-        """;
-
-    private const string ReadConflictsSql = """
-        SELECT id AS Id, user_id AS UserId, collection AS Collection, key AS Key,
-               winner_version_hlc AS WinnerHlc, winner_origin AS WinnerOrigin, loser_version_hlc AS LoserHlc, loser_origin AS LoserOrigin,
-               winner_body::text AS WinnerBody, loser_body::text AS LoserBody, winner_deleted AS WinnerDeleted, loser_deleted AS LoserDeleted,
-               detected_at AS DetectedAt
-        FROM conflicts WHERE id > @AfterId ORDER BY id LIMIT @Limit
-        """;
-
-    private const string GetCheckpointSql = "SELECT last_seq FROM replication_checkpoints WHERE peer = @Peer AND stream = @Stream";
-
-    // Checkpoints only move forward: a late, smaller acknowledgement must not rewind them.
-    private const string SetCheckpointSql = """
-        INSERT INTO replication_checkpoints AS c (peer, stream, last_seq, updated_at) VALUES (@Peer, @Stream, @LastSeq, @Now)
-        ON CONFLICT (peer, stream) DO UPDATE SET last_seq = greatest(c.last_seq, excluded.last_seq), updated_at = excluded.updated_at
-        """;
-
-    // Sent in front of a statement in the same round trip (one implicit transaction): that transaction only commits without the flush.
-    private const string AsyncCommitSql = "SELECT set_config('synchronous_commit', 'off', true);\n";
-
     private const string PruneSql = "DELETE FROM change_log WHERE seq <= @UptoSeq";
 
     /// <summary>How long a read at the stable position waits for the transactions running when it looked (then it returns what is stable).</summary>
@@ -127,6 +100,11 @@ public sealed partial class ShardStore
         bool outOfOrder = false)
     {
         ArgumentNullException.ThrowIfNull(changes);
+        if (changes.Count > 0 && changes.All(c => c.Kind == ChangeKind.Document))
+        {
+            return await ApplyDocumentBatchAsync(changes, checkpoint, outOfOrder, ct);
+        }
+
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         await LockUsersAsync(connection, tx, [.. changes.Select(c => c.UserId)], ct);
@@ -152,14 +130,12 @@ public sealed partial class ShardStore
         for (var i = 0; i < changes.Count; i++)
         {
             var change = changes[i];
-            if (_clock.IsBeyondSkew(change.Version.Hlc) || (change.EraseEpoch is { } epoch && _clock.IsBeyondSkew(epoch.Hlc)))
+            if (Quarantine(change))
             {
-                LogQuarantined(change.Origin, change.UserId, ShardId, change.Version.ToString());
                 outcomes[i] = ApplyOutcome.Quarantined;
                 continue;
             }
 
-            _clock.TryObserve(change.Version.Hlc);
             if (change.Kind == ChangeKind.Document)
             {
                 run.Add(i); // Consecutive documents are applied together; see ApplyDocumentRunAsync.
@@ -189,35 +165,41 @@ public sealed partial class ShardStore
             applied.RemoveAll(c => c.Kind != ChangeKind.UserErase && erasedHere.Contains(c.UserId));
         }
 
-        if (checkpoint is not null)
-        {
-            await connection.ExecuteAsync(new CommandDefinition(SetCheckpointSql, CheckpointArgs(checkpoint), tx, cancellationToken: ct));
-        }
-
-        await AppendChangesAsync(connection, tx, applied, ct);
-        await tx.CommitAsync(ct);
+        await CommitApplyAsync(connection, tx, null, checkpoint, applied, ct);
         return outcomes;
     }
 
-    /// <summary>The last sequence recorded for (<paramref name="peer"/>, <paramref name="stream"/>); 0 when none.</summary>
-    public async Task<long> GetCheckpointAsync(string peer, string stream, CancellationToken ct = default)
-    {
-        await using var connection = await _dataSource.OpenConnectionAsync(ct);
-        return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(GetCheckpointSql, new { Peer = peer, Stream = stream }, cancellationToken: ct)) ?? 0;
-    }
-
     /// <summary>
-    /// Records a sender's checkpoint; never moves an existing one backwards. It commits without waiting for the WAL to
-    /// reach disk (<c>synchronous_commit</c> off for this one transaction): a checkpoint that a database crash loses is
-    /// an older one, from which the sender sends again, and the receiver skips what it applied already (applying is
-    /// idempotent). Nothing that must hold after a crash follows from it before a durable commit: the next durable commit
-    /// on the shard (a write, a prune that read this checkpoint) flushes the log up to and past it.
+    /// The last writes of an apply in one round trip — the rows (when given), the checkpoint, the change-log entries of
+    /// what was applied — then the commit.
     /// </summary>
-    public async Task SetCheckpointAsync(ReplicationCheckpoint checkpoint, CancellationToken ct = default)
+    private async Task CommitApplyAsync(NpgsqlConnection connection, NpgsqlTransaction tx, NpgsqlBatchCommand? rows, ReplicationCheckpoint? checkpoint,
+        IReadOnlyList<ShardChange> applied, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(checkpoint);
-        await using var connection = await _dataSource.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition(AsyncCommitSql + SetCheckpointSql, CheckpointArgs(checkpoint), cancellationToken: ct));
+        await using (var writes = new NpgsqlBatch(connection, tx))
+        {
+            if (rows is not null)
+            {
+                writes.BatchCommands.Add(rows);
+            }
+
+            if (checkpoint is not null)
+            {
+                writes.BatchCommands.Add(CheckpointCommand(checkpoint));
+            }
+
+            if (applied.Count > 0)
+            {
+                writes.BatchCommands.Add(AppendChangesCommand(applied));
+            }
+
+            if (writes.BatchCommands.Count > 0)
+            {
+                await writes.ExecuteNonQueryAsync(ct);
+            }
+        }
+
+        await tx.CommitAsync(ct);
     }
 
     /// <summary>Deletes change-log entries up to and including <paramref name="uptoSeq"/> (once every peer acknowledged them); returns how many.</summary>
@@ -229,35 +211,18 @@ public sealed partial class ShardStore
         return count;
     }
 
-    /// <summary>Conflict-log entries with id greater than <paramref name="afterId"/>, oldest first.</summary>
-    public async Task<IReadOnlyList<ConflictRecord>> ReadConflictsAsync(long afterId = 0, int limit = 100, CancellationToken ct = default)
+    /// <summary>True (and logged) when a change's version, or its erase epoch, is beyond the clock-skew bound; otherwise the clock observes it.</summary>
+    private bool Quarantine(ShardChange change)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        await using var connection = await _dataSource.OpenConnectionAsync(ct);
-        var rows = await connection.QueryAsync<ConflictRow>(new CommandDefinition(ReadConflictsSql, new { AfterId = afterId, Limit = limit }, cancellationToken: ct));
-        return [.. rows.Select(row => row.ToRecord())];
+        if (_clock.IsBeyondSkew(change.Version.Hlc) || (change.EraseEpoch is { } epoch && _clock.IsBeyondSkew(epoch.Hlc)))
+        {
+            LogQuarantined(change.Origin, change.UserId, ShardId, change.Version.ToString());
+            return true;
+        }
+
+        _clock.TryObserve(change.Version.Hlc);
+        return false;
     }
-
-    private object CheckpointArgs(ReplicationCheckpoint checkpoint) =>
-        new { checkpoint.Peer, checkpoint.Stream, checkpoint.LastSeq, Now = _time.GetUtcNow() };
-
-    /// <summary>
-    /// Whether <paramref name="other"/> is concurrent with <paramref name="newer"/>, whose writer replaced
-    /// <paramref name="newerReplaced"/>: false when both come from one region (its writes to a key are serialized) or
-    /// the writer replaced <paramref name="other"/> itself, something older, or a later value of <paramref name="other"/>'s
-    /// region or of its own (those met <paramref name="other"/> first, in stream order, and were judged there). When the
-    /// writer replaced a newer value of a third region, one version of history cannot tell whether that value had seen
-    /// <paramref name="other"/>: it counts as concurrent, so a lost write is always logged (at the price of a rare entry
-    /// for a write that was in fact seen). The definition the tests check is in docs/decisions.md.
-    /// When <paramref name="newer"/> arrived <paramref name="outOfOrder"/> (an anti-entropy row), a later value of its own
-    /// region is no proof either: that value may never reach this replica (the row is the peer's current value, not
-    /// its history), so it never meets <paramref name="other"/> here, and at its own region <paramref name="other"/>
-    /// may have arrived only after it was replaced. Such an overwrite is logged.
-    /// </summary>
-    private static bool IsConcurrent(DataVersion other, DataVersion newer, DataVersion? newerReplaced, bool outOfOrder = false) =>
-        other.Origin != newer.Origin
-        && (newerReplaced is not { } replaced || replaced < other
-            || (replaced != other && replaced.Origin != other.Origin && (outOfOrder || replaced.Origin != newer.Origin)));
 
     private async Task<bool> ApplyCounterAsync(NpgsqlConnection connection, NpgsqlTransaction tx, ShardChange change, CancellationToken ct)
     {
@@ -333,19 +298,4 @@ public sealed partial class ShardStore
             TraceParent = TraceParent,
         };
     }
-
-    private sealed record ConflictRow(long Id, string UserId, string Collection, string Key, long WinnerHlc, string WinnerOrigin, long LoserHlc, string LoserOrigin,
-        string? WinnerBody, string? LoserBody, bool WinnerDeleted, bool LoserDeleted, DateTime DetectedAt)
-    {
-        public ConflictRecord ToRecord() => new(Id, UserId, Collection, Key,
-            new DataVersion(new HlcTimestamp(WinnerHlc), WinnerOrigin), WinnerBody, WinnerDeleted,
-            new DataVersion(new HlcTimestamp(LoserHlc), LoserOrigin), LoserBody, LoserDeleted,
-            new DateTimeOffset(DateTime.SpecifyKind(DetectedAt, DateTimeKind.Utc)));
-    }
 }
-
-/// <summary>A conflict-log entry: two concurrent values of one document and which won.</summary>
-public sealed record ConflictRecord(long Id, string UserId, string Collection, string Key,
-    DataVersion Winner, string? WinnerBody, bool WinnerDeleted,
-    DataVersion Loser, string? LoserBody, bool LoserDeleted,
-    DateTimeOffset DetectedAt);
