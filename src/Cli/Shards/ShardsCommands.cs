@@ -2,11 +2,12 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Dapper;
 using Geo.Cli.CommandLine;
 using Geo.Core.Placement;
 using Geo.Core.Topology;
 using Geo.Storage.Migrations;
+using Geo.Storage.Moves;
+using Geo.Storage.Reports;
 using Npgsql;
 using Spectre.Console;
 
@@ -64,7 +65,7 @@ internal static class ShardsCommands
             {
                 var rows = (await region.Store(id).BucketRowCountsAsync(ct)).Values.Sum();
                 await using var connection = await dataSource.OpenConnectionAsync(ct);
-                var size = await connection.ExecuteScalarAsync<long>(new CommandDefinition("SELECT pg_database_size(current_database())", cancellationToken: ct));
+                var size = await ShardReport.DatabaseSizeAsync(connection, ct);
                 var fences = await region.Store(id).FencedBucketsAsync(ct);
                 shards.Add(new ShardStatus(id, owned.GetValueOrDefault(id), rows, size, fences.Count, null));
             }
@@ -79,7 +80,7 @@ internal static class ShardsCommands
         {
             try
             {
-                progress.AddRange(await MoveRunner.ListProgressAsync(dataSource, ct));
+                progress.AddRange(await new MoveProgressStore(dataSource).ListAsync(ct));
             }
             catch (NpgsqlException)
             {
@@ -349,9 +350,9 @@ internal static class ShardsCommands
 
         foreach (var (shard, dataSource) in region.DataSources)
         {
-            foreach (var move in (await MoveRunner.ListProgressAsync(dataSource, ct)).Where(m => m.Step == "completed"))
+            foreach (var move in (await new MoveProgressStore(dataSource).ListAsync(ct)).Where(m => m.Step == "completed"))
             {
-                var (same, newer, missing) = BucketData.Compare(
+                var (same, newer, missing) = RowComparison.Compare(
                     await BucketData.ReadLoggedRowsAsync(dataSource, move.Buckets, ct), await BucketData.ReadRowsAsync(region.DataSource(move.Target), move.Buckets, ct));
                 checks.Add($"{move.MoveId}: {same + newer} rows of the source log found on {move.Target} ({same} as logged, {newer} newer)");
                 problems.AddRange(missing.Select(m => $"{move.MoveId}: {m}"));
