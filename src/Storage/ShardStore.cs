@@ -32,12 +32,18 @@ public sealed partial class ShardStore
     private const string EraseMarkerSql = "SELECT version_hlc AS VersionHlc, version_origin AS VersionOrigin FROM erased_users WHERE user_id = @UserId";
 
     // Appends run concurrently (no lock orders them; readers stop at the stable position, see ChangeLogWatermark). The
-    // transaction id is assigned before the seq is drawn (the fenced subquery runs first), which the watermark relies on.
-    private const string AppendChangeSql = """
+    // transaction id is assigned before any seq is drawn: the uncorrelated subquery in WHERE is an init plan, run once
+    // before the first row is projected, and nextval is in the projection. One statement for every entry of a
+    // transaction (a replicated batch appends hundreds), in the order given.
+    private const string AppendChangesSql = """
         INSERT INTO change_log (seq, bucket, user_id, kind, collection, key, counter_name, counter_region, body, deleted, incr, decr,
                                 version_hlc, version_origin, prev_version_hlc, prev_version_origin, erase_hlc, erase_origin, origin, created_at, trace_parent)
-        SELECT nextval('change_log_seq_seq'), $1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
-        FROM (SELECT pg_current_xact_id() OFFSET 0) AS assigned
+        SELECT nextval('change_log_seq_seq'), b, u, k, c, ky, cn, cr, body::jsonb, del, inc, dec, vh, vo, ph, po, eh, eo, o, $19, tp
+        FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bigint[],
+                    $11::bigint[], $12::bigint[], $13::text[], $14::bigint[], $15::text[], $16::bigint[], $17::text[], $18::text[], $20::text[])
+             WITH ORDINALITY AS t(b, u, k, c, ky, cn, cr, body, del, inc, dec, vh, vo, ph, po, eh, eo, o, tp, n)
+        WHERE (SELECT pg_current_xact_id()) IS NOT NULL
+        ORDER BY n
         RETURNING seq
         """;
 
@@ -130,48 +136,40 @@ public sealed partial class ShardStore
             return [];
         }
 
-        var now = _time.GetUtcNow();
-        await using var batch = new NpgsqlBatch(connection, tx);
-        foreach (var change in changes)
-        {
-            var command = new NpgsqlBatchCommand(AppendChangeSql);
-            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = change.Bucket });
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = change.UserId });
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = ChangeKinds.ToText(change.Kind) });
-            command.Parameters.Add(Text(change.Collection));
-            command.Parameters.Add(Text(change.Key));
-            command.Parameters.Add(Text(change.CounterName));
-            command.Parameters.Add(Text(change.CounterRegion));
-            command.Parameters.Add(Text(change.Body));
-            command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = change.Deleted });
-            command.Parameters.Add(BigInt(change.Kind == ChangeKind.Counter ? change.Increments : null));
-            command.Parameters.Add(BigInt(change.Kind == ChangeKind.Counter ? change.Decrements : null));
-            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = change.Version.Hlc.Value });
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = change.Version.Origin });
-            command.Parameters.Add(BigInt(change.PreviousVersion?.Hlc.Value));
-            command.Parameters.Add(Text(change.PreviousVersion?.Origin));
-            command.Parameters.Add(BigInt(change.EraseEpoch?.Hlc.Value));
-            command.Parameters.Add(Text(change.EraseEpoch?.Origin));
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = change.Origin });
-            command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = now });
-            // A replicated change keeps its writer's trace; a local one takes the current request's.
-            command.Parameters.Add(Text(change.TraceParent ?? System.Diagnostics.Activity.Current?.Id));
-            batch.BatchCommands.Add(command);
-        }
+        // A replicated change keeps its writer's trace; a local one takes the current request's.
+        var trace = System.Diagnostics.Activity.Current?.Id;
+        await using var command = new NpgsqlCommand(AppendChangesSql, connection, tx);
+        command.Parameters.Add(Array(NpgsqlDbType.Integer, changes.Select(c => c.Bucket)));
+        command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => c.UserId)));
+        command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => ChangeKinds.ToText(c.Kind))));
+        command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => c.Collection)));
+        command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => c.Key)));
+        command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => c.CounterName)));
+        command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => c.CounterRegion)));
+        command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => c.Body)));
+        command.Parameters.Add(Array(NpgsqlDbType.Boolean, changes.Select(c => c.Deleted)));
+        command.Parameters.Add(Array(NpgsqlDbType.Bigint, changes.Select(c => c.Kind == ChangeKind.Counter ? c.Increments : (long?)null)));
+        command.Parameters.Add(Array(NpgsqlDbType.Bigint, changes.Select(c => c.Kind == ChangeKind.Counter ? c.Decrements : (long?)null)));
+        command.Parameters.Add(Array(NpgsqlDbType.Bigint, changes.Select(c => c.Version.Hlc.Value)));
+        command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => c.Version.Origin)));
+        command.Parameters.Add(Array(NpgsqlDbType.Bigint, changes.Select(c => c.PreviousVersion?.Hlc.Value)));
+        command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => c.PreviousVersion?.Origin)));
+        command.Parameters.Add(Array(NpgsqlDbType.Bigint, changes.Select(c => c.EraseEpoch?.Hlc.Value)));
+        command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => c.EraseEpoch?.Origin)));
+        command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => c.Origin)));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = _time.GetUtcNow() });
+        command.Parameters.Add(Array(NpgsqlDbType.Text, changes.Select(c => c.TraceParent ?? trace)));
 
         var seqs = new long[changes.Count];
-        await using var reader = await batch.ExecuteReaderAsync(ct);
-        for (var i = 0; i < seqs.Length; i++)
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        for (var i = 0; i < seqs.Length && await reader.ReadAsync(ct); i++)
         {
-            await reader.ReadAsync(ct);
             seqs[i] = reader.GetInt64(0);
-            await reader.NextResultAsync(ct);
         }
 
         return seqs;
 
-        static NpgsqlParameter Text(string? value) => new() { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)value ?? DBNull.Value };
-        static NpgsqlParameter BigInt(long? value) => new() { NpgsqlDbType = NpgsqlDbType.Bigint, Value = (object?)value ?? DBNull.Value };
+        static NpgsqlParameter<T[]> Array<T>(NpgsqlDbType type, IEnumerable<T> values) => new() { NpgsqlDbType = NpgsqlDbType.Array | type, TypedValue = [.. values] };
     }
 
     private ShardChange LocalChange(ChangeKind kind, string userId, DataVersion version) => new()

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Geo.Contracts;
 using Geo.Contracts.Directory;
 using Geo.Core.Signals;
 using Grpc.Core;
@@ -29,6 +30,7 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
     private readonly Wakeup _tailWake = new();
     private readonly TimeProvider _time;
     private readonly TimeSpan _pollInterval;
+    private readonly TimeSpan _readTimeout;
     private long _afterSeq;
     private ShardMapFollower? _follower;
     private int _disposed;
@@ -45,6 +47,7 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
         Region = site.Value.Region;
         _time = time;
         _pollInterval = options.Value.PollInterval;
+        _readTimeout = options.Value.DirectoryReadTimeout;
         _channel = DirectoryClient.CreateChannel(topology.Region(Region).Directory, tls.ClientOptions());
         _client = new DirectoryClient(new Contracts.Directory.Directory.DirectoryClient(_channel), time: time);
     }
@@ -53,6 +56,9 @@ internal sealed class DirectoryLink : IHostedService, IAsyncDisposable
 
     /// <summary>The generated client (replication calls).</summary>
     public Contracts.Directory.Directory.DirectoryClient Grpc => _client.Grpc;
+
+    /// <summary>The deadline of one page read of the directory's change log (<see cref="ReplicatorOptions.DirectoryReadTimeout"/>).</summary>
+    public DateTime ReadDeadline() => _time.Deadline(_readTimeout);
 
     /// <summary>The newest shard map of this region, or null before the first arrived.</summary>
     public ShardMapSnapshot? CurrentMap => _follower?.Current;

@@ -42,7 +42,11 @@ internal sealed class ReplicatorOptions
     /// <summary>Byte cap of one batch or row page (its changes' encoded size): a quarter of <see cref="MaxMessageBytes"/>.</summary>
     public int BatchBytes => MaxMessageBytes / 4;
 
-    /// <summary>Batches per stream sent and not yet acknowledged: bounds memory when a peer is slow. Default 4.</summary>
+    /// <summary>
+    /// Batches per stream sent and not yet acknowledged: bounds memory when a peer is slow. Default 4. Only full batches
+    /// (a backlog) fill the window: a batch that reached the end of the log waits for the acknowledgements in flight, so
+    /// changes that commit meanwhile travel together in the next batch instead of one batch each.
+    /// </summary>
     [Range(1, 64)]
     public int Window { get; set; } = 4;
 
@@ -74,6 +78,14 @@ internal sealed class ReplicatorOptions
     /// <summary>A stream with no reply for this long is considered dead and reconnected. Default 10 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.500", "00:10:00")]
     public TimeSpan PeerTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Deadline of one page read of this region's directory change log (the directory stream's sender). Default 5 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan DirectoryReadTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Deadline of applying a peer's directory entries to this region's directory. Default 10 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan DirectoryApplyTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>First reconnect delay; doubles per failure with full jitter up to <see cref="MaxBackoff"/>. Default 200 ms.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]

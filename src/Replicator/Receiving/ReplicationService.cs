@@ -1,3 +1,4 @@
+using Geo.Contracts;
 using Geo.Core.Tls;
 using Geo.ServiceDefaults.Tls;
 using Geo.Contracts.Directory;
@@ -267,7 +268,7 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
         {
             var request = new ApplyUserEntriesRequest { ProtocolVersion = Contracts.ProtocolVersions.Directory };
             request.Entries.Add(valid.Select(ChangeMapping.FromWire));
-            var response = await directory.Grpc.ApplyUserEntriesAsync(request, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct);
+            var response = await directory.Grpc.ApplyUserEntriesAsync(request, deadline: time.Deadline(options.Value.DirectoryApplyTimeout), cancellationToken: ct);
             if (response.Quarantined.Count > 0)
             {
                 var first = response.Quarantined.Min();

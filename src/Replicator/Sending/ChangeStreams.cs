@@ -128,5 +128,5 @@ internal sealed class DirectoryChangeStream(DirectoryLink directory, ShardStore 
 
     private Task<ReadUserChangesResponse> ReadPageAsync(long afterSeq, int limit, CancellationToken ct)
         => directory.Grpc.ReadUserChangesAsync(new ReadUserChangesRequest { AfterSeq = afterSeq, Limit = limit, Origin = directory.Region, ProtocolVersion = Contracts.ProtocolVersions.Directory },
-            deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: ct).ResponseAsync;
+            deadline: directory.ReadDeadline(), cancellationToken: ct).ResponseAsync;
 }

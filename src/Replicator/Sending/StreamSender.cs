@@ -8,6 +8,9 @@ namespace Geo.Replicator.Sending;
 /// Ships one stream to one peer within one session: reads after what was sent, keeps at most
 /// <see cref="Hosting.ReplicatorOptions.Window"/> batches unacknowledged (bounded memory when the peer is slow or gone),
 /// advances the durable checkpoint on acknowledgement, and rewinds to it when the receiver asks.
+/// At the end of the log it sends one batch and waits for its acknowledgement before reading again: the writes that
+/// commit during that round trip go out together (batching under load, one change per batch when idle), where a full
+/// window of one-change batches would cost the receiver a transaction each.
 /// </summary>
 internal sealed class StreamSender
 {
@@ -22,6 +25,7 @@ internal sealed class StreamSender
     private long _durable;
     private long _sent;
     private bool _rewind;
+    private bool _atTail;
     private DateTimeOffset? _tailAt;
 
     public StreamSender(IChangeStream stream, string peer, long checkpoint, Hosting.ReplicatorOptions options, TimeProvider time, PeerState state)
@@ -68,7 +72,7 @@ internal sealed class StreamSender
             lock (_gate)
             {
                 rewind = _rewind;
-                full = _inflight.Count >= _options.Window;
+                full = _inflight.Count >= _options.Window || (_atTail && _inflight.Count > 0);
                 after = _sent;
             }
 
@@ -80,6 +84,7 @@ internal sealed class StreamSender
                     _sent = _durable;
                     _inflight.Clear();
                     _rewind = false;
+                    _atTail = false;
                     _tailAt = null;
                 }
 
@@ -111,6 +116,11 @@ internal sealed class StreamSender
                 {
                     await write(new ReplicationMessage { Batch = batch }, ct);
                 }
+            }
+
+            lock (_gate)
+            {
+                _atTail = read.AtTail && !_rewind;
             }
 
             if (read.AtTail)

@@ -43,6 +43,9 @@ public sealed partial class ShardStore
         ON CONFLICT (peer, stream) DO UPDATE SET last_seq = greatest(c.last_seq, excluded.last_seq), updated_at = excluded.updated_at
         """;
 
+    // Sent in front of a statement in the same round trip (one implicit transaction): that transaction only commits without the flush.
+    private const string AsyncCommitSql = "SELECT set_config('synchronous_commit', 'off', true);\n";
+
     private const string PruneSql = "DELETE FROM change_log WHERE seq <= @UptoSeq";
 
     /// <summary>How long a read at the stable position waits for the transactions running when it looked (then it returns what is stable).</summary>
@@ -203,12 +206,18 @@ public sealed partial class ShardStore
         return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(GetCheckpointSql, new { Peer = peer, Stream = stream }, cancellationToken: ct)) ?? 0;
     }
 
-    /// <summary>Records a checkpoint; never moves an existing one backwards.</summary>
+    /// <summary>
+    /// Records a sender's checkpoint; never moves an existing one backwards. It commits without waiting for the WAL to
+    /// reach disk (<c>synchronous_commit</c> off for this one transaction): a checkpoint that a database crash loses is
+    /// an older one, from which the sender sends again, and the receiver skips what it applied already (applying is
+    /// idempotent). Nothing that must hold after a crash follows from it before a durable commit: the next durable commit
+    /// on the shard (a write, a prune that read this checkpoint) flushes the log up to and past it.
+    /// </summary>
     public async Task SetCheckpointAsync(ReplicationCheckpoint checkpoint, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition(SetCheckpointSql, CheckpointArgs(checkpoint), cancellationToken: ct));
+        await connection.ExecuteAsync(new CommandDefinition(AsyncCommitSql + SetCheckpointSql, CheckpointArgs(checkpoint), cancellationToken: ct));
     }
 
     /// <summary>Deletes change-log entries up to and including <paramref name="uptoSeq"/> (once every peer acknowledged them); returns how many.</summary>
