@@ -43,7 +43,7 @@ public sealed class StatusPageTests(ObservedSystem system)
 
         var port = FreePort.Next();
         var page = new Uri($"http://127.0.0.1:{port}/");
-        using var geoctl = StartGeoctl("status-page", "--topology", system.Topology.Path, "--listen", page.ToString(), "--refresh", "2");
+        using var geoctl = Geoctl.Start(["status-page", "--topology", system.Topology.Path, "--listen", page.ToString(), "--refresh", "2"]);
         try
         {
             // Until the page holds a second reading (the checkpoints compare two); bounded.
@@ -148,20 +148,5 @@ public sealed class StatusPageTests(ObservedSystem system)
         {
             profile.Delete(recursive: true);
         }
-    }
-
-    private static Process StartGeoctl(params string[] args)
-    {
-        var dll = Path.Combine(ServiceProcess.RepositoryRoot(), "src", "Cli", "bin", "Release", "net10.0", "geoctl.dll");
-        Assert.True(File.Exists(dll), $"build the Cli first: {dll}");
-        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = false, RedirectStandardError = false };
-        info.ArgumentList.Add(dll);
-        info.Environment["GEO_PKI"] = Geo.Testing.Security.TestPki.Directory; // geoctl presents the run's admin certificate
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        return Process.Start(info)!;
     }
 }

@@ -1,11 +1,11 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Dapper;
 using Geo.Cli.CommandLine;
 using Geo.Core.Clock;
 using Geo.Storage;
 using Geo.Storage.Migrations;
+using Geo.Storage.Reports;
 using Npgsql;
 using Spectre.Console;
 
@@ -19,16 +19,6 @@ namespace Geo.Cli.Bench;
 internal static class BenchCommands
 {
     private const string UserPrefix = "geoctl-bench-";
-
-    // A scratch database: no Geo tables yet, or Geo tables holding nothing but an earlier bench's rows.
-    private const string ForeignRowsSql = """
-        SELECT (SELECT count(*) FROM documents WHERE user_id NOT LIKE 'geoctl-bench-%') + (SELECT count(*) FROM counters) + (SELECT count(*) FROM erased_users)
-        """;
-
-    private const string CleanSql = """
-        DELETE FROM documents WHERE user_id LIKE 'geoctl-bench-%';
-        DELETE FROM change_log WHERE user_id LIKE 'geoctl-bench-%';
-        """;
 
     public static Command Create(CliHost host, GlobalOptions globals)
     {
@@ -78,7 +68,7 @@ internal static class BenchCommands
             {
                 await ShardMigrator.MigrateAsync(dataSource, ct);
                 await using var connection = await dataSource.OpenConnectionAsync(ct);
-                var foreign = await connection.ExecuteScalarAsync<long>(new CommandDefinition(ForeignRowsSql, cancellationToken: ct));
+                var foreign = await ScratchShard.ForeignRowsAsync(connection, UserPrefix, ct);
                 if (foreign > 0)
                 {
                     throw GeoCliException.Refused($"The database holds {foreign} Geo rows that are not the bench's: point --connection at a scratch database, never at a live shard.");
@@ -93,7 +83,7 @@ internal static class BenchCommands
             var result = await RunAsync(context, store, settings, ct);
             await using (var connection = await dataSource.OpenConnectionAsync(ct))
             {
-                await connection.ExecuteAsync(new CommandDefinition(CleanSql, commandTimeout: 0, cancellationToken: ct));
+                await ScratchShard.DeleteAsync(connection, UserPrefix, ct);
             }
 
             if (context.Json)

@@ -2,6 +2,7 @@ using System.CommandLine;
 using CultureInfo = System.Globalization.CultureInfo;
 using Geo.Cli.CommandLine;
 using Geo.Core.Topology;
+using Geo.Storage.Reports;
 using Npgsql;
 using Spectre.Console;
 
@@ -190,10 +191,7 @@ internal static class CheckpointsCommand
         {
             await using var connection = new NpgsqlConnection(connectionString);
             await connection.OpenAsync(ct);
-            await using var command = new NpgsqlCommand("SELECT coalesce((SELECT max(seq) FROM change_log), 0), pg_database_size(current_database())", connection);
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            await reader.ReadAsync(ct);
-            var reading = (reader.GetInt64(0), reader.GetInt64(1));
+            var reading = await ShardReport.ChangeLogHeadAndSizeAsync(connection, ct);
             lock (into)
             {
                 into.Shards[shard] = reading;

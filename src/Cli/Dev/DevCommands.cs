@@ -58,7 +58,7 @@ internal static class DevCommands
         EnsureDevIssuer(system.Paths);
         await EnsurePkiAsync(system, say);
         var clock = Stopwatch.StartNew();
-        var started = DateTimeOffset.UtcNow;
+        var started = system.Services.Time.GetUtcNow(); // the readiness deadlines count from here
         var databases = new LocalDatabases(system.Paths, say);
         await databases.StartPostgresAsync(system.Topology);
         await databases.StartRedisAsync();

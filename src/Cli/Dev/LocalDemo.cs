@@ -5,6 +5,7 @@ using System.Text.Json;
 using Geo.Cli.Auth;
 using Geo.Core.Topology;
 using Geo.ServiceDefaults.Auth;
+using Geo.Storage.Reports;
 using Npgsql;
 
 namespace Geo.Cli.Dev;
@@ -223,10 +224,7 @@ internal sealed class LocalDemo(LocalPaths paths, GeoTopology topology, LocalSer
     {
         await using var connection = new NpgsqlConnection(shard);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(
-            "SELECT (SELECT count(*) FROM documents WHERE user_id = @u) + (SELECT count(*) FROM change_log WHERE user_id = @u)", connection);
-        command.Parameters.AddWithValue("u", user);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+        return await ShardReport.UserRowsAsync(connection, user, CancellationToken.None);
     }
 
     /// <summary>Retries <paramref name="attempt"/> every 0.5 s until it succeeds or <paramref name="seconds"/> have passed; a call that throws counts as not yet.</summary>

@@ -27,11 +27,15 @@ internal sealed class LocalServices
 
     private readonly LocalPaths _paths;
 
-    public LocalServices(LocalPaths paths, GeoTopology topology, IReadOnlyList<string> regionOrder)
+    public LocalServices(LocalPaths paths, GeoTopology topology, IReadOnlyList<string> regionOrder, TimeProvider? time = null)
     {
         _paths = paths;
+        Time = time ?? TimeProvider.System;
         All = [.. GeoService.All.SelectMany(s => regionOrder.Select(r => new LocalService(s, r, s.Url(topology.Region(r)))))];
     }
+
+    /// <summary>The clock of the readiness deadlines.</summary>
+    public TimeProvider Time { get; }
 
     /// <summary>Every service of every region, services in start order, regions in the topology file's order.</summary>
     public IReadOnlyList<LocalService> All { get; }
@@ -147,12 +151,12 @@ internal sealed class LocalServices
                 break;
             }
 
-            if (DateTimeOffset.UtcNow >= deadline)
+            if (Time.GetUtcNow() >= deadline)
             {
                 throw new LocalSystemException($"not ready after 300 s: {string.Join(' ', pending.Select(p => $"{p.Service.Project} {p.Region}"))}; see .geo/logs/");
             }
 
-            await Task.Delay(200);
+            await Task.Delay(TimeSpan.FromMilliseconds(200), Time);
         }
     }
 }

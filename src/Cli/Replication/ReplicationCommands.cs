@@ -1,11 +1,11 @@
 using System.CommandLine;
 using CultureInfo = System.Globalization.CultureInfo;
-using Dapper;
 using Geo.Cli.CommandLine;
 using Geo.Contracts;
 using Geo.Contracts.Replication;
 using Geo.Core.Tls;
 using Geo.Core.Topology;
+using Geo.Storage.Reports;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Npgsql;
@@ -21,12 +21,6 @@ internal static class ReplicationCommands
 {
     private static readonly TimeSpan StatusTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan VerifyTimeout = TimeSpan.FromMinutes(10);
-
-    // Conflicts this region's shards logged against each other region (the origin of the other side of the conflict).
-    private const string ConflictsByPeerSql = """
-        SELECT CASE WHEN winner_origin = @Region THEN loser_origin ELSE winner_origin END AS Peer, count(*) AS Count
-        FROM conflicts GROUP BY 1
-        """;
 
     public static Command Create(CliHost host, GlobalOptions globals)
     {
@@ -228,7 +222,7 @@ internal static class ReplicationCommands
             {
                 await using var connection = new NpgsqlConnection(connectionString);
                 await connection.OpenAsync(ct);
-                foreach (var (peer, count) in await connection.QueryAsync<(string, long)>(new CommandDefinition(ConflictsByPeerSql, new { Region = region.Id }, cancellationToken: ct)))
+                foreach (var (peer, count) in await ShardReport.ConflictsByPeerAsync(connection, region.Id, ct))
                 {
                     counts[peer] = counts.GetValueOrDefault(peer) + count;
                 }

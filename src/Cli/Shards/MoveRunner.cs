@@ -1,14 +1,13 @@
 using System.Diagnostics;
-using Dapper;
 using Geo.Cli.CommandLine;
 using Geo.Contracts.Directory;
-using Npgsql;
+using Geo.Storage.Moves;
 
 namespace Geo.Cli.Shards;
 
 /// <summary>
 /// Runs one move of docs/architecture.md §9 and resumes it from any step: the directory's move record holds the phase,
-/// the source shard's <c>shard_move_progress</c> row the copy watermark and timings. Every step is idempotent.
+/// the source shard's progress row (<see cref="MoveProgressStore"/>) the copy watermark and timings. Every step is idempotent.
 /// </summary>
 internal sealed class MoveRunner(RegionConnection region, Action<string, int, string> report)
 {
@@ -22,17 +21,12 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
     // Fewer changes than this in a pass: the source's log is nearly drained, so the fenced window replays only a few.
     private const int FenceWhenBelow = 50;
 
-    private const string ProgressColumns = """
-        move_id AS MoveId, step AS Step, copy_seq AS CopySeq, caught_up_seq AS CaughtUpSeq, rows_copied AS RowsCopied, changes_applied AS ChangesApplied,
-        fenced_at AS FencedAt, flipped_at AS FlippedAt, pause_ms AS PauseMs, rows_cleaned AS RowsCleaned, verified AS Verified, completed_at AS CompletedAt,
-        source_shard AS Source, target_shard AS Target, buckets AS Buckets
-        """;
-
     public async Task<MoveProgress> RunAsync(PlannedMove move, long? planEpoch, CancellationToken ct)
     {
         var id = move.MoveId;
         var source = region.DataSource(move.From);
         var target = region.DataSource(move.To);
+        var progressOf = region.Progress(move.From);
         var targetStore = region.Store(move.To);
         var sourceStore = region.Store(move.From);
 
@@ -61,7 +55,7 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
             throw new GeoCliException(ExitCodes.Failed, $"Move '{id}' in the directory goes {state.SourceShard} -> {state.TargetShard}, the plan says {move.From} -> {move.To}.");
         }
 
-        await EnsureProgressAsync(source, move, ct);
+        await progressOf.EnsureAsync(id, region.Id, move.From, move.To, move.Buckets, ct);
         report(id, 1, $"begun ({state.Phase})");
         long? caughtUp = null, idempotencySeq = null; // known when this run fenced the move itself
         Stopwatch? fenceClock = null;
@@ -73,18 +67,18 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
                 throw new GeoCliException(ExitCodes.Failed, $"Move '{id}' was cancelled; make a new plan to move these buckets.");
             case MovePhase.Completed:
                 report(id, Steps, "already completed");
-                return await ReadProgressAsync(source, id, ct);
+                return await progressOf.ReadAsync(id, ct);
         }
 
         if (state.Phase == MovePhase.Begun)
         {
             await targetStore.UnfenceBucketsAsync(move.Buckets, ct);
-            var progress = await ReadProgressAsync(source, id, ct);
+            var progress = await progressOf.ReadAsync(id, ct);
             if (progress.CopySeq is null)
             {
                 report(id, 1, $"copying {move.Buckets.Length} buckets {move.From} -> {move.To}");
                 var (seq, rows) = await BucketData.CopyAsync(source, target, move.Buckets, (table, n) => report(id, 1, $"copied {table}: {n} rows"), ct);
-                await UpdateAsync(source, id, "step = 'copied', copy_seq = @Seq, caught_up_seq = @Seq, rows_copied = @Rows", new { Seq = seq, Rows = rows.Values.Sum() }, ct);
+                await progressOf.CopiedAsync(id, seq, rows.Values.Sum(), ct);
             }
 
             report(id, 2, "catching up from the source change log");
@@ -106,7 +100,7 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
 
             // One last pass right before the fence, so the fenced window replays only what arrives in the last moments.
             caughtUp = (await CatchUpAsync(move, after: null, ct)).After;
-            await UpdateAsync(source, id, "step = 'fencing', fenced_at = @Now", new { Now = region.Time.GetUtcNow() }, ct);
+            await progressOf.FencingAsync(id, region.Time.GetUtcNow(), ct);
             var map = await region.MapAsync(ct);
             fenceClock = Stopwatch.StartNew(); // writes can wait from here: the two fences start now
             // The directory fence (services hold writes) and the source's database fence (nothing more commits there)
@@ -145,12 +139,12 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
 
             // Nothing commits on the source any more: one pass is complete. The changed users' rows are copied in a few
             // statements rather than replayed change by change, unless an erase needs the replay.
-            var after = caughtUp ?? (await ReadProgressAsync(source, id, ct)).CaughtUpSeq ?? throw new InvalidOperationException($"Move '{id}' has no copy watermark.");
+            var after = caughtUp ?? (await progressOf.ReadAsync(id, ct)).CaughtUpSeq ?? throw new InvalidOperationException($"Move '{id}' has no copy watermark.");
             var recopied = await BucketData.RecopyChangedUsersAsync(source, target, move.Buckets, after, ct);
             var final = recopied is { } r ? r.Changes : (await CatchUpAsync(move, after, ct)).Count;
             if (recopied is { Changes: > 0 } done)
             {
-                await UpdateAsync(source, id, "caught_up_seq = @After, changes_applied = changes_applied + @Count", new { After = done.LastSeq, Count = done.Changes }, ct);
+                await progressOf.CaughtUpAsync(id, done.LastSeq, done.Changes, ct);
             }
 
             timings.Add($"final catch-up {final} changes{(recopied is null ? " replayed" : " by row copy")} {(fenceClock.Elapsed - mark).TotalMilliseconds:F0} ms");
@@ -163,44 +157,41 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
             timings.Add($"flip {(fenceClock.Elapsed - mark).TotalMilliseconds:F0} ms");
             var flippedAt = region.Time.GetUtcNow();
             var window = fenceClock.Elapsed.TotalMilliseconds;
-            await UpdateAsync(source, id, """
-                step = 'flipped', flipped_at = @Now,
-                pause_ms = CASE WHEN @Resumed OR fenced_at IS NULL THEN extract(epoch FROM (@Now - coalesce(fenced_at, @Now))) * 1000 ELSE @Window END
-                """, new { Now = flippedAt, Resumed = caughtUp is null, Window = window }, ct);
-            var pause = (await ReadProgressAsync(source, id, ct)).PauseMs;
+            await progressOf.FlippedAsync(id, flippedAt, resumed: caughtUp is null, window, ct);
+            var pause = (await progressOf.ReadAsync(id, ct)).PauseMs;
             report(id, 4, $"flipped at epoch {state.FlippedEpoch}: writes paused {pause:F0} ms ({string.Join(", ", timings)})");
         }
 
         if (state.Phase == MovePhase.Flipped)
         {
             await sourceStore.FenceBucketsAsync(id, state.FencedEpoch, move.Buckets, ct); // stays: the source no longer owns them
-            var progress = await ReadProgressAsync(source, id, ct);
+            var progress = await progressOf.ReadAsync(id, ct);
             if (progress.RowsCleaned is null)
             {
                 report(id, 5, "verifying source vs target row by row");
-                var (same, newer, problems) = BucketData.Compare(
+                var (same, newer, problems) = RowComparison.Compare(
                     await BucketData.ReadRowsAsync(source, move.Buckets, ct), await BucketData.ReadRowsAsync(target, move.Buckets, ct));
                 if (problems.Count > 0)
                 {
-                    await UpdateAsync(source, id, "verified = @Verified", new { Verified = "failed: " + string.Join("; ", problems) }, ct);
+                    await progressOf.VerifiedAsync(id, "failed: " + string.Join("; ", problems), ct);
                     throw new GeoCliException(ExitCodes.Failed,
                         $"Move '{id}': the target lacks rows of the source; the source was not cleaned (rerun apply after fixing, or inspect with 'geoctl shards verify'):\n  {string.Join("\n  ", problems)}");
                 }
 
-                await UpdateAsync(source, id, "verified = @Verified", new { Verified = $"ok: {same} rows equal, {newer} newer on the target" }, ct);
+                await progressOf.VerifiedAsync(id, $"ok: {same} rows equal, {newer} newer on the target", ct);
                 report(id, 5, $"verified: {same} rows equal, {newer} newer on the target");
                 var cleaned = await BucketData.DeleteAsync(source, move.Buckets, ct);
-                await UpdateAsync(source, id, "step = 'cleaned', rows_cleaned = @Cleaned", new { Cleaned = cleaned }, ct);
+                await progressOf.CleanedAsync(id, cleaned, ct);
                 report(id, 6, $"cleaned {cleaned} rows from {move.From}");
             }
 
             var map = await region.MapAsync(ct);
             await region.CallAsync(o => region.Directory.CompleteMoveAsync(new MoveStepRequest { MoveId = id, ExpectedEpoch = map.Epoch }, o).ResponseAsync, ct);
-            await UpdateAsync(source, id, "step = 'completed', completed_at = coalesce(completed_at, @Now)", new { Now = region.Time.GetUtcNow() }, ct);
+            await progressOf.CompletedAsync(id, region.Time.GetUtcNow(), ct);
             report(id, Steps, "completed");
         }
 
-        return await ReadProgressAsync(source, id, ct);
+        return await progressOf.ReadAsync(id, ct);
     }
 
     /// <summary>Rolls a move back before its flip: unfences the source, cancels it in the directory, deletes what was copied to the target.</summary>
@@ -216,7 +207,7 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
         await region.Store(state.SourceShard).UnfenceBucketsAsync(buckets, ct);
         state = (await CancelAtCurrentEpochAsync(moveId, ct)).Move;
         var deleted = await BucketData.DeleteAsync(region.DataSource(state.TargetShard), buckets, ct);
-        await UpdateAsync(region.DataSource(state.SourceShard), moveId, "step = 'cancelled'", new { }, ct);
+        await region.Progress(state.SourceShard).CancelledAsync(moveId, ct);
         return (state, deleted);
     }
 
@@ -233,8 +224,8 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
     /// </summary>
     private async Task<(int Count, long After)> CatchUpAsync(PlannedMove move, long? after, CancellationToken ct)
     {
-        var source = region.DataSource(move.From);
-        var position = after ?? (await ReadProgressAsync(source, move.MoveId, ct)).CaughtUpSeq
+        var progressOf = region.Progress(move.From);
+        var position = after ?? (await progressOf.ReadAsync(move.MoveId, ct)).CaughtUpSeq
             ?? throw new InvalidOperationException($"Move '{move.MoveId}' has no copy watermark.");
         var total = 0;
         while (true)
@@ -253,7 +244,7 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
 
             position = changes[^1].Seq;
             total += changes.Count;
-            await UpdateAsync(source, move.MoveId, "caught_up_seq = @After, changes_applied = changes_applied + @Count", new { After = position, changes.Count }, ct);
+            await progressOf.CaughtUpAsync(move.MoveId, position, changes.Count, ct);
             if (changes.Count < ChangeBatch)
             {
                 return (total, position);
@@ -267,54 +258,4 @@ internal sealed class MoveRunner(RegionConnection region, Action<string, int, st
         await action();
         return Stopwatch.GetElapsedTime(started);
     }
-
-    private async Task EnsureProgressAsync(NpgsqlDataSource source, PlannedMove move, CancellationToken ct)
-    {
-        await using var connection = await source.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition("""
-            INSERT INTO shard_move_progress (move_id, region, source_shard, target_shard, buckets, step, updated_at)
-            VALUES (@MoveId, @Region, @From, @To, @Buckets, 'begun', now()) ON CONFLICT (move_id) DO NOTHING
-            """, new { move.MoveId, Region = region.Id, move.From, move.To, move.Buckets }, cancellationToken: ct));
-    }
-
-    public static async Task<MoveProgress> ReadProgressAsync(NpgsqlDataSource source, string moveId, CancellationToken ct)
-    {
-        await using var connection = await source.OpenConnectionAsync(ct);
-        return await connection.QuerySingleAsync<MoveProgress>(new CommandDefinition(
-            $"SELECT {ProgressColumns} FROM shard_move_progress WHERE move_id = @MoveId", new { MoveId = moveId }, cancellationToken: ct));
-    }
-
-    public static async Task<IReadOnlyList<MoveProgress>> ListProgressAsync(NpgsqlDataSource source, CancellationToken ct)
-    {
-        await using var connection = await source.OpenConnectionAsync(ct);
-        return [.. await connection.QueryAsync<MoveProgress>(new CommandDefinition($"SELECT {ProgressColumns} FROM shard_move_progress ORDER BY updated_at", cancellationToken: ct))];
-    }
-
-    private static async Task UpdateAsync(NpgsqlDataSource source, string moveId, string set, object args, CancellationToken ct)
-    {
-        var parameters = new DynamicParameters(args);
-        parameters.Add("MoveId", moveId);
-        await using var connection = await source.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition($"UPDATE shard_move_progress SET {set}, updated_at = now() WHERE move_id = @MoveId", parameters, cancellationToken: ct));
-    }
-}
-
-/// <summary>A move's row in its source shard's <c>shard_move_progress</c> (settable properties: Dapper binds arrays only to those).</summary>
-internal sealed record MoveProgress
-{
-    public string Source { get; init; } = "";
-    public string Target { get; init; } = "";
-    public int[] Buckets { get; init; } = [];
-    public string MoveId { get; init; } = "";
-    public string Step { get; init; } = "";
-    public long? CopySeq { get; init; }
-    public long? CaughtUpSeq { get; init; }
-    public long RowsCopied { get; init; }
-    public long ChangesApplied { get; init; }
-    public DateTime? FencedAt { get; init; }
-    public DateTime? FlippedAt { get; init; }
-    public double? PauseMs { get; init; }
-    public long? RowsCleaned { get; init; }
-    public string? Verified { get; init; }
-    public DateTime? CompletedAt { get; init; }
 }

@@ -5,6 +5,7 @@ using Geo.Core.Clock;
 using Geo.Core.Tls;
 using Geo.Core.Topology;
 using Geo.Storage;
+using Geo.Storage.Moves;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Npgsql;
@@ -61,6 +62,9 @@ internal sealed class RegionConnection : IAsyncDisposable
     public NpgsqlDataSource DataSource(string shardId) => _dataSources.TryGetValue(shardId, out var dataSource)
         ? dataSource
         : throw GeoCliException.NotFound($"Shard '{shardId}' is not in region '{Id}' of the topology; add it with 'geoctl shards add'.");
+
+    /// <summary>The durable progress of the moves whose source is <paramref name="shardId"/>.</summary>
+    public MoveProgressStore Progress(string shardId) => new(DataSource(shardId));
 
     /// <summary>The region's current map from its directory.</summary>
     public Task<ShardMapSnapshot> MapAsync(CancellationToken ct) =>

@@ -1,8 +1,8 @@
 using System.CommandLine;
-using Dapper;
 using Geo.Cli.CommandLine;
 using Geo.Contracts.Directory;
 using Geo.Core.Placement;
+using Geo.Storage.Reports;
 using Npgsql;
 using Spectre.Console;
 
@@ -11,13 +11,6 @@ namespace Geo.Cli.Shards;
 /// <summary><c>geoctl users get ID</c> and <c>geoctl conflicts list</c>.</summary>
 internal static class UsersCommands
 {
-    private const string ConflictsSql = """
-        SELECT id AS Id, user_id AS UserId, collection AS Collection, key AS Key,
-               winner_version_hlc AS WinnerHlc, winner_origin AS WinnerOrigin, loser_version_hlc AS LoserHlc, loser_origin AS LoserOrigin,
-               winner_body::text AS WinnerBody, loser_body::text AS LoserBody, detected_at AS DetectedAt
-        FROM conflicts WHERE (@UserId::text IS NULL OR user_id = @UserId::text) ORDER BY detected_at DESC, id DESC LIMIT @Limit
-        """;
-
     public static Command Create(CliHost host, GlobalOptions globals)
     {
         var id = new Argument<string>("id") { Description = "The user id." };
@@ -99,7 +92,7 @@ internal static class UsersCommands
                 {
                     await using var connection = new NpgsqlConnection(connectionString);
                     await connection.OpenAsync(ct);
-                    var found = await connection.QueryAsync<ConflictRow>(new CommandDefinition(ConflictsSql, new { UserId = userId, Limit = limit }, cancellationToken: ct));
+                    var found = await ShardReport.ConflictsAsync(connection, userId, limit, ct);
                     rows.AddRange(found.Select(c => new ConflictView(region.Id, shard, c.UserId, c.Collection, c.Key,
                         $"{c.WinnerHlc}@{c.WinnerOrigin}", $"{c.LoserHlc}@{c.LoserOrigin}", c.WinnerBody, c.LoserBody, c.DetectedAt)));
                 }
@@ -153,9 +146,6 @@ internal static class UsersCommands
     private sealed record Placement(string Region, string? Shard, long Epoch, bool Fenced, string? Error, string? Erase);
 
     private sealed record UserView(string UserId, string Residency, string HomeRegion, string Version, int Bucket, bool Erased, List<Placement> Regions);
-
-    private sealed record ConflictRow(long Id, string UserId, string Collection, string Key, long WinnerHlc, string WinnerOrigin, long LoserHlc, string LoserOrigin,
-        string? WinnerBody, string? LoserBody, DateTime DetectedAt);
 
     private sealed record ConflictView(string Region, string Shard, string UserId, string Collection, string Key, string Winner, string Loser,
         string? WinnerBody, string? LoserBody, DateTime DetectedAt);

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Geo.Cli.Checkpoints;
 using Geo.Cli.CommandLine;
 using Geo.Core.Topology;
+using Geo.Storage.Reports;
 using Npgsql;
 using CultureInfo = System.Globalization.CultureInfo;
 
@@ -112,11 +113,7 @@ internal static class StatusPageCommand
 
     private static Task<bool> ReadyAsync(HttpClient http, Uri service, bool http2, CancellationToken ct) => Geo.Dev.Readiness.IsReadyAsync(http, service, http2, ct);
 
-    internal sealed record ShardMapView(long Epoch, IReadOnlyDictionary<string, long> BucketsPerShard, int Fenced);
-
-    internal sealed record MoveView(string MoveId, string Phase, string Source, string Target, int Buckets, DateTime UpdatedAt);
-
-    internal sealed record DirectoryView(ShardMapView? Map, IReadOnlyList<MoveView> Moves, string? Error);
+    internal sealed record DirectoryView(ShardMapSummary? Map, IReadOnlyList<MoveSummary> Moves, string? Error);
 
     private static async Task<Dictionary<string, DirectoryView>> DirectoryAsync(IReadOnlyList<RegionInfo> regions, CancellationToken ct)
     {
@@ -127,39 +124,8 @@ internal static class StatusPageCommand
             {
                 await using var connection = new NpgsqlConnection(r.DirectoryDatabase);
                 await connection.OpenAsync(ct);
-                ShardMapView? map = null;
-                await using (var command = new NpgsqlCommand("""
-                    SELECT m.epoch, cardinality(m.fenced_buckets), m.shards[o.idx + 1], count(*)
-                    FROM shard_maps m CROSS JOIN LATERAL unnest(m.owner_index) AS o(idx) WHERE m.region = $1 GROUP BY 1, 2, 3 ORDER BY 3
-                    """, connection) { Parameters = { new() { Value = r.Id } } })
-                await using (var rows = await command.ExecuteReaderAsync(ct))
-                {
-                    var perShard = new SortedDictionary<string, long>(StringComparer.Ordinal);
-                    long epoch = 0;
-                    var fenced = 0;
-                    while (await rows.ReadAsync(ct))
-                    {
-                        epoch = rows.GetInt64(0);
-                        fenced = rows.IsDBNull(1) ? 0 : rows.GetInt32(1);
-                        perShard[rows.GetString(2)] = rows.GetInt64(3);
-                    }
-
-                    map = epoch == 0 ? null : new ShardMapView(epoch, perShard, fenced);
-                }
-
-                var moves = new List<MoveView>();
-                await using (var command = new NpgsqlCommand("""
-                    SELECT move_id, phase, source_shard, target_shard, cardinality(buckets), updated_at FROM shard_moves
-                    WHERE region = $1 ORDER BY (phase IN ('begun', 'fenced', 'flipped')) DESC, updated_at DESC LIMIT 10
-                    """, connection) { Parameters = { new() { Value = r.Id } } })
-                await using (var rows = await command.ExecuteReaderAsync(ct))
-                {
-                    while (await rows.ReadAsync(ct))
-                    {
-                        moves.Add(new MoveView(rows.GetString(0), rows.GetString(1), rows.GetString(2), rows.GetString(3), rows.GetInt32(4), rows.GetDateTime(5)));
-                    }
-                }
-
+                var map = await DirectoryReport.ShardMapAsync(connection, r.Id, ct);
+                var moves = await DirectoryReport.MovesAsync(connection, r.Id, 10, ct);
                 views[r.Id] = new DirectoryView(map, moves, null);
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
@@ -182,13 +148,8 @@ internal static class StatusPageCommand
             {
                 await using var connection = new NpgsqlConnection(cs);
                 await connection.OpenAsync(ct);
-                await using var command = new NpgsqlCommand(
-                    "SELECT user_id, collection, key, winner_origin, loser_origin, detected_at FROM conflicts ORDER BY id DESC LIMIT 5", connection);
-                await using var rows = await command.ExecuteReaderAsync(ct);
-                while (await rows.ReadAsync(ct))
-                {
-                    conflicts.Add(new ConflictView(shard, rows.GetString(0), rows.GetString(1), rows.GetString(2), rows.GetString(3), rows.GetString(4), rows.GetDateTime(5)));
-                }
+                conflicts.AddRange((await ShardReport.RecentConflictsAsync(connection, 5, ct))
+                    .Select(c => new ConflictView(shard, c.UserId, c.Collection, c.Key, c.WinnerOrigin, c.LoserOrigin, c.DetectedAt)));
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
             {

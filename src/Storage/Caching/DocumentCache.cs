@@ -26,7 +26,7 @@ public enum CachedKind
 /// Writes store a version-only marker instead of deleting, which keeps that guarantee across invalidation.
 /// Redis failing or slow degrades to Postgres reads: every call is bounded by the Redis pipeline and swallowed.
 /// </summary>
-public sealed partial class DocumentCache : IAsyncDisposable
+public sealed class DocumentCache : IAsyncDisposable
 {
     // Value layout: "<etag-ish version>|<kind>|<body>", version = 16 hex digits + '-' + origin (orders as text).
     private const string SetIfNewerScript = """
@@ -171,7 +171,7 @@ public sealed partial class DocumentCache : IAsyncDisposable
         {
             Record(operation, "error", started);
             Lookups.Add(1, new KeyValuePair<string, object?>("result", "error"));
-            LogCacheUnavailable(_logger, ex.GetType().Name, ex.Message);
+            _logger.CacheUnavailable(ex.GetType().Name, ex.Message);
             return default;
         }
     }
@@ -197,7 +197,7 @@ public sealed partial class DocumentCache : IAsyncDisposable
         }
         catch (RedisConnectionException ex)
         {
-            LogCacheUnavailable(_logger, ex.GetType().Name, ex.Message);
+            _logger.CacheUnavailable(ex.GetType().Name, ex.Message);
             return null;
         }
     }
@@ -208,7 +208,4 @@ public sealed partial class DocumentCache : IAsyncDisposable
     private static string UserKeys(string userId) => $"geo:u:{{{userId}}}";
 
     private static string VersionText(DataVersion version) => version.ToETag().Trim('"');
-
-    [LoggerMessage(EventId = EventIds.CacheUnavailable, Level = LogLevel.Warning, Message = "Redis unavailable, serving from Postgres ({ExceptionType}: {Reason})")]
-    private static partial void LogCacheUnavailable(ILogger logger, string exceptionType, string reason);
 }

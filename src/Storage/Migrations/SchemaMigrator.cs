@@ -15,7 +15,7 @@ namespace Geo.Storage.Migrations;
 /// a login without <c>CREATE</c> on the schema (docs/operations.md, "Database roles") starts normally; if scripts are
 /// pending and the login may not create, it fails with <see cref="MigrationPrivilegeException"/> naming the fix.
 /// </summary>
-public sealed partial class SchemaMigrator
+public sealed class SchemaMigrator
 {
     private readonly string _journal;
     private readonly long _lockKey;
@@ -59,7 +59,7 @@ public sealed partial class SchemaMigrator
         if (pending.Count == 0)
         {
             await tx.CommitAsync(ct);
-            LogUpToDate(logger, Name, connection.Database);
+            logger.MigrationsUpToDate(Name, connection.Database);
             return [];
         }
 
@@ -85,7 +85,7 @@ public sealed partial class SchemaMigrator
         await tx.CommitAsync(ct);
         foreach (var migration in pending)
         {
-            LogApplied(logger, migration.Id, Name, connection.Database);
+            logger.MigrationApplied(migration.Id, Name, connection.Database);
         }
 
         return [.. pending.Select(m => m.Id)];
@@ -144,12 +144,6 @@ public sealed partial class SchemaMigrator
         var sql = reader.ReadToEnd().ReplaceLineEndings("\n");
         return new Migration(id, sql, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sql))));
     }
-
-    [LoggerMessage(EventId = EventIds.MigrationApplied, Level = LogLevel.Information, Message = "Applied {Schema} migration {MigrationId} to {Database}")]
-    private static partial void LogApplied(ILogger logger, string migrationId, string schema, string database);
-
-    [LoggerMessage(EventId = EventIds.MigrationsUpToDate, Level = LogLevel.Debug, Message = "The {Schema} schema of {Database} is up to date")]
-    private static partial void LogUpToDate(ILogger logger, string schema, string database);
 }
 
 /// <summary>Migrations are pending and the service's login may not run DDL: migrate with the migration login first.</summary>

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Geo.Core.Placement;
@@ -359,64 +358,7 @@ public sealed class MoveTests(PostgresServer postgres, RedisServer redis, ITestO
         }
     }
 
-    /// <summary>Runs geoctl's built assembly as a child process; with <paramref name="killWhen"/>, kills it when stderr shows that text.</summary>
-    private async Task<GeoctlRun> GeoctlAsync(string[] args, string? killWhen = null)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(Path.Combine(ServiceProcess.RepositoryRoot(), "src", "Cli", "bin", "Release", "net10.0", "geoctl.dll"));
-        foreach (var arg in args.Concat(["--topology", TopologyPath]))
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        info.Environment["GEO_PKI"] = Geo.Testing.Security.TestPki.Directory; // the admin certificate of the run's CA
-        using var process = new Process { StartInfo = info };
-        var stdout = new StringBuilder();
-        var stderr = new StringBuilder();
-        string? killedAt = null;
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (stdout) { stdout.AppendLine(e.Data); } } };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null)
-            {
-                return;
-            }
-
-            lock (stderr)
-            {
-                stderr.AppendLine(e.Data);
-            }
-
-            if (killWhen is not null && killedAt is null && e.Data.Contains(killWhen, StringComparison.Ordinal))
-            {
-                killedAt = e.Data;
-                process.Kill(entireProcessTree: true);
-            }
-        };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        timeout.CancelAfter(TimeSpan.FromMinutes(3));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        process.WaitForExit();
-        lock (stderr)
-        {
-            return new GeoctlRun(process.ExitCode, stdout.ToString(), stderr.ToString(), killedAt);
-        }
-    }
-
-    private sealed record GeoctlRun(int ExitCode, string Stdout, string Stderr, string? KilledAt)
-    {
-        public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
-    }
+    /// <summary>Runs geoctl against this test's topology; with <paramref name="killWhen"/>, kills it when stderr shows that text.</summary>
+    private Task<GeoctlRun> GeoctlAsync(string[] args, string? killWhen = null) =>
+        Geoctl.RunAsync([.. args, "--topology", TopologyPath], new GeoctlOptions { KillWhen = killWhen }, Ct);
 }

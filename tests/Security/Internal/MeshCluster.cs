@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;
@@ -156,31 +155,9 @@ public sealed class MeshCluster(PostgresServer postgres, RedisServer redis) : IA
     /// <summary>Runs the built geoctl against this cluster with <c>GEO_PKI</c> = <paramref name="pki"/> (null: none, and no .geo/pki above the working directory).</summary>
     public async Task<(int ExitCode, string Stdout, string Stderr)> GeoctlAsync(string? pki, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetTempPath(),
-        };
-        info.ArgumentList.Add(Path.Combine(ServiceProcess.RepositoryRoot(), "src", "Cli", "bin", "Release", "net10.0", "geoctl.dll"));
-        foreach (var arg in args.Concat(["--topology", Topology.Path]))
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        info.Environment.Remove("GEO_PKI");
-        if (pki is not null)
-        {
-            info.Environment["GEO_PKI"] = pki;
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout, await stderr);
+        var run = await Geoctl.RunAsync([.. args, "--topology", Topology.Path],
+            new GeoctlOptions { Pki = pki, WorkingDirectory = Path.GetTempPath(), Timeout = TimeSpan.FromSeconds(120) });
+        return (run.ExitCode, run.Stdout, run.Stderr);
     }
 
     /// <summary>A folder laid out like .geo/pki whose "admin" certificate is really <paramref name="impostor"/> (the run's CA).</summary>

@@ -3,14 +3,15 @@ using System.Globalization;
 using Dapper;
 using Npgsql;
 
-namespace Geo.Cli.Shards;
+namespace Geo.Storage.Moves;
 
 /// <summary>
 /// Moves the rows of a set of buckets between two shard databases with COPY (binary, streamed), merging into the
 /// target with the same apply-if-newer rules as replication, so repeating a copy is harmless. Also compares and
-/// cleans the rows of buckets. The tables and columns are those of Geo.Storage's migrations.
+/// cleans the rows of buckets: the SQL of geoctl's shard moves (docs/architecture.md §9), on the tables of this
+/// assembly's migrations.
 /// </summary>
-internal static class BucketData
+public static class BucketData
 {
     private const string DocumentColumns = "user_id, collection, key, bucket, body, deleted, version_hlc, version_origin, prev_version_hlc, prev_version_origin, updated_at";
     private const string CounterColumns = "user_id, name, region, bucket, incr, decr, version_hlc, version_origin, updated_at";
@@ -121,7 +122,7 @@ internal static class BucketData
     }
 
     private static async Task<long> StablePositionAsync(NpgsqlConnection connection, CancellationToken ct)
-        => await Storage.ChangeLogWatermark.StablePositionAsync(connection, TimeSpan.FromSeconds(30), ct)
+        => await ChangeLogWatermark.StablePositionAsync(connection, TimeSpan.FromSeconds(30), ct)
             ?? throw new TimeoutException("A transaction on the source shard stayed open for 30 s; the copy cannot pick a change-log position. Retry the move.");
 
     /// <summary>Deletes every row of <paramref name="buckets"/> (and their users' idempotency records) from a shard; returns how many.</summary>
@@ -192,67 +193,6 @@ internal static class BucketData
         return rows.ToDictionary(r => r.Id, StringComparer.Ordinal);
     }
 
-    /// <summary>
-    /// Row by row: every row of <paramref name="expected"/> must be on <paramref name="actual"/> as it is, or superseded
-    /// there (a newer version, a larger counter component, or a newer erase of the user). Returns the problems, at most 20.
-    /// </summary>
-    public static (int Same, int Newer, List<string> Problems) Compare(Dictionary<string, RowState> expected, Dictionary<string, RowState> actual)
-    {
-        int same = 0, newer = 0;
-        var problems = new List<string>();
-        foreach (var (id, row) in expected)
-        {
-            actual.TryGetValue(id, out var there);
-            var erasedAfter = actual.TryGetValue("e\u001f" + row.UserId, out var erase) && erase.IsNewerThan(row);
-            var verdict = Verdict(row, there, erasedAfter);
-            switch (verdict)
-            {
-                case 0:
-                    same++;
-                    break;
-                case 1:
-                    newer++;
-                    break;
-                default:
-                    if (problems.Count < 20)
-                    {
-                        problems.Add(there is null ? $"missing {Describe(id)}" : $"{Describe(id)}: expected {row.Hlc}@{row.Origin} {row.Incr}/{row.Decr}, found {there.Hlc}@{there.Origin} {there.Incr}/{there.Decr}");
-                    }
-                    else
-                    {
-                        problems[^1] = "... and more";
-                    }
-
-                    break;
-            }
-        }
-
-        return (same, newer, problems);
-
-        static string Describe(string id) => id.Replace('\u001f', '/');
-    }
-
-    // 0: the same; 1: superseded by a newer value; -1: missing or older.
-    private static int Verdict(RowState row, RowState? there, bool erasedAfter)
-    {
-        if (there is null)
-        {
-            return erasedAfter && row.Id[0] == 'c' ? 1 : -1; // an erase deletes counter components
-        }
-
-        if (row.Id[0] == 'c')
-        {
-            return there.Incr == row.Incr && there.Decr == row.Decr ? 0 : (there.Incr >= row.Incr && there.Decr >= row.Decr) || erasedAfter ? 1 : -1;
-        }
-
-        if (there.Hlc == row.Hlc && there.Origin == row.Origin)
-        {
-            return row.Id[0] == 'e' || there.Value == row.Value ? 0 : -1;
-        }
-
-        return there.IsNewerThan(row) ? 1 : -1;
-    }
-
     /// <summary>A SQL array literal of buckets (integers only, so inlining is safe; COPY takes no parameters).</summary>
     private static string Literal(IEnumerable<int> buckets) => $"'{{{string.Join(',', buckets.Select(b => b.ToString(CultureInfo.InvariantCulture)))}}}'::int[]";
 
@@ -285,10 +225,4 @@ internal static class BucketData
     }
 
     private sealed record Table(string Name, string Columns, string Filter, string Merge);
-}
-
-/// <summary>One row's identity and what decides which of two copies is newer.</summary>
-internal sealed record RowState(string Id, string UserId, long Hlc, string Origin, string Value, long Incr, long Decr)
-{
-    public bool IsNewerThan(RowState other) => Hlc > other.Hlc || (Hlc == other.Hlc && string.CompareOrdinal(Origin, other.Origin) > 0);
 }
