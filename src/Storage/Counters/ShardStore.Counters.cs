@@ -123,6 +123,43 @@ public sealed partial class ShardStore
     {
         public DataVersion Version => new(new Core.Clock.HlcTimestamp(VersionHlc), VersionOrigin);
     }
+
+    // A replicated counter component (see ApplyRemoteAsync): merged by max per region, refused for an erased user.
+    private async Task<bool> ApplyCounterAsync(NpgsqlConnection connection, NpgsqlTransaction tx, ShardChange change, CancellationToken ct)
+    {
+        var name = change.CounterName ?? throw new ArgumentException("A counter change needs CounterName.", nameof(change));
+        var region = change.CounterRegion ?? throw new ArgumentException("A counter change needs CounterRegion.", nameof(change));
+        if (await EraseMarkerAsync(connection, tx, change.UserId, ct) != DataVersion.None)
+        {
+            return false; // The user was erased: an erase is final, whatever the component's version.
+        }
+
+        if (change.EraseEpoch is { } epoch)
+        {
+            // A sender of an older release counted on after an erase this shard has not seen: apply the erase, refuse the count.
+            await ApplyEraseAsync(connection, tx, change.UserId, epoch, ct);
+            return false;
+        }
+
+        while (true)
+        {
+            var local = await LockComponentAsync(connection, tx, change.UserId, name, region, ct);
+            if (local is not null && change.Increments <= local.Increments && change.Decrements <= local.Decrements)
+            {
+                return false;
+            }
+
+            var merged = new CounterComponent(
+                Math.Max(change.Increments, local?.Increments ?? 0),
+                Math.Max(change.Decrements, local?.Decrements ?? 0),
+                local is null ? change.Version.Hlc.Value : DataVersion.Max(local.Version, change.Version).Hlc.Value,
+                local is null ? change.Version.Origin : DataVersion.Max(local.Version, change.Version).Origin);
+            if (await WriteComponentAsync(connection, tx, change.UserId, name, region, merged, insert: local is null, ct))
+            {
+                return true;
+            }
+        }
+    }
 }
 
 /// <summary>An increment refused because the counter (or this region's share of it) would leave the 64-bit range; nothing was written.</summary>
