@@ -121,17 +121,14 @@ internal sealed class StreamSender
             lock (_gate)
             {
                 _atTail = read.AtTail && !_rewind;
+                if (_atTail)
+                {
+                    _tailAt = readStart;
+                }
             }
 
             if (read.AtTail)
             {
-                lock (_gate)
-                {
-                    if (!_rewind)
-                    {
-                        _tailAt = readStart;
-                    }
-                }
 
                 await WaitAsync(_stream.Signal is null ? _options.PollInterval : _options.PushedPollInterval, ct);
             }

@@ -16,7 +16,7 @@ public sealed partial class ShardStore
         """;
 
     // Sent in front of a statement in the same round trip (one implicit transaction): that transaction only commits without the flush.
-    private const string AsyncCommitSql = "SELECT set_config('synchronous_commit', 'off', true);\n";
+    private const string AsyncCommitSql = "SELECT set_config('synchronous_commit', 'off', true)";
 
     /// <summary>The last sequence recorded for (<paramref name="peer"/>, <paramref name="stream"/>); 0 when none.</summary>
     public async Task<long> GetCheckpointAsync(string peer, string stream, CancellationToken ct = default)
@@ -36,11 +36,9 @@ public sealed partial class ShardStore
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition(AsyncCommitSql + SetCheckpointSql, CheckpointArgs(checkpoint), cancellationToken: ct));
+        await using var batch = new NpgsqlBatch(connection) { BatchCommands = { new(AsyncCommitSql), CheckpointCommand(checkpoint) } };
+        await batch.ExecuteNonQueryAsync(ct);
     }
-
-    private object CheckpointArgs(ReplicationCheckpoint checkpoint) =>
-        new { checkpoint.Peer, checkpoint.Stream, checkpoint.LastSeq, Now = _time.GetUtcNow() };
 
     private NpgsqlBatchCommand CheckpointCommand(ReplicationCheckpoint checkpoint) => new(SetCheckpointSql)
     {

@@ -77,10 +77,7 @@ public sealed partial class ShardStore
                 throw new BucketFencedException(ShardId, fence.Bucket, fence.Epoch, fence.MoveId);
             }
 
-            state = new RunState(
-                (await results.ReadAsync<MarkerRow>()).ToDictionary(m => m.UserId, m => new DataVersion(new HlcTimestamp(m.VersionHlc), m.VersionOrigin), StringComparer.Ordinal),
-                (await results.ReadAsync<StoredRow>()).ToDictionary(r => (r.UserId, r.Collection, r.Key), r => r.ToState()),
-                (await results.ReadAsync<FloorRow>()).ToDictionary(r => r.Bucket, r => new DataVersion(new HlcTimestamp(r.VersionHlc), r.VersionOrigin)));
+            state = RunState.Of(await results.ReadAsync<MarkerRow>(), await results.ReadAsync<StoredRow>(), await results.ReadAsync<FloorRow>());
         }
 
         var applied = new List<ShardChange>(run.Count);
@@ -110,10 +107,14 @@ public sealed partial class ShardStore
     private async Task ApplyDocumentRunAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyList<ShardChange> run, bool outOfOrder,
         Action<int, bool> outcome, CancellationToken ct)
     {
-        var markers = (await connection.QueryAsync<MarkerRow>(new CommandDefinition(SelectEraseMarkersSql,
-                new { UserIds = run.Select(c => c.UserId).Distinct(StringComparer.Ordinal).ToArray() }, tx, cancellationToken: ct)))
-            .ToDictionary(m => m.UserId, m => new DataVersion(new HlcTimestamp(m.VersionHlc), m.VersionOrigin), StringComparer.Ordinal);
-        var state = new RunState(markers, await SelectDocumentsAsync(connection, tx, run, ct), await TombstoneFloorsAsync(connection, tx, run.Select(c => c.Bucket), ct));
+        var keys = run.Select(c => (c.UserId, Collection: c.Collection!, Key: c.Key!)).Distinct().ToList();
+        var state = RunState.Of(
+            await connection.QueryAsync<MarkerRow>(new CommandDefinition(SelectEraseMarkersSql,
+                new { UserIds = run.Select(c => c.UserId).Distinct(StringComparer.Ordinal).ToArray() }, tx, cancellationToken: ct)),
+            await connection.QueryAsync<StoredRow>(new CommandDefinition(SelectDocumentsForUpdateSql,
+                new { KeyUsers = keys.Select(k => k.UserId).ToArray(), Collections = keys.Select(k => k.Collection).ToArray(), Keys = keys.Select(k => k.Key).ToArray() },
+                tx, cancellationToken: ct)),
+            await connection.QueryAsync<FloorRow>(new CommandDefinition(TombstoneFloorsSql, new { Buckets = run.Select(c => c.Bucket).Distinct().ToArray() }, tx, cancellationToken: ct)));
         var (dirty, conflicts) = DecideRun(run, state, outOfOrder, outcome);
         if (dirty.Count > 0)
         {
@@ -181,26 +182,6 @@ public sealed partial class ShardStore
         return (dirty, conflicts);
     }
 
-    private static async Task<Dictionary<(string UserId, string Collection, string Key), StoredState>> SelectDocumentsAsync(
-        NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyList<ShardChange> run, CancellationToken ct)
-    {
-        var keys = run.Select(c => (c.UserId, Collection: c.Collection!, Key: c.Key!)).Distinct().ToList();
-        await using var command = new NpgsqlCommand(SelectDocumentsForUpdateSql, connection, tx);
-        command.Parameters.Add(TextArray("KeyUsers", keys.Select(k => k.UserId)));
-        command.Parameters.Add(TextArray("Collections", keys.Select(k => k.Collection)));
-        command.Parameters.Add(TextArray("Keys", keys.Select(k => k.Key)));
-        var state = new Dictionary<(string UserId, string Collection, string Key), StoredState>();
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-        {
-            var previous = reader.IsDBNull(6) ? (DataVersion?)null : new DataVersion(new HlcTimestamp(reader.GetInt64(6)), reader.IsDBNull(7) ? string.Empty : reader.GetString(7));
-            state[(reader.GetString(0), reader.GetString(1), reader.GetString(2))] = new StoredState(
-                reader.IsDBNull(3) ? null : reader.GetString(3), new DataVersion(new HlcTimestamp(reader.GetInt64(4)), reader.GetString(5)), previous);
-        }
-
-        return state;
-    }
-
     private NpgsqlBatchCommand UpsertDocumentsCommand(Dictionary<(string UserId, string Collection, string Key), ShardChange> dirty,
         Dictionary<(string UserId, string Collection, string Key), StoredState> state)
     {
@@ -232,7 +213,13 @@ public sealed partial class ShardStore
 
     /// <summary>What a run decides on: erase markers by user, stored rows by key (updated as the run decides), tombstone floors by bucket.</summary>
     private sealed record RunState(Dictionary<string, DataVersion> Markers, Dictionary<(string UserId, string Collection, string Key), StoredState> Stored,
-        Dictionary<int, DataVersion> Floors);
+        Dictionary<int, DataVersion> Floors)
+    {
+        public static RunState Of(IEnumerable<MarkerRow> markers, IEnumerable<StoredRow> stored, IEnumerable<FloorRow> floors) => new(
+            markers.ToDictionary(m => m.UserId, m => new DataVersion(new HlcTimestamp(m.VersionHlc), m.VersionOrigin), StringComparer.Ordinal),
+            stored.ToDictionary(r => (r.UserId, r.Collection, r.Key), r => r.ToState()),
+            floors.ToDictionary(r => r.Bucket, r => new DataVersion(new HlcTimestamp(r.VersionHlc), r.VersionOrigin)));
+    }
 
     /// <summary>A stored document as the run sees it: body (null for a tombstone), version, and the version it replaced.</summary>
     private sealed record StoredState(string? Body, DataVersion Version, DataVersion? Previous);

@@ -11,7 +11,7 @@ public sealed partial class ShardStore
     private static readonly TimeSpan ListenRetry = TimeSpan.FromSeconds(1);
 
     // A NOTIFY commits a transaction of its own; nothing depends on it surviving a crash (senders also poll), so it does not wait for the WAL flush.
-    private const string NotifySql = AsyncCommitSql + "SELECT pg_notify('" + ChangeChannel + "', '')";
+    private const string NotifySql = AsyncCommitSql + ";\nSELECT pg_notify('" + ChangeChannel + "', '')";
 
     private readonly SemaphoreSlim _notifyPending = new(0, 1);
     private int _notifyRequested;

@@ -1,7 +1,5 @@
 using Dapper;
 using Geo.Core.Clock;
-using Geo.Core.Versioning;
-using Npgsql;
 
 namespace Geo.Storage;
 
@@ -115,13 +113,6 @@ public sealed partial class ShardStore
     {
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         return await connection.QuerySingleAsync<RetainedSizes>(new CommandDefinition(RetainedSizesSql, cancellationToken: ct));
-    }
-
-    /// <summary>The collection floors of <paramref name="buckets"/> (buckets with none are absent).</summary>
-    private static async Task<Dictionary<int, DataVersion>> TombstoneFloorsAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IEnumerable<int> buckets, CancellationToken ct)
-    {
-        var rows = await connection.QueryAsync<FloorRow>(new CommandDefinition(TombstoneFloorsSql, new { Buckets = buckets.Distinct().ToArray() }, tx, cancellationToken: ct));
-        return rows.ToDictionary(r => r.Bucket, r => new DataVersion(new HlcTimestamp(r.VersionHlc), r.VersionOrigin));
     }
 
     private async Task<int> ExecuteAsync(string sql, object args, CancellationToken ct)
