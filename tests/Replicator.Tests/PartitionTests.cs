@@ -107,8 +107,14 @@ public sealed class PartitionTests(ReplicationCluster cluster)
         var writeTime = writing.Elapsed;
         var buckets = users.Select(Buckets.Of).Distinct().ToList();
         var converged = await cluster.WaitConvergedAsync(Us, buckets, TimeSpan.FromSeconds(180));
-        var divergent = await cluster.DivergentBucketsAsync(Us, buckets);
-        Assert.True(converged, $"{divergent} of {buckets.Count} buckets differ after the heal");
+        if (!converged)
+        {
+            var divergent = await cluster.DivergentBucketsAsync(Us, buckets);
+            var described = await cluster.DescribeDivergenceAsync(Us, buckets);
+            await File.WriteAllTextAsync(Path.Combine(AppContext.BaseDirectory, "partition-divergence.txt"), described, Ct);
+            Assert.Fail($"{divergent} of {buckets.Count} buckets differ after the heal:\n{described}");
+        }
+
         Assert.True(await cluster.WaitDeliveredAsync(Us, TimeSpan.FromSeconds(120)), "changes were not acknowledged by every peer");
         var convergeTime = clock.Elapsed - setup - writeTime;
 

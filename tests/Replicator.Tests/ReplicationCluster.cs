@@ -254,6 +254,89 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
     }
 
     /// <summary>
+    /// What differs in <paramref name="buckets"/> across <paramref name="regions"/>, for a failure message: each divergent
+    /// bucket's rows that are not the same in every region (document versions, counter components, erasures, and the
+    /// change-log entries of those keys), then every region's sender checkpoints and the replicators' warnings.
+    /// </summary>
+    public async Task<string> DescribeDivergenceAsync(IReadOnlyList<string> regions, IReadOnlyCollection<int> buckets, int most = 3)
+    {
+        var text = new System.Text.StringBuilder();
+        var shown = 0;
+        foreach (var bucket in buckets)
+        {
+            var rows = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+            var hashes = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var region in regions)
+            {
+                var store = _regions[region].StoreOf(bucket);
+                hashes.Add((await store.BucketDigestAsync(bucket)).Hash);
+                rows[region] = await _regions[region].RowsAsync(store.ShardId, $"""
+                    SELECT 'doc ' || user_id || '/' || collection || '/' || key || ' ' || version_hlc || '@' || version_origin || CASE WHEN deleted THEN ' deleted' ELSE '' END FROM documents WHERE bucket = {bucket}
+                    UNION ALL SELECT 'counter ' || user_id || '/' || name || ' ' || region || ' +' || incr || ' -' || decr FROM counters WHERE bucket = {bucket}
+                    UNION ALL SELECT 'erased ' || user_id || ' ' || version_hlc || '@' || version_origin FROM erased_users WHERE bucket = {bucket}
+                    UNION ALL SELECT 'floor ' || floor_hlc || '@' || floor_origin FROM tombstone_floors WHERE bucket = {bucket}
+                    """);
+            }
+
+            if (hashes.Count < 2)
+            {
+                continue;
+            }
+
+            if (++shown > most)
+            {
+                break;
+            }
+
+            var common = rows.Values.Aggregate((a, b) => a.Intersect(b, StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal));
+            text.AppendLine($"bucket {bucket}:");
+            foreach (var (region, set) in rows)
+            {
+                text.AppendLine($"  {region} ({_regions[region].StoreOf(bucket).ShardId}, {set.Count} rows): only here: {string.Join(" | ", set.Except(common, StringComparer.Ordinal).Order(StringComparer.Ordinal))}");
+            }
+
+            var keys = rows.Values.SelectMany(s => s.Except(common, StringComparer.Ordinal)).Where(r => r.StartsWith("doc ", StringComparison.Ordinal))
+                .Select(r => r.Split(' ')[1].Split('/')).Select(k => (User: k[0], Key: k[2])).Distinct().Take(4).ToList();
+            foreach (var (user, key) in keys)
+            {
+                foreach (var region in regions)
+                {
+                    var log = await _regions[region].RowsAsync(_regions[region].StoreOf(bucket).ShardId,
+                        $"SELECT seq || ' ' || kind || ' ' || version_hlc || '@' || version_origin || ' origin ' || origin FROM change_log WHERE user_id = '{user}' AND key = '{key}' ORDER BY seq");
+                    text.AppendLine($"  change log of {user}/{key} in {region}: {string.Join(" | ", log)}");
+                }
+            }
+        }
+
+        foreach (var region in regions)
+        {
+            foreach (var shard in _regions[region].Stores.Keys)
+            {
+                var checkpoints = await _regions[region].RowsAsync(shard, "SELECT * FROM (SELECT row_to_json(c)::text FROM replication_checkpoints c) t");
+                var head = await _regions[region].ScalarAsync(shard, "SELECT coalesce(max(seq), 0) FROM change_log");
+                text.AppendLine($"{region}/{shard}: change-log head {head}; checkpoints {string.Join(" ", checkpoints)}");
+            }
+        }
+
+        foreach (var line in WarningLogs.Concat(ErrorLogs).TakeLast(15))
+        {
+            // "[Replicator:pid] {json}": the time and the message are enough here.
+            var json = line.IndexOf('{', StringComparison.Ordinal);
+            try
+            {
+                var entry = JsonNode.Parse(line[json..])!;
+                text.AppendLine($"{line[..json]}{entry["Timestamp"]} {entry["Message"]}");
+            }
+            catch (Exception ex) when (ex is JsonException or ArgumentOutOfRangeException or NullReferenceException)
+            {
+                text.AppendLine(line);
+            }
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>
     /// After the PostgreSQL server was killed: drops this process's pooled connections and starts every
     /// directory and replicator again, so the tests that follow meet no connection the server already closed.
     /// </summary>
@@ -361,6 +444,20 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
             }
 
             return total;
+        }
+
+        /// <summary>Runs a query of one text column on one shard.</summary>
+        public async Task<HashSet<string>> RowsAsync(string shardId, string sql)
+        {
+            await using var command = _sources[shardId].CreateCommand(sql);
+            await using var reader = await command.ExecuteReaderAsync();
+            var rows = new HashSet<string>(StringComparer.Ordinal);
+            while (await reader.ReadAsync())
+            {
+                rows.Add(reader.IsDBNull(0) ? "null" : reader.GetString(0));
+            }
+
+            return rows;
         }
 
         /// <summary>Runs a scalar query on one shard.</summary>
