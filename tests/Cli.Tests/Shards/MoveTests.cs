@@ -280,8 +280,10 @@ public sealed class MoveTests(PostgresServer postgres, RedisServer redis, ITestO
         var errors = _services.SelectMany(s => s.ErrorLogs).ToList();
         Assert.True(errors.Count == 0, "errors logged:\n" + string.Join("\n", errors.Take(5)));
 
-        // Last, so that a starved host (the writer's rate depends on the service's latency) still shows the checks above.
-        Assert.True(stats.Sent / stats.Elapsed.TotalSeconds >= 200, $"writer rate {stats.Sent / stats.Elapsed.TotalSeconds:F0}/s (load average: {File.ReadAllText("/proc/loadavg").Trim()})");
+        // The writes met the moves: the catch-ups replayed writers' changes that landed after a copy began (a move whose
+        // final catch-up copied the changed users' rows instead replays none). The writer's rate is not asserted: it
+        // follows the host's speed, and a starved host writes slower without anything being wrong.
+        Assert.True(results.Sum(r => (long)r!["changesApplied"]!) > 0, "no move replayed a change: the writers did not write during the moves");
     }
 
     /// <summary>What us-west does not yet serve as us-east acknowledged it: counters below their acknowledged increments, documents not at their last value.</summary>
