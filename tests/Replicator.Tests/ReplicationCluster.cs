@@ -204,6 +204,59 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
         }
     }
 
+    // One hash per bucket over the given users' rows only (document versions and tombstones, counter components,
+    // erasures), in a locale-independent order: what BucketDigestAsync hashes, restricted to one test's users.
+    private const string UsersDigestSql = """
+        SELECT bucket, md5(string_agg(r, E'\x1e' ORDER BY r COLLATE "C")) FROM (
+            SELECT bucket, concat_ws(E'\x1f', 'd', user_id, collection, key, version_hlc, version_origin, deleted) AS r FROM documents WHERE user_id = ANY($1)
+            UNION ALL SELECT bucket, concat_ws(E'\x1f', 'c', user_id, name, region, incr, decr) FROM counters WHERE user_id = ANY($1)
+            UNION ALL SELECT bucket, concat_ws(E'\x1f', 'e', user_id, version_hlc, version_origin) FROM erased_users WHERE user_id = ANY($1)
+        ) t GROUP BY bucket
+        """;
+
+    /// <summary>
+    /// The buckets where <paramref name="users"/>' rows differ between regions. The cluster is shared by every test of the
+    /// collection, and a bucket holds other tests' users too: a test that asserts its own writes converged compares its
+    /// own users' rows, so what another test left in a shared bucket cannot fail it.
+    /// </summary>
+    public async Task<IReadOnlyList<int>> DivergentBucketsOfUsersAsync(IReadOnlyList<string> regions, IReadOnlyCollection<string> users)
+    {
+        var byRegion = new List<Dictionary<int, string>>();
+        foreach (var region in regions)
+        {
+            var hashes = new Dictionary<int, string>();
+            foreach (var shard in _regions[region].Stores.Keys)
+            {
+                foreach (var (bucket, hash) in await _regions[region].UsersDigestAsync(shard, UsersDigestSql, [.. users]))
+                {
+                    hashes[bucket] = hash;
+                }
+            }
+
+            byRegion.Add(hashes);
+        }
+
+        return [.. byRegion.SelectMany(h => h.Keys).Distinct().Order()
+            .Where(bucket => byRegion.Select(h => h.GetValueOrDefault(bucket, string.Empty)).Distinct(StringComparer.Ordinal).Count() > 1)];
+    }
+
+    /// <summary>Polls until <paramref name="users"/>' rows are the same in every region of <paramref name="regions"/>.</summary>
+    public async Task<bool> WaitUsersConvergedAsync(IReadOnlyList<string> regions, IReadOnlyCollection<string> users, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while ((await DivergentBucketsOfUsersAsync(regions, users)).Count > 0)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(250);
+        }
+
+        return true;
+    }
+
     /// <summary>
     /// Polls until every region in <paramref name="regions"/> has every change that originated in it durably
     /// acknowledged by every other region in <paramref name="regions"/> (the sender's checkpoint per peer and shard is at
@@ -254,38 +307,25 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
     }
 
     /// <summary>
-    /// What differs in <paramref name="buckets"/> across <paramref name="regions"/>, for a failure message: each divergent
-    /// bucket's rows that are not the same in every region (document versions, counter components, erasures, and the
+    /// What differs in the <paramref name="divergent"/> buckets across <paramref name="regions"/>, for a failure message:
+    /// each bucket's rows (of any user) that are not the same in every region (document versions, counter components, erasures, and the
     /// change-log entries of those keys), then every region's sender checkpoints and the replicators' warnings.
     /// </summary>
-    public async Task<string> DescribeDivergenceAsync(IReadOnlyList<string> regions, IReadOnlyCollection<int> buckets, int most = 3)
+    public async Task<string> DescribeDivergenceAsync(IReadOnlyList<string> regions, IReadOnlyCollection<int> divergent, int most = 3)
     {
         var text = new System.Text.StringBuilder();
-        var shown = 0;
-        foreach (var bucket in buckets)
+        foreach (var bucket in divergent.Take(most))
         {
             var rows = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
-            var hashes = new HashSet<string>(StringComparer.Ordinal);
             foreach (var region in regions)
             {
                 var store = _regions[region].StoreOf(bucket);
-                hashes.Add((await store.BucketDigestAsync(bucket)).Hash);
                 rows[region] = await _regions[region].RowsAsync(store.ShardId, $"""
                     SELECT 'doc ' || user_id || '/' || collection || '/' || key || ' ' || version_hlc || '@' || version_origin || CASE WHEN deleted THEN ' deleted' ELSE '' END FROM documents WHERE bucket = {bucket}
                     UNION ALL SELECT 'counter ' || user_id || '/' || name || ' ' || region || ' +' || incr || ' -' || decr FROM counters WHERE bucket = {bucket}
                     UNION ALL SELECT 'erased ' || user_id || ' ' || version_hlc || '@' || version_origin FROM erased_users WHERE bucket = {bucket}
                     UNION ALL SELECT 'floor ' || floor_hlc || '@' || floor_origin FROM tombstone_floors WHERE bucket = {bucket}
                     """);
-            }
-
-            if (hashes.Count < 2)
-            {
-                continue;
-            }
-
-            if (++shown > most)
-            {
-                break;
             }
 
             var common = rows.Values.Aggregate((a, b) => a.Intersect(b, StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal));
@@ -444,6 +484,21 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
             }
 
             return total;
+        }
+
+        /// <summary>Runs <paramref name="sql"/> (bucket and hash, the users as <c>$1</c>) on one shard.</summary>
+        public async Task<List<(int Bucket, string Hash)>> UsersDigestAsync(string shardId, string sql, string[] users)
+        {
+            await using var command = _sources[shardId].CreateCommand(sql);
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = users });
+            await using var reader = await command.ExecuteReaderAsync();
+            var rows = new List<(int, string)>();
+            while (await reader.ReadAsync())
+            {
+                rows.Add((reader.GetInt32(0), reader.GetString(1)));
+            }
+
+            return rows;
         }
 
         /// <summary>Runs a query of one text column on one shard.</summary>
