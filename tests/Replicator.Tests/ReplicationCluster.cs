@@ -204,16 +204,6 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
         }
     }
 
-    // One hash per bucket over the given users' rows only (document versions and tombstones, counter components,
-    // erasures), in a locale-independent order: what BucketDigestAsync hashes, restricted to one test's users.
-    private const string UsersDigestSql = """
-        SELECT bucket, md5(string_agg(r, E'\x1e' ORDER BY r COLLATE "C")) FROM (
-            SELECT bucket, concat_ws(E'\x1f', 'd', user_id, collection, key, version_hlc, version_origin, deleted) AS r FROM documents WHERE user_id = ANY($1)
-            UNION ALL SELECT bucket, concat_ws(E'\x1f', 'c', user_id, name, region, incr, decr) FROM counters WHERE user_id = ANY($1)
-            UNION ALL SELECT bucket, concat_ws(E'\x1f', 'e', user_id, version_hlc, version_origin) FROM erased_users WHERE user_id = ANY($1)
-        ) t GROUP BY bucket
-        """;
-
     /// <summary>
     /// The buckets where <paramref name="users"/>' rows differ between regions. The cluster is shared by every test of the
     /// collection, and a bucket holds other tests' users too: a test that asserts its own writes converged compares its
@@ -221,13 +211,14 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
     /// </summary>
     public async Task<IReadOnlyList<int>> DivergentBucketsOfUsersAsync(IReadOnlyList<string> regions, IReadOnlyCollection<string> users)
     {
+        string[] ids = [.. users];
         var byRegion = new List<Dictionary<int, string>>();
         foreach (var region in regions)
         {
             var hashes = new Dictionary<int, string>();
             foreach (var shard in _regions[region].Stores.Keys)
             {
-                foreach (var (bucket, hash) in await _regions[region].UsersDigestAsync(shard, UsersDigestSql, [.. users]))
+                foreach (var (bucket, hash) in await _regions[region].UsersDigestAsync(shard, ids))
                 {
                     hashes[bucket] = hash;
                 }
@@ -320,12 +311,12 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
             foreach (var region in regions)
             {
                 var store = _regions[region].StoreOf(bucket);
-                rows[region] = await _regions[region].RowsAsync(store.ShardId, $"""
+                rows[region] = [.. await _regions[region].RowsAsync(store.ShardId, $"""
                     SELECT 'doc ' || user_id || '/' || collection || '/' || key || ' ' || version_hlc || '@' || version_origin || CASE WHEN deleted THEN ' deleted' ELSE '' END FROM documents WHERE bucket = {bucket}
                     UNION ALL SELECT 'counter ' || user_id || '/' || name || ' ' || region || ' +' || incr || ' -' || decr FROM counters WHERE bucket = {bucket}
                     UNION ALL SELECT 'erased ' || user_id || ' ' || version_hlc || '@' || version_origin FROM erased_users WHERE bucket = {bucket}
                     UNION ALL SELECT 'floor ' || floor_hlc || '@' || floor_origin FROM tombstone_floors WHERE bucket = {bucket}
-                    """);
+                    """)];
             }
 
             var common = rows.Values.Aggregate((a, b) => a.Intersect(b, StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal));
@@ -352,7 +343,7 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
         {
             foreach (var shard in _regions[region].Stores.Keys)
             {
-                var checkpoints = await _regions[region].RowsAsync(shard, "SELECT * FROM (SELECT row_to_json(c)::text FROM replication_checkpoints c) t");
+                var checkpoints = await _regions[region].RowsAsync(shard, "SELECT row_to_json(c)::text FROM replication_checkpoints c");
                 var head = await _regions[region].ScalarAsync(shard, "SELECT coalesce(max(seq), 0) FROM change_log");
                 text.AppendLine($"{region}/{shard}: change-log head {head}; checkpoints {string.Join(" ", checkpoints)}");
             }
@@ -362,18 +353,22 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
         {
             // "[Replicator:pid] {json}": the time and the message are enough here.
             var json = line.IndexOf('{', StringComparison.Ordinal);
-            try
-            {
-                var entry = JsonNode.Parse(line[json..])!;
-                text.AppendLine($"{line[..json]}{entry["Timestamp"]} {entry["Message"]}");
-            }
-            catch (Exception ex) when (ex is JsonException or ArgumentOutOfRangeException or NullReferenceException)
-            {
-                text.AppendLine(line);
-            }
+            text.AppendLine(json >= 0 && ParseOrNull(line[json..]) is JsonObject entry ? $"{line[..json]}{entry["Timestamp"]} {entry["Message"]}" : line);
         }
 
         return text.ToString();
+    }
+
+    private static JsonNode? ParseOrNull(string json)
+    {
+        try
+        {
+            return JsonNode.Parse(json);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     /// <summary>
@@ -486,10 +481,20 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
             return total;
         }
 
-        /// <summary>Runs <paramref name="sql"/> (bucket and hash, the users as <c>$1</c>) on one shard.</summary>
-        public async Task<List<(int Bucket, string Hash)>> UsersDigestAsync(string shardId, string sql, string[] users)
+        // One hash per bucket over the given users' rows only (document versions and tombstones, counter components,
+        // erasures), in a locale-independent order: what BucketDigestAsync hashes, restricted to one test's users.
+        private const string UsersDigestSql = """
+            SELECT bucket, md5(string_agg(r, E'\x1e' ORDER BY r COLLATE "C")) FROM (
+                SELECT bucket, concat_ws(E'\x1f', 'd', user_id, collection, key, version_hlc, version_origin, deleted) AS r FROM documents WHERE user_id = ANY($1)
+                UNION ALL SELECT bucket, concat_ws(E'\x1f', 'c', user_id, name, region, incr, decr) FROM counters WHERE user_id = ANY($1)
+                UNION ALL SELECT bucket, concat_ws(E'\x1f', 'e', user_id, version_hlc, version_origin) FROM erased_users WHERE user_id = ANY($1)
+            ) t GROUP BY bucket
+            """;
+
+        /// <summary>Per bucket of one shard, a hash of <paramref name="users"/>' rows (buckets without any are absent).</summary>
+        public async Task<List<(int Bucket, string Hash)>> UsersDigestAsync(string shardId, string[] users)
         {
-            await using var command = _sources[shardId].CreateCommand(sql);
+            await using var command = _sources[shardId].CreateCommand(UsersDigestSql);
             command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = users });
             await using var reader = await command.ExecuteReaderAsync();
             var rows = new List<(int, string)>();
@@ -501,12 +506,12 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
             return rows;
         }
 
-        /// <summary>Runs a query of one text column on one shard.</summary>
-        public async Task<HashSet<string>> RowsAsync(string shardId, string sql)
+        /// <summary>Runs a query of one text column on one shard; the rows in the query's order.</summary>
+        public async Task<List<string>> RowsAsync(string shardId, string sql)
         {
             await using var command = _sources[shardId].CreateCommand(sql);
             await using var reader = await command.ExecuteReaderAsync();
-            var rows = new HashSet<string>(StringComparer.Ordinal);
+            var rows = new List<string>();
             while (await reader.ReadAsync())
             {
                 rows.Add(reader.IsDBNull(0) ? "null" : reader.GetString(0));

@@ -129,7 +129,6 @@ internal sealed class StreamSender
 
             if (read.AtTail)
             {
-
                 await WaitAsync(_stream.Signal is null ? _options.PollInterval : _options.PushedPollInterval, ct);
             }
         }

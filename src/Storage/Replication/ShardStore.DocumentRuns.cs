@@ -60,14 +60,14 @@ public sealed partial class ShardStore
 
         var run = positions.Select(i => changes[i]).ToList();
         var users = changes.Select(c => c.UserId).Distinct(StringComparer.Ordinal).ToArray();
-        var keys = run.Select(c => (c.UserId, Collection: c.Collection!, Key: c.Key!)).Distinct().ToList();
+        var keys = KeyArrays(run);
         await using var connection = await _dataSource.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         RunState state;
         using (var results = await connection.QueryMultipleAsync(new CommandDefinition(ReadDocumentBatchSql, new
                {
                    UserLockClass, UserIds = users, FenceLockClass, Buckets = users.Select(Buckets.Of).Distinct().ToArray(),
-                   KeyUsers = keys.Select(k => k.UserId).ToArray(), Collections = keys.Select(k => k.Collection).ToArray(), Keys = keys.Select(k => k.Key).ToArray(),
+                   KeyUsers = keys.Users, keys.Collections, keys.Keys,
                }, tx, cancellationToken: ct)))
         {
             await results.ReadSingleAsync<long>();
@@ -107,12 +107,12 @@ public sealed partial class ShardStore
     private async Task ApplyDocumentRunAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyList<ShardChange> run, bool outOfOrder,
         Action<int, bool> outcome, CancellationToken ct)
     {
-        var keys = run.Select(c => (c.UserId, Collection: c.Collection!, Key: c.Key!)).Distinct().ToList();
+        var keys = KeyArrays(run);
         var state = RunState.Of(
             await connection.QueryAsync<MarkerRow>(new CommandDefinition(SelectEraseMarkersSql,
                 new { UserIds = run.Select(c => c.UserId).Distinct(StringComparer.Ordinal).ToArray() }, tx, cancellationToken: ct)),
             await connection.QueryAsync<StoredRow>(new CommandDefinition(SelectDocumentsForUpdateSql,
-                new { KeyUsers = keys.Select(k => k.UserId).ToArray(), Collections = keys.Select(k => k.Collection).ToArray(), Keys = keys.Select(k => k.Key).ToArray() },
+                new { KeyUsers = keys.Users, keys.Collections, keys.Keys },
                 tx, cancellationToken: ct)),
             await connection.QueryAsync<FloorRow>(new CommandDefinition(TombstoneFloorsSql, new { Buckets = run.Select(c => c.Bucket).Distinct().ToArray() }, tx, cancellationToken: ct)));
         var (dirty, conflicts) = DecideRun(run, state, outOfOrder, outcome);
@@ -180,6 +180,13 @@ public sealed partial class ShardStore
         }
 
         return (dirty, conflicts);
+    }
+
+    /// <summary>A run's distinct keys as the three arrays <see cref="SelectDocumentsForUpdateSql"/> unnests.</summary>
+    private static (string[] Users, string[] Collections, string[] Keys) KeyArrays(IEnumerable<ShardChange> run)
+    {
+        var keys = run.Select(c => (c.UserId, Collection: c.Collection!, Key: c.Key!)).Distinct().ToList();
+        return ([.. keys.Select(k => k.UserId)], [.. keys.Select(k => k.Collection)], [.. keys.Select(k => k.Key)]);
     }
 
     private NpgsqlBatchCommand UpsertDocumentsCommand(Dictionary<(string UserId, string Collection, string Key), ShardChange> dirty,

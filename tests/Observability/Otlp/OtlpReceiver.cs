@@ -58,7 +58,7 @@ public sealed class OtlpReceiver : IAsyncDisposable
             {
                 await AnswerAsync(context);
             }
-            catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
+            catch (Exception ex) when (CutShort(ex))
             {
                 // The exporter went away mid-request, or this receiver is stopping while a service still exports (its
                 // last batch at shutdown), which can fail anywhere in the answer: that request is lost, which no test
@@ -97,13 +97,16 @@ public sealed class OtlpReceiver : IAsyncDisposable
         await context.Response.OutputStream.WriteAsync(Google.Protobuf.MessageExtensions.ToByteArray(new ExportTraceServiceResponse()));
     }
 
+    // How a request fails when the exporter goes away or this receiver stops under it.
+    private static bool CutShort(Exception ex) => ex is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException;
+
     private static void CloseQuietly(HttpListenerResponse response)
     {
         try
         {
             response.Close();
         }
-        catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception ex) when (CutShort(ex))
         {
             // Stopped while answering: nothing to close.
         }
