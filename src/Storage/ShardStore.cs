@@ -55,6 +55,9 @@ public sealed partial class ShardStore
     // Every change-log seq up to this is final (see ChangeLogWatermark); only grows.
     private long _stablePosition;
 
+    // The local log's tail, read once for all of the shard's senders.
+    private readonly RecentChanges _recent;
+
     /// <param name="shardId">The shard this store serves, e.g. <c>eu-west-0</c> (for logs).</param>
     /// <param name="regionId">The local region: origin of every version this store creates.</param>
     /// <param name="dataSource">The shard's data source (one per shard per process).</param>
@@ -73,6 +76,7 @@ public sealed partial class ShardStore
         _clock = clock;
         _time = time ?? TimeProvider.System;
         _logger = logger ?? (ILogger)NullLogger.Instance;
+        _recent = new RecentChanges(_time);
     }
 
     /// <summary>The shard this store serves.</summary>

@@ -103,4 +103,47 @@ public sealed class ConcurrencyTests(ShardDatabase db) : IClassFixture<ShardData
         Assert.Equal(800, committed.Count);
         Assert.Equal(committed, read);
     }
+
+    [Fact]
+    public async Task Senders_sharing_the_tail_window_during_concurrent_writes_each_get_every_entry_once_in_order()
+    {
+        // Three senders of one shard (one per peer) follow the log through the window they share (RecentChanges), as
+        // eu-west's do; each must see exactly the committed local entries, as a read of the log would give them.
+        var store = db.Store();
+        var start = await db.ScalarAsync<long>("SELECT coalesce(max(seq), 0) FROM change_log");
+        var writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+        {
+            var writer = db.Store(dataSource: db.NewDataSource());
+            for (var i = 0; i < 100; i++)
+            {
+                await writer.PutDocumentAsync(ShardDatabase.NewUserId(), "tail", $"{w}-{i}", "{}", ct: Ct);
+            }
+        }, Ct)).ToArray();
+
+        var all = Task.WhenAll(writers);
+        var senders = Enumerable.Range(0, 3).Select(_ => Task.Run(async () =>
+        {
+            var read = new List<long>();
+            var after = start;
+            while (true)
+            {
+                var done = all.IsCompleted;
+                var batch = await store.ReadChangesToSendAsync(after, 50, Ct);
+                read.AddRange(batch.Select(c => c.Seq));
+                after = batch.Count > 0 ? batch[^1].Seq : after;
+                if (done && batch.Count == 0)
+                {
+                    return read;
+                }
+            }
+        }, Ct)).ToArray();
+
+        await all;
+        var committed = await db.QueryAsync<long>("SELECT seq FROM change_log WHERE seq > @start AND origin = 'us-east' ORDER BY seq", new { start });
+        Assert.Equal(800, committed.Count);
+        foreach (var read in await Task.WhenAll(senders))
+        {
+            Assert.Equal(committed, read);
+        }
+    }
 }

@@ -71,6 +71,15 @@ internal sealed class ReplicatorOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan PushedPollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How often a sender writes a stream's acknowledged checkpoint to the shard, at most: the first acknowledgement after
+    /// a quiet spell is written at once, later ones at the end of the interval (the last one always). A checkpoint a
+    /// restart does not find costs a resend of what was acknowledged since, which the receiver skips (applying is
+    /// idempotent). Default 200 ms; zero writes every acknowledgement.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
     /// <summary>Heartbeat period on every peer stream (lag is measured from them). Default 500 ms.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromMilliseconds(500);

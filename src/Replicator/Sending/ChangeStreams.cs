@@ -56,7 +56,7 @@ internal sealed class ShardChangeStream(ShardStore store, GeoTopology topology, 
 
     public async Task<StreamRead> ReadAsync(string peer, long afterSeq, int limit, int maxBytes, CancellationToken ct)
     {
-        var changes = await store.ReadChangesAsync(afterSeq, limit, origin: store.RegionId, ct: ct);
+        var changes = await store.ReadChangesToSendAsync(afterSeq, limit, ct);
         if (changes.Count == 0)
         {
             return new StreamRead(null, AtTail: true);

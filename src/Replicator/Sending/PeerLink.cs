@@ -145,7 +145,7 @@ internal sealed partial class PeerLink
                             LogPeerHeld(_logger, Peer, reply.Ack.HeldReason);
                         }
 
-                        await sender.OnAckAsync(reply.Ack, token);
+                        sender.OnAck(reply.Ack);
                         break;
                     case ReplicationReply.KindOneofCase.Heartbeat:
                         if (heartbeats.TryRemove(reply.Heartbeat.Id, out var beat) && beat.CleanAt is { } cleanAt
@@ -192,6 +192,7 @@ internal sealed partial class PeerLink
 
         var tasks = new List<Task> { ReadRepliesAsync(session.Token), HeartbeatAsync(session.Token) };
         tasks.AddRange(senders.Select(s => s.RunAsync(WriteAsync, session.Token)));
+        tasks.AddRange(senders.Select(s => s.PersistCheckpointsAsync(session.Token)));
         try
         {
             var first = await Task.WhenAny(tasks);

@@ -7,19 +7,23 @@ namespace Geo.Replicator.Sending;
 /// <summary>
 /// Ships one stream to one peer within one session: reads after what was sent, keeps at most
 /// <see cref="Hosting.ReplicatorOptions.Window"/> batches unacknowledged (bounded memory when the peer is slow or gone),
-/// advances the durable checkpoint on acknowledgement, and rewinds to it when the receiver asks.
+/// advances the checkpoint on acknowledgement (written to the shard at most every
+/// <see cref="Hosting.ReplicatorOptions.CheckpointInterval"/>, and once more when the session ends), and rewinds to it
+/// when the receiver asks.
 /// At the end of the log it sends one batch and waits for its acknowledgement before reading again: the writes that
 /// commit during that round trip go out together (batching under load, one change per batch when idle), where a full
 /// window of one-change batches would cost the receiver a transaction each.
 /// </summary>
 internal sealed class StreamSender
 {
+    private static readonly TimeSpan FinalPersistTimeout = TimeSpan.FromSeconds(2);
     private readonly IChangeStream _stream;
     private readonly string _peer;
     private readonly Hosting.ReplicatorOptions _options;
     private readonly TimeProvider _time;
     private readonly PeerState _state;
     private readonly Wakeup _wake = new();
+    private readonly Wakeup _acked = new();
     private readonly Lock _gate = new();
     private readonly Queue<long> _inflight = new();
     private long _durable;
@@ -27,6 +31,7 @@ internal sealed class StreamSender
     private bool _rewind;
     private bool _atTail;
     private DateTimeOffset? _tailAt;
+    private long _persisted;
 
     public StreamSender(IChangeStream stream, string peer, long checkpoint, Hosting.ReplicatorOptions options, TimeProvider time, PeerState state)
     {
@@ -35,7 +40,7 @@ internal sealed class StreamSender
         _options = options;
         _time = time;
         _state = state;
-        _durable = _sent = checkpoint;
+        _durable = _sent = _persisted = checkpoint;
         state.Acknowledged[stream.Name] = checkpoint;
     }
 
@@ -134,16 +139,16 @@ internal sealed class StreamSender
         }
     }
 
-    /// <summary>Handles the receiver's answer to one of this stream's batches; persists the new checkpoint.</summary>
-    public async Task OnAckAsync(Ack ack, CancellationToken ct)
+    /// <summary>Handles the receiver's answer to one of this stream's batches; the checkpoint it advances is written by <see cref="PersistCheckpointsAsync"/>.</summary>
+    public void OnAck(Ack ack)
     {
-        var persist = false;
         lock (_gate)
         {
             if (ack.AppliedThrough > _durable)
             {
                 _durable = ack.AppliedThrough;
-                persist = true;
+                _state.Acknowledged[Name] = ack.AppliedThrough;
+                _acked.Set();
             }
 
             var stillInFlight = _inflight.Contains(ack.BatchLastSeq);
@@ -158,13 +163,52 @@ internal sealed class StreamSender
             }
         }
 
-        if (persist)
-        {
-            await _stream.SetCheckpointAsync(_peer, ack.AppliedThrough, ct);
-            _state.Acknowledged[Name] = ack.AppliedThrough;
-        }
-
         _wake.Set();
+    }
+
+    /// <summary>
+    /// Writes the acknowledged checkpoint to the shard for the session's lifetime: at once after a quiet spell, then at
+    /// most once per <see cref="Hosting.ReplicatorOptions.CheckpointInterval"/> (one statement for every acknowledgement
+    /// in between), and a last time when the session ends, so a reconnect or a restart resends only what was never
+    /// acknowledged. A failed write ends the session (the sender's reads fail on the same database anyway).
+    /// </summary>
+    public async Task PersistCheckpointsAsync(CancellationToken ct)
+    {
+        try
+        {
+            while (true)
+            {
+                await _acked.WaitAsync(Timeout.InfiniteTimeSpan, _time, ct);
+                await PersistAsync(ct);
+                if (_options.CheckpointInterval > TimeSpan.Zero)
+                {
+                    await Task.Delay(_options.CheckpointInterval, _time, ct);
+                }
+            }
+        }
+        finally
+        {
+            using var last = new CancellationTokenSource(FinalPersistTimeout, _time);
+            try
+            {
+                await PersistAsync(last.Token);
+            }
+            catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+            {
+                // The database is gone or the host is stopping: the next session starts from the last checkpoint written,
+                // and the receiver skips what it applied since.
+            }
+        }
+    }
+
+    private async Task PersistAsync(CancellationToken ct)
+    {
+        var durable = Durable;
+        if (durable > _persisted)
+        {
+            await _stream.SetCheckpointAsync(_peer, durable, ct);
+            _persisted = durable;
+        }
     }
 
     private Task WaitAsync(TimeSpan timeout, CancellationToken ct) => _wake.WaitAsync(timeout, _time, ct);

@@ -51,12 +51,57 @@ public sealed partial class ShardStore
 
         return changes;
 
-        async Task<List<ShardChange>> ReadStableAsync(long after, long upto, int take) =>
-        [
-            .. (await connection.QueryAsync<ChangeRow>(new CommandDefinition(ReadChangesSql,
-                new { AfterSeq = after, Stable = upto, Origin = origin, Buckets = buckets?.ToArray(), Limit = take }, cancellationToken: ct))).Select(row => row.ToChange()),
-        ];
+        async Task<List<ShardChange>> ReadStableAsync(long after, long upto, int take) => ReadRows(await connection.QueryAsync<ChangeRow>(new CommandDefinition(ReadChangesSql,
+            new { AfterSeq = after, Stable = upto, Origin = origin, Buckets = buckets?.ToArray(), Limit = take }, cancellationToken: ct)));
     }
+
+    /// <summary>
+    /// What <see cref="ReadChangesAsync"/> returns for this region's own entries, for the shard's senders: from a window
+    /// of the log's tail that the shard's senders (one per peer) share, so each new entry is read from the database once
+    /// (see RecentChanges). Short of the limit, the window is extended to a stable position computed after this call
+    /// began, as a read of the log would be: everything committed before the call is in what it returns. Unlike a read of
+    /// the log, it can return, for a few seconds, an entry that an erase from another region or a prune deleted since
+    /// it was read; a sender never asks for a pruned one, and every peer refuses an erased user's changes.
+    /// </summary>
+    /// <param name="afterSeq">Exclusive lower bound: the position the sender reached.</param>
+    /// <param name="limit">Most entries to return.</param>
+    /// <param name="ct">Cancellation.</param>
+    public async Task<IReadOnlyList<ShardChange>> ReadChangesToSendAsync(long afterSeq, int limit, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        var changes = new List<ShardChange>();
+        if (!_recent.TryTake(afterSeq, limit, changes))
+        {
+            return [.. await ReadChangesAsync(afterSeq, limit, RegionId, null, ct)]; // Behind the window: a backlog.
+        }
+
+        if (changes.Count == limit || await SharedStablePositionAsync(ct) is not { } position)
+        {
+            return changes;
+        }
+
+        while (changes.Count < limit && _recent.To < position)
+        {
+            await _recent.ExtendAsync(position, ReadLocalRangeAsync, ct);
+            var from = changes.Count > 0 ? changes[^1].Seq : afterSeq;
+            if (!_recent.TryTake(from, limit, changes))
+            {
+                changes.AddRange(await ReadChangesAsync(from, limit - changes.Count, RegionId, null, ct)); // The window moved past it meanwhile.
+                break;
+            }
+        }
+
+        return changes;
+    }
+
+    private async Task<List<ShardChange>> ReadLocalRangeAsync(long after, long upto, int take)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync();
+        return ReadRows(await connection.QueryAsync<ChangeRow>(new CommandDefinition(ReadChangesSql,
+            new { AfterSeq = after, Stable = upto, Origin = RegionId, Buckets = (int[]?)null, Limit = take })));
+    }
+
+    private static List<ShardChange> ReadRows(IEnumerable<ChangeRow> rows) => [.. rows.Select(row => row.ToChange())];
 
     /// <summary>
     /// The change log's stable position now: every entry up to it has committed (or aborted). Copies that pair a
