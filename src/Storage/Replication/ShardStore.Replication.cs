@@ -80,7 +80,8 @@ public sealed partial class ShardStore
             return changes;
         }
 
-        while (changes.Count < limit && _recent.To < position)
+        // Take again even when another sender's fill reached the position meanwhile: the first take predates that fill.
+        do
         {
             await _recent.ExtendAsync(position, ReadLocalRangeAsync, ct);
             var from = changes.Count > 0 ? changes[^1].Seq : afterSeq;
@@ -90,6 +91,7 @@ public sealed partial class ShardStore
                 break;
             }
         }
+        while (changes.Count < limit && _recent.To < position);
 
         return changes;
     }
