@@ -11,6 +11,8 @@
 # every load is bounded by -d / a sample count. The pgbench rows use origin 'pgbench' (no replicator ships them) and are
 # deleted at the end.
 #   bench/write-path.sh [seconds=10] [connections=16] [rounds=3] [users=200] [lag-samples=300]
+# STATEMENTS=N adds one N-second PUT run with PostgreSQL's statement logging on, and prints the statements per PUT by
+# application name (each service names its connections) and the most frequent statements.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${1:-10}"
@@ -31,7 +33,15 @@ AUTH="authorization: Bearer $TOKEN"
 [ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 10 ] && [ "$SECONDS_PER_RUN" -le 120 ] && [ "$SAMPLES" -le 5000 ] || { echo "bounds: rounds 1..10, seconds <= 120, lag-samples <= 5000" >&2; exit 2; }
 
 TMP=$(mktemp -d)
+statement_logging() {  # on | off
+  if [ "$1" = on ]; then
+    psql $PG -d postgres -qc "ALTER SYSTEM SET log_statement = 'all'" -c "ALTER SYSTEM SET log_line_prefix = '@@%a@@ '" -c "SELECT pg_reload_conf()" >/dev/null
+  else
+    psql $PG -d postgres -qc "ALTER SYSTEM RESET log_statement" -c "ALTER SYSTEM RESET log_line_prefix" -c "SELECT pg_reload_conf()" >/dev/null
+  fi
+}
 cleanup() {
+  [ "${STATEMENTS:-0}" -gt 0 ] && statement_logging off 2>/dev/null
   stop_tls_forwarder "$TMP/nginx"
   for db in geo_eu_west_0 geo_eu_west_1; do
     psql $PG -d "$db" -qc "DELETE FROM documents WHERE collection = 'pgbench'; DELETE FROM change_log WHERE origin = 'pgbench'" >/dev/null 2>&1 || true
@@ -120,6 +130,21 @@ import statistics, sys
 print(statistics.median(map(float, sys.argv[1].split())), statistics.median(map(float, sys.argv[2].split())))
 PY
 )
+
+if [ "${STATEMENTS:-0}" -gt 0 ]; then
+  PGLOG=.geo/logs/postgres.log
+  statement_logging on; sleep 1
+  FROM=$(stat -c %s "$PGLOG")
+  wrk -t2 -c"$CONNECTIONS" -d"${STATEMENTS}s" -s "$TMP/put.lua" "$API" > "$TMP/statements.txt"
+  sleep 1; statement_logging off
+  N=$(awk '/requests in/ {print $1}' "$TMP/statements.txt")
+  tail -c +"$((FROM + 1))" "$PGLOG" | grep -aE '^@@[^@]*@@ LOG:  (statement|execute)' > "$TMP/statements.log" || true
+  echo "statements per PUT, one ${STATEMENTS} s run of $N PUTs with statement logging on:" >&2
+  sed -E 's/^@@([^@]*)@@.*/\1/' "$TMP/statements.log" | sort | uniq -c | sort -rn | awk -v n="$N" '{printf "  %-28s %6.2f\n", $2, $1 / n}' >&2
+  echo "most frequent (per PUT, application | statement):" >&2
+  sed -E 's/^@@([^@]*)@@ LOG:  (statement|execute [^:]*): *(.{0,90}).*/\1 | \3/' "$TMP/statements.log" | sort | uniq -c | sort -rn | head -15 \
+    | awk -v n="$N" '{c = $1; $1 = ""; printf "  %5.2f %s\n", c / n, $0}' >&2
+fi
 
 # Phase 2: lag at half the measured PUT maximum.
 HALF=$(python3 -c "print(max(1, int($PUT / 2)))")

@@ -13,6 +13,8 @@ using Geo.Replicator.Sharding;
 using Geo.Replicator.Telemetry;
 using Geo.Replicator.Wire;
 using Geo.ServiceDefaults.Lifecycle;
+using System.Runtime.ExceptionServices;
+using System.Threading.Channels;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 
@@ -23,6 +25,12 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
     GeoTopology topology, IOptions<GeoSiteOptions> site, IOptions<ReplicatorOptions> options, PeerStates peers, AntiEntropyRunner antiEntropy, HybridLogicalClock clock,
     ReplicatorMetrics metrics, KnownKinds kinds, TimeProvider time, ILogger<ReplicationService> logger) : Replication.ReplicationBase
 {
+    // A region sends one stream per shard and one for its directory entries.
+    private const int MaxStreamsPerSession = 256;
+
+    // Batches of one stream read and not yet applied: the largest sender window (ReplicatorOptions.Window).
+    private const int MaxQueuedBatches = 64;
+
     [PeerRole(PeerRoles.Replicator, Region = PeerRegion.Remote)]
     public override async Task Replicate(IAsyncStreamReader<ReplicationMessage> requestStream, IServerStreamWriter<ReplicationReply> responseStream, ServerCallContext context)
     {
@@ -33,11 +41,9 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
             context.GetHttpContext().RequestServices.GetRequiredService<GracefulShutdown>().Stopping);
         var ct = stream.Token;
         var state = peers.All[peer];
-        // Per stream: everything up to this sequence is applied or durably refused in this session.
-        var contiguous = new Dictionary<string, long>(StringComparer.Ordinal);
         try
         {
-            await ReceiveAllAsync(peer, requestStream, responseStream, state, contiguous, ct);
+            await ReceiveAllAsync(peer, requestStream, responseStream, state, ct);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
@@ -46,33 +52,125 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
         }
     }
 
+    // Each shard stream's batches are applied in order by a worker of the stream's own, the streams side by side: a stream
+    // that waits (a fenced bucket, a slow shard) holds no other, and two source shards' batches apply concurrently (each
+    // apply locks its users in lock-id order, as applies from two peers always did). The directory's entries are applied
+    // here, in wire order, before any shard batch read after them. Acks and heartbeat echoes share the reply stream one
+    // at a time. A worker's failure ends the call; so does the peer's, after the workers stopped.
     private async Task ReceiveAllAsync(string peer, IAsyncStreamReader<ReplicationMessage> requestStream, IServerStreamWriter<ReplicationReply> responseStream,
-        PeerState state, Dictionary<string, long> contiguous, CancellationToken ct)
+        PeerState state, CancellationToken ct)
     {
-        await foreach (var message in requestStream.ReadAllAsync(ct))
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var replies = new SemaphoreSlim(1, 1);
+        async Task ReplyAsync(ReplicationReply reply)
         {
-            switch (message.KindCase)
+            await replies.WaitAsync(session.Token);
+            try
             {
-                case ReplicationMessage.KindOneofCase.Heartbeat:
-                    RequireCompatible(peer, message.Heartbeat);
-                    state.HeartbeatReceived(time.GetUtcNow());
-                    clock.TryObserve(new HlcTimestamp(message.Heartbeat.Hlc));
-                    var echo = new HeartbeatEcho
-                    {
-                        Id = message.Heartbeat.Id, SentAtUnixMs = message.Heartbeat.SentAtUnixMs, ReceiverTimeUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
-                        ProtocolVersion = Contracts.ProtocolVersions.Replication, MinProtocolVersion = Contracts.ProtocolVersions.MinimumReplication,
-                    };
-                    echo.Kinds.Add(kinds.All);
-                    await responseStream.WriteAsync(new ReplicationReply { Heartbeat = echo }, ct);
-                    break;
-                case ReplicationMessage.KindOneofCase.Batch:
-                    var ack = await ReceiveAsync(peer, message.Batch, contiguous, ct);
-                    await responseStream.WriteAsync(new ReplicationReply { Ack = ack }, ct);
-                    break;
-                default:
-                    RpcErrors.InvalidArgument("message: empty; send a batch or a heartbeat.");
-                    break;
+                await responseStream.WriteAsync(reply, session.Token);
             }
+            finally
+            {
+                replies.Release();
+            }
+        }
+
+        var streams = new Dictionary<string, (Channel<ChangeBatch> Queue, Task Worker)>(StringComparer.Ordinal);
+        long? directoryContiguous = null;
+        Exception? readFailure = null;
+        try
+        {
+            await foreach (var message in requestStream.ReadAllAsync(session.Token))
+            {
+                switch (message.KindCase)
+                {
+                    case ReplicationMessage.KindOneofCase.Heartbeat:
+                        RequireCompatible(peer, message.Heartbeat);
+                        state.HeartbeatReceived(time.GetUtcNow());
+                        clock.TryObserve(new HlcTimestamp(message.Heartbeat.Hlc));
+                        var echo = new HeartbeatEcho
+                        {
+                            Id = message.Heartbeat.Id, SentAtUnixMs = message.Heartbeat.SentAtUnixMs, ReceiverTimeUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
+                            ProtocolVersion = Contracts.ProtocolVersions.Replication, MinProtocolVersion = Contracts.ProtocolVersions.MinimumReplication,
+                        };
+                        echo.Kinds.Add(kinds.All);
+                        await ReplyAsync(new ReplicationReply { Heartbeat = echo });
+                        break;
+                    case ReplicationMessage.KindOneofCase.Batch:
+                        var batch = message.Batch;
+                        if (string.IsNullOrEmpty(batch.Stream) || batch.LastSeq < batch.AfterSeq)
+                        {
+                            RpcErrors.InvalidArgument($"batch: stream '{batch.Stream}' covers ({batch.AfterSeq}, {batch.LastSeq}]; name the stream and send last_seq >= after_seq.");
+                        }
+
+                        if (batch.Stream == DirectoryChangeStream.StreamName)
+                        {
+                            // In wire order, as before any shard batch read after it: a user's entry precedes its data.
+                            (var ack, directoryContiguous) = await ReceiveAsync(peer, batch, directoryContiguous, session.Token);
+                            await ReplyAsync(new ReplicationReply { Ack = ack });
+                            break;
+                        }
+
+                        if (!streams.TryGetValue(batch.Stream, out var stream))
+                        {
+                            if (streams.Count >= MaxStreamsPerSession)
+                            {
+                                RpcErrors.InvalidArgument($"batch: more than {MaxStreamsPerSession} streams in one session; a region sends one per shard and one for the directory.");
+                            }
+
+                            // As deep as the largest sender window: a sender that keeps to its window never blocks this loop.
+                            var queue = Channel.CreateBounded<ChangeBatch>(new BoundedChannelOptions(MaxQueuedBatches) { SingleReader = true, SingleWriter = true });
+                            streams[batch.Stream] = stream = (queue, ApplyStreamAsync(peer, queue.Reader, ReplyAsync, session));
+                        }
+
+                        await stream.Queue.Writer.WriteAsync(batch, session.Token);
+                        break;
+                    default:
+                        RpcErrors.InvalidArgument("message: empty; send a batch or a heartbeat.");
+                        break;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            readFailure = ex;
+            await session.CancelAsync(); // No ack can reach the peer now: stop applying; it resends from its checkpoint.
+        }
+
+        foreach (var stream in streams.Values)
+        {
+            stream.Queue.Writer.TryComplete();
+        }
+
+        var workers = streams.Values.Select(s => s.Worker).ToArray();
+        await Task.WhenAll(workers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (workers.FirstOrDefault(w => w.IsFaulted && w.Exception!.InnerException is not OperationCanceledException) is { } failed)
+        {
+            ExceptionDispatchInfo.Throw(failed.Exception!.InnerException!); // What made the worker stop, not the cancellation it caused.
+        }
+
+        if (readFailure is not null)
+        {
+            ExceptionDispatchInfo.Throw(readFailure);
+        }
+    }
+
+    private async Task ApplyStreamAsync(string peer, ChannelReader<ChangeBatch> queue, Func<ReplicationReply, Task> reply, CancellationTokenSource session)
+    {
+        await Task.Yield(); // the reading loop goes on
+        long? contiguous = null; // everything up to it is applied or durably refused in this session
+        try
+        {
+            await foreach (var batch in queue.ReadAllAsync(session.Token))
+            {
+                (var ack, contiguous) = await ReceiveAsync(peer, batch, contiguous, session.Token);
+                await reply(new ReplicationReply { Ack = ack });
+            }
+        }
+        catch
+        {
+            await session.CancelAsync();
+            throw;
         }
     }
 
@@ -92,24 +190,20 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
         return caller.Region;
     }
 
-    private async Task<Ack> ReceiveAsync(string peer, ChangeBatch batch, Dictionary<string, long> contiguous, CancellationToken ct)
+    // Returns the ack and what the stream's contiguous position becomes.
+    private async Task<(Ack Ack, long? Contiguous)> ReceiveAsync(string peer, ChangeBatch batch, long? contiguous, CancellationToken ct)
     {
-        if (string.IsNullOrEmpty(batch.Stream) || batch.LastSeq < batch.AfterSeq)
-        {
-            RpcErrors.InvalidArgument($"batch: stream '{batch.Stream}' covers ({batch.AfterSeq}, {batch.LastSeq}]; name the stream and send last_seq >= after_seq.");
-        }
-
-        var done = contiguous.TryGetValue(batch.Stream, out var c) ? c : batch.AfterSeq;
+        var done = contiguous ?? batch.AfterSeq;
         var ack = new Ack { Stream = batch.Stream, BatchLastSeq = batch.LastSeq, AppliedThrough = done };
         if (batch.AfterSeq > done)
         {
             ack.Rewind = true; // An earlier batch stopped short: this one is not contiguous, the sender must resend.
-            return ack;
+            return (ack, contiguous);
         }
 
         if (batch.LastSeq <= done)
         {
-            return ack; // Already applied in this session.
+            return (ack, contiguous); // Already applied in this session.
         }
 
         if (batch.Stream == DirectoryChangeStream.StreamName)
@@ -160,8 +254,7 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
             ack.Quarantined = result.Quarantined;
         }
 
-        contiguous[batch.Stream] = ack.AppliedThrough;
-        return ack;
+        return (ack, ack.AppliedThrough);
     }
 
     private async Task ReceiveEntriesAsync(string peer, ChangeBatch batch, long done, Ack ack, CancellationToken ct)

@@ -15,7 +15,8 @@ namespace Geo.ServiceDefaults.Telemetry;
 /// Traces and metrics of every Geo service, configured in one place: ASP.NET Core, HttpClient (YARP and gRPC channels
 /// go through it), gRPC client, Npgsql, Redis (traces), .NET runtime and process, and Geo's own meters and activity sources.
 /// Traces go to an OTLP endpoint when the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> (or the traces-only variant) is
-/// set; every other <c>OTEL_*</c> variable (protocol, headers, sampler, resource attributes) is read by the SDK.
+/// set, and are not recorded otherwise; every other <c>OTEL_*</c> variable (protocol, headers, sampler, resource
+/// attributes) is read by the SDK.
 /// </summary>
 public static class GeoTelemetry
 {
@@ -52,8 +53,18 @@ public static class GeoTelemetry
                 // must show it. A counter read after an action, by an operator or a test, otherwise sees a response made
                 // before the action whenever another scrape happened within 300 ms; Prometheus scrapes every few seconds,
                 // so the cache saves nothing.
-                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0))
-            .WithTracing(t =>
+                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
+
+        // Spans are recorded only when there is somewhere to send them: recorded and dropped, they cost every request,
+        // statement and Redis command on a write's path (in every service it crosses) their tags and timings. Log lines
+        // keep their trace and span ids either way (the host starts an activity per request for its logging scopes), and
+        // a write's change-log row keeps its traceparent.
+        if (!OtlpConfigured(builder.Configuration))
+        {
+            return;
+        }
+
+        otel.WithTracing(t =>
             {
                 t.AddAspNetCoreInstrumentation(o => o.Filter = IsTraced)
                     .AddHttpClientInstrumentation()
@@ -67,12 +78,8 @@ public static class GeoTelemetry
                         o.FlushInterval = TimeSpan.FromSeconds(1);
                     })
                     .AddSource(SourcePrefix + "*");
-                if (OtlpConfigured(builder.Configuration))
-                {
-                    t.AddOtlpExporter();
-                }
+                t.AddOtlpExporter();
             });
-        _ = otel;
     }
 
     /// <summary>What a Redis client calls once it connected, so its commands show up as spans of the requests that sent them.</summary>
