@@ -58,7 +58,7 @@ public sealed partial class ShardStore
     // The local log's tail, read once for all of the shard's senders.
     private readonly RecentChanges _recent;
 
-    private readonly SharedObservation<long?> _stableObservation;
+    private readonly SharedObservation<StablePosition?> _stableObservation;
 
     /// <param name="shardId">The shard this store serves, e.g. <c>eu-west-0</c> (for logs).</param>
     /// <param name="regionId">The local region: origin of every version this store creates.</param>
@@ -79,7 +79,7 @@ public sealed partial class ShardStore
         _time = time ?? TimeProvider.System;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _recent = new RecentChanges(_time);
-        _stableObservation = new SharedObservation<long?>(ComputeStablePositionAsync);
+        _stableObservation = new SharedObservation<StablePosition?>(ComputeStablePositionAsync);
     }
 
     /// <summary>The shard this store serves.</summary>

@@ -108,8 +108,12 @@ public sealed class ConcurrencyTests(ShardDatabase db) : IClassFixture<ShardData
     public async Task Senders_sharing_the_tail_window_during_concurrent_writes_each_get_every_entry_once_in_order()
     {
         // Three senders of one shard (one per peer) follow the log through the window they share (RecentChanges), as
-        // eu-west's do; each must see exactly the committed local entries, as a read of the log would give them.
+        // eu-west's do, with the store listening for the shard's NOTIFYs as the replicator's does (so positions are
+        // reused between them); each must see exactly the committed local entries. A sender stops once a read is empty
+        // and complete as of a time after the last write: the read's own claim, which this checks.
         var store = db.Store();
+        using var listening = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var listener = store.ListenForChangesAsync(() => { }, listening.Token);
         var start = await db.ScalarAsync<long>("SELECT coalesce(max(seq), 0) FROM change_log");
         var writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
         {
@@ -125,13 +129,14 @@ public sealed class ConcurrencyTests(ShardDatabase db) : IClassFixture<ShardData
         {
             var read = new List<long>();
             var after = start;
+            DateTimeOffset? doneAt = null;
             while (true)
             {
-                var done = all.IsCompleted;
-                var batch = await store.ReadChangesToSendAsync(after, 50, Ct);
+                doneAt ??= all.IsCompleted ? DateTimeOffset.UtcNow : null;
+                var (batch, completeAsOf) = await store.ReadChangesToSendAsync(after, 50, Ct);
                 read.AddRange(batch.Select(c => c.Seq));
                 after = batch.Count > 0 ? batch[^1].Seq : after;
-                if (done && batch.Count == 0)
+                if (doneAt is { } done && batch.Count == 0 && completeAsOf > done)
                 {
                     return read;
                 }
@@ -144,6 +149,52 @@ public sealed class ConcurrencyTests(ShardDatabase db) : IClassFixture<ShardData
         foreach (var read in await Task.WhenAll(senders))
         {
             Assert.Equal(committed, read);
+        }
+
+        await listening.CancelAsync();
+        await listener;
+    }
+
+    [Fact]
+    public async Task A_senders_read_reuses_a_recent_stable_position_until_a_notify_arrives()
+    {
+        var store = db.Store();
+        var notified = 0;
+        using var listening = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var listener = store.ListenForChangesAsync(() => Interlocked.Increment(ref notified), listening.Token);
+        await WaitForAsync(() => Volatile.Read(ref notified) > 0); // listening (it calls once when the LISTEN took effect)
+        var after = await db.ScalarAsync<long>("SELECT coalesce(max(seq), 0) FROM change_log");
+
+        var quiet = Volatile.Read(ref notified);
+        var first = await store.ReadChangesToSendAsync(after, 50, Ct);
+        var again = await store.ReadChangesToSendAsync(after, 50, Ct);
+        Assert.NotNull(first.CompleteAsOf);
+        Assert.Empty(again.Changes);
+        if (Volatile.Read(ref notified) == quiet)
+        {
+            // Within the reuse bound and with no NOTIFY since, the same observation answers (no new one is taken). On a
+            // stalled host the bound may pass between the two reads; then the second is a newer observation.
+            Assert.True(again.CompleteAsOf == first.CompleteAsOf || again.CompleteAsOf > first.CompleteAsOf!.Value.AddMilliseconds(250));
+        }
+
+        var before = Volatile.Read(ref notified);
+        var written = await db.Store(dataSource: db.NewDataSource()).PutDocumentAsync(ShardDatabase.NewUserId(), "tail", "notified", "{}", ct: Ct);
+        await WaitForAsync(() => Volatile.Read(ref notified) > before); // its NOTIFY arrived
+        var next = await store.ReadChangesToSendAsync(after, 50, Ct);
+        Assert.Equal(written.Version, Assert.Single(next.Changes).Version); // a NOTIFY since: a new observation, which covers the write
+        Assert.True(next.CompleteAsOf > first.CompleteAsOf);
+
+        await listening.CancelAsync();
+        await listener;
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(10, Ct);
         }
     }
 }

@@ -10,8 +10,11 @@ namespace Geo.Replicator.Sending;
 
 /// <summary>What one read of a stream produced for one peer.</summary>
 /// <param name="Batch">Changes in (after_seq, last_seq], already filtered for the peer; null when nothing new.</param>
-/// <param name="AtTail">True when the read reached the end of the log: everything committed before it started is in the batch.</param>
-internal sealed record StreamRead(ChangeBatch? Batch, bool AtTail);
+/// <param name="AtTail">True when the read reached the end of the log: everything committed before it started (or before
+/// <paramref name="CompleteAsOf"/>, when given) is in the batch.</param>
+/// <param name="CompleteAsOf">At the tail, the time before which every change is in the batch, when the stream knows it
+/// (a shard's: when its stable position was observed); null means the read's start.</param>
+internal sealed record StreamRead(ChangeBatch? Batch, bool AtTail, DateTimeOffset? CompleteAsOf = null);
 
 /// <summary>A source of locally-originated changes, shipped to each peer from a durable per-peer checkpoint.</summary>
 internal interface IChangeStream
@@ -56,10 +59,10 @@ internal sealed class ShardChangeStream(ShardStore store, GeoTopology topology, 
 
     public async Task<StreamRead> ReadAsync(string peer, long afterSeq, int limit, int maxBytes, CancellationToken ct)
     {
-        var changes = await store.ReadChangesToSendAsync(afterSeq, limit, ct);
+        var (changes, completeAsOf) = await store.ReadChangesToSendAsync(afterSeq, limit, ct);
         if (changes.Count == 0)
         {
-            return new StreamRead(null, AtTail: true);
+            return new StreamRead(null, AtTail: true, completeAsOf);
         }
 
         var batch = new ChangeBatch { Stream = Name, AfterSeq = afterSeq, LastSeq = afterSeq };
@@ -88,7 +91,7 @@ internal sealed class ShardChangeStream(ShardStore store, GeoTopology topology, 
             batch.LastSeq = change.Seq;
         }
 
-        return new StreamRead(batch, AtTail: changes.Count < limit);
+        return new StreamRead(batch, AtTail: changes.Count < limit, completeAsOf);
     }
 }
 

@@ -128,7 +128,7 @@ internal sealed class StreamSender
                 _atTail = read.AtTail && !_rewind;
                 if (_atTail)
                 {
-                    _tailAt = readStart;
+                    _tailAt = read.CompleteAsOf ?? readStart;
                 }
             }
 

@@ -90,6 +90,12 @@ public enum ApplyOutcome
 /// <summary>A durable replication position: <paramref name="LastSeq"/> of <paramref name="Stream"/> with <paramref name="Peer"/>.</summary>
 public sealed record ReplicationCheckpoint(string Peer, string Stream, long LastSeq);
 
+/// <summary>A sender's read of the local log (<see cref="ShardStore.ReadChangesToSendAsync"/>).</summary>
+/// <param name="Changes">Local entries after the sender's position, in seq order.</param>
+/// <param name="CompleteAsOf">Every local change committed before this time is in <paramref name="Changes"/> or before the
+/// sender's position; null when the read stopped at its limit or found no stable position.</param>
+public sealed record ChangesToSend(IReadOnlyList<ShardChange> Changes, DateTimeOffset? CompleteAsOf);
+
 internal static class ChangeKinds
 {
     public static string ToText(ChangeKind kind) => kind switch

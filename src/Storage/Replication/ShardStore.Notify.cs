@@ -14,6 +14,10 @@ public sealed partial class ShardStore
     private const string NotifySql = AsyncCommitSql + ";\nSELECT pg_notify('" + ChangeChannel + "', '')";
 
     private readonly SemaphoreSlim _notifyPending = new(0, 1);
+
+    // NOTIFYs received by ListenForChangesAsync (and its re-LISTENs, which may have missed some); see SendersStablePositionAsync.
+    private long _notifications;
+    private volatile bool _listening;
     private int _notifyRequested;
     private int _notifierStarted;
 
@@ -82,9 +86,15 @@ public sealed partial class ShardStore
             try
             {
                 await using var connection = await _dataSource.OpenConnectionAsync(ct);
-                connection.Notification += (_, _) => onChange();
+                connection.Notification += (_, _) =>
+                {
+                    Interlocked.Increment(ref _notifications);
+                    onChange();
+                };
                 await connection.ExecuteAsync("LISTEN " + ChangeChannel);
-                onChange(); // Anything committed before the LISTEN took effect.
+                Interlocked.Increment(ref _notifications); // Anything committed before the LISTEN took effect went unannounced.
+                _listening = true;
+                onChange();
                 while (true)
                 {
                     await connection.WaitAsync(ct);
@@ -101,8 +111,13 @@ public sealed partial class ShardStore
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // Never fatal to the caller: senders still poll; listen again after a pause.
+                _listening = false;
                 LogNotifyFailed(ShardId, ex.Message);
                 await Task.Delay(ListenRetry, _time, ct);
+            }
+            finally
+            {
+                _listening = false;
             }
         }
     }

@@ -58,42 +58,47 @@ public sealed partial class ShardStore
     /// <summary>
     /// What <see cref="ReadChangesAsync"/> returns for this region's own entries, for the shard's senders: from a window
     /// of the log's tail that the shard's senders (one per peer) share, so each new entry is read from the database once
-    /// (see RecentChanges). Short of the limit, the window is extended to a stable position computed after this call
-    /// began, as a read of the log would be: everything committed before the call is in what it returns. Unlike a read of
-    /// the log, it can return, for a few seconds, an entry that an erase from another region or a prune deleted since
-    /// it was read; a sender never asks for a pruned one, and every peer refuses an erased user's changes.
+    /// (see RecentChanges). Short of the limit, the window is extended to a stable position (see
+    /// <see cref="SendersStablePositionAsync"/>), and the read says up to when it is complete: every local change
+    /// committed before <see cref="ChangesToSend.CompleteAsOf"/> is in it or before <paramref name="afterSeq"/>. Unlike a
+    /// read of the log, it can return, for a few seconds, an entry that an erase from another region or a prune deleted
+    /// since it was read; a sender never asks for a pruned one, and every peer refuses an erased user's changes.
     /// </summary>
     /// <param name="afterSeq">Exclusive lower bound: the position the sender reached.</param>
     /// <param name="limit">Most entries to return.</param>
     /// <param name="ct">Cancellation.</param>
-    public async Task<IReadOnlyList<ShardChange>> ReadChangesToSendAsync(long afterSeq, int limit, CancellationToken ct = default)
+    public async Task<ChangesToSend> ReadChangesToSendAsync(long afterSeq, int limit, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         var changes = new List<ShardChange>();
         if (!_recent.TryTake(afterSeq, limit, changes))
         {
-            return [.. await ReadChangesAsync(afterSeq, limit, RegionId, null, ct)]; // Behind the window: a backlog.
+            // Behind the window (a backlog): from the log, complete as of the call when short of the limit.
+            var started = _time.GetUtcNow();
+            var fromLog = await ReadChangesAsync(afterSeq, limit, RegionId, null, ct);
+            return new ChangesToSend(fromLog, fromLog.Count < limit ? started : null);
         }
 
-        if (changes.Count == limit || await SharedStablePositionAsync(ct) is not { } position)
+        if (changes.Count == limit || await SendersStablePositionAsync(ct) is not { } stable)
         {
-            return changes;
+            return new ChangesToSend(changes, null);
         }
 
         // Take again even when another sender's fill reached the position meanwhile: the first take predates that fill.
         do
         {
-            await _recent.ExtendAsync(position, ReadLocalRangeAsync, ct);
+            await _recent.ExtendAsync(stable.Position, ReadLocalRangeAsync, ct);
             var from = changes.Count > 0 ? changes[^1].Seq : afterSeq;
             if (!_recent.TryTake(from, limit, changes))
             {
+                var started = _time.GetUtcNow();
                 changes.AddRange(await ReadChangesAsync(from, limit - changes.Count, RegionId, null, ct)); // The window moved past it meanwhile.
-                break;
+                return new ChangesToSend(changes, changes.Count < limit ? started : null);
             }
         }
-        while (changes.Count < limit && _recent.To < position);
+        while (changes.Count < limit && _recent.To < stable.Position);
 
-        return changes;
+        return new ChangesToSend(changes, changes.Count < limit ? stable.ObservedAt : null);
     }
 
     private async Task<List<ShardChange>> ReadLocalRangeAsync(long after, long upto, int take)
