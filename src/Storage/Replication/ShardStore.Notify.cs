@@ -10,8 +10,9 @@ public sealed partial class ShardStore
 
     private static readonly TimeSpan ListenRetry = TimeSpan.FromSeconds(1);
 
-    // A NOTIFY commits a transaction of its own; nothing depends on it surviving a crash (senders also poll), so it does not wait for the WAL flush.
-    private const string NotifySql = AsyncCommitSql + ";\nSELECT pg_notify('" + ChangeChannel + "', '')";
+    // A NOTIFY commits a transaction of its own; nothing depends on it surviving a crash (senders also poll), so it does
+    // not wait for the WAL flush. One statement: the setting applies to its implicit transaction, which commits after it.
+    private const string NotifySql = "SELECT set_config('synchronous_commit', 'off', true), pg_notify('" + ChangeChannel + "', '')";
 
     private readonly SemaphoreSlim _notifyPending = new(0, 1);
 
