@@ -29,9 +29,12 @@ internal static class Extensions
         var topology = builder.AddGeoTopology();
         services.AddSingleton(sp => DirectorySite.Resolve(sp.GetRequiredService<IOptions<GeoSiteOptions>>().Value, sp.GetRequiredService<TopologyFile>()));
 
-        services.AddSingleton(sp => new NpgsqlDataSourceBuilder(sp.GetRequiredService<DirectorySite>().DirectoryDatabase)
-            .UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>())
-            .Build());
+        services.AddSingleton(sp =>
+        {
+            var database = new NpgsqlDataSourceBuilder(sp.GetRequiredService<DirectorySite>().DirectoryDatabase).UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>());
+            database.ConnectionStringBuilder.ApplicationName ??= "geo-directory"; // in pg_stat_activity and statement logs, as the shards' geo-* names
+            return database.Build();
+        });
         services.AddSingleton(sp => new HybridLogicalClock(
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<DirectoryOptions>>().Value.MaxClockSkew));
         services.AddSingleton<DirectoryReadiness>();
