@@ -20,7 +20,7 @@ public sealed class RecentChangesTests
         {
             Interlocked.Increment(ref reads);
             await release.Task;
-            return [.. log.Where(c => c.Seq > after && c.Seq <= upto).Take(take)];
+            return Range(log, after, upto, take);
         }
 
         Assert.True(window.TryTake(0, 50, [])); // The first sender starts the window at its position.
@@ -54,7 +54,7 @@ public sealed class RecentChangesTests
         var window = new RecentChanges(TimeProvider.System);
         List<ShardChange> log = [Change(1, "erased"), Change(2, "kept"), Change(3, "erased"), Change(4, "erased", ChangeKind.UserErase), Change(5, "kept")];
         Assert.True(window.TryTake(0, 10, []));
-        await window.ExtendAsync(5, (after, upto, take) => Task.FromResult(log.Where(c => c.Seq > after && c.Seq <= upto).Take(take).ToList()), Ct);
+        await window.ExtendAsync(5, ReaderOf(log), Ct);
 
         var taken = new List<ShardChange>();
         Assert.True(window.TryTake(0, 10, taken));
@@ -68,7 +68,7 @@ public sealed class RecentChangesTests
         var window = new RecentChanges(time);
         var log = Enumerable.Range(1, 5).Select(seq => Change(seq, "user")).ToList();
         Assert.True(window.TryTake(0, 10, []));
-        await window.ExtendAsync(5, (after, upto, take) => Task.FromResult(log.Where(c => c.Seq > after && c.Seq <= upto).Take(take).ToList()), Ct);
+        await window.ExtendAsync(5, ReaderOf(log), Ct);
         Assert.True(window.TryTake(0, 10, []));
 
         time.Advance(RecentChanges.MaxAge + TimeSpan.FromSeconds(1));
@@ -83,17 +83,22 @@ public sealed class RecentChangesTests
     {
         var window = new RecentChanges(TimeProvider.System);
         var log = Enumerable.Range(1, RecentChanges.FillRows + 10).Select(seq => Change(seq, "user")).ToList();
-        Task<List<ShardChange>> Read(long after, long upto, int take) => Task.FromResult(log.Where(c => c.Seq > after && c.Seq <= upto).Take(take).ToList());
+        var read = ReaderOf(log);
         Assert.True(window.TryTake(0, 10, []));
 
-        await window.ExtendAsync(log.Count, Read, Ct);
+        await window.ExtendAsync(log.Count, read, Ct);
         Assert.Equal(RecentChanges.FillRows, window.To);
-        await window.ExtendAsync(log.Count, Read, Ct);
+        await window.ExtendAsync(log.Count, read, Ct);
         Assert.Equal(log.Count, window.To);
         var taken = new List<ShardChange>();
         Assert.True(window.TryTake(RecentChanges.FillRows - 5, 100, taken));
         Assert.Equal(Enumerable.Range(RecentChanges.FillRows - 4, 15).Select(i => (long)i), taken.Select(c => c.Seq));
     }
+
+    // The window's read of the log, over an in-memory log: entries in (after, upto], at most take.
+    private static Func<long, long, int, Task<List<ShardChange>>> ReaderOf(List<ShardChange> log) => (after, upto, take) => Task.FromResult(Range(log, after, upto, take));
+
+    private static List<ShardChange> Range(List<ShardChange> log, long after, long upto, int take) => [.. log.Where(c => c.Seq > after && c.Seq <= upto).Take(take)];
 
     private static ShardChange Change(long seq, string user, ChangeKind kind = ChangeKind.Document) => new()
     {
