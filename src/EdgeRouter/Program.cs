@@ -4,7 +4,7 @@ using Geo.ServiceDefaults;
 using Geo.ServiceDefaults.Auth;
 using Geo.ServiceDefaults.Problems;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = GeoWebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddGeoAuthentication();
 builder.AddEdgeRouter();

@@ -1,7 +1,7 @@
 using Geo.Replicator;
 using Geo.ServiceDefaults;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = GeoWebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddReplicator();
 

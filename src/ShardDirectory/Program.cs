@@ -1,7 +1,7 @@
 using Geo.ServiceDefaults;
 using Geo.ShardDirectory;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = GeoWebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddShardDirectory();
 

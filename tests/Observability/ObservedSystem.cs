@@ -31,6 +31,9 @@ public sealed class ObservedSystem(PostgresServer postgres, RedisServer redis) :
 
     public IEnumerable<string> Logs => _services.SelectMany(s => s.Logs);
 
+    /// <summary>Every service process of the system.</summary>
+    public IReadOnlyList<ServiceProcess> Services => _services;
+
     public async ValueTask InitializeAsync()
     {
         try

@@ -62,6 +62,12 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>True while the process runs.</summary>
     public bool IsRunning => _process is { HasExited: false };
 
+    /// <summary>The running process's id; null while it is not running.</summary>
+    public int? ProcessId => _process is { HasExited: false } process ? process.Id : null;
+
+    /// <summary>The project this process runs (<c>src/{Project}</c>).</summary>
+    public string Project => _project;
+
     /// <summary>Starts <c>src/{project}</c>'s built assembly and waits until <c>/healthz/ready</c> answers 200.</summary>
     public static async Task<ServiceProcess> StartAsync(string project, int port, IReadOnlyDictionary<string, string> settings,
         bool http2Only = false, TimeSpan? readyTimeout = null, CancellationToken ct = default)
