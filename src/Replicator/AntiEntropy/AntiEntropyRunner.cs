@@ -170,7 +170,9 @@ internal sealed partial class AntiEntropyRunner(GeoTopology topology, IOptions<G
         {
             var page = await client.GetBucketRowsAsync(new BucketRowsRequest { Bucket = bucket, Offset = offset }, deadline: time.Deadline(options.Value.AntiEntropyCallTimeout), cancellationToken: ct);
             var changes = page.Changes.Select(ChangeMapping.FromWire).OfType<Storage.ShardChange>().ToList();
-            applied += (await applier.ApplyAsync(peer, stream: null, changes, 0, 0, ct)).Applied;
+            var result = await applier.ApplyAsync(peer, stream: null, changes, 0, 0, ct);
+            await result.CacheUpdatedTask;
+            applied += result.Applied;
             if (!page.More || page.NextOffset <= offset)
             {
                 return applied;

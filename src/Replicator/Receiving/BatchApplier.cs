@@ -18,7 +18,16 @@ namespace Geo.Replicator.Receiving;
 /// <param name="Skipped">Changes not newer than the stored value.</param>
 /// <param name="Refused">Changes refused for residency or origin.</param>
 /// <param name="Quarantined">Changes beyond the clock-skew bound.</param>
-internal sealed record ApplyResult(long AppliedThrough, bool Stopped, int Applied, int Skipped, int Refused, int Quarantined);
+/// <param name="CacheUpdated">
+/// The cache invalidations of what was applied, sent once the shards committed and not awaited by the apply: the caller
+/// acknowledges the batch after they ended and may apply the next batch meanwhile. Faults only when cancelled (the cache
+/// is best effort); null when there was nothing to invalidate.
+/// </param>
+internal sealed record ApplyResult(long AppliedThrough, bool Stopped, int Applied, int Skipped, int Refused, int Quarantined, Task? CacheUpdated = null)
+{
+    /// <summary>Completes when <see cref="CacheUpdated"/> has ended.</summary>
+    public Task CacheUpdatedTask => CacheUpdated ?? Task.CompletedTask;
+}
 
 /// <summary>
 /// Applies changes from a peer: checks each against this region's own view (never the sender's word), routes it to
@@ -146,14 +155,14 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
             }
         }
 
-        await Task.WhenAll(invalidations);
         metrics.Applied(peer, applied);
         metrics.Skipped(peer, skipped);
         metrics.Refused(peer, "residency", refusedResidency);
         metrics.Refused(peer, "origin", refusedOrigin);
         metrics.Refused(peer, "erased", refusedErased);
         metrics.Quarantined(peer, quarantined);
-        return new ApplyResult(Math.Max(through, afterSeq), stopAt is not null, applied, skipped, refusedResidency + refusedOrigin + refusedErased, quarantined);
+        return new ApplyResult(Math.Max(through, afterSeq), stopAt is not null, applied, skipped, refusedResidency + refusedOrigin + refusedErased, quarantined,
+            invalidations.Count > 0 ? Task.WhenAll(invalidations) : null);
     }
 
     [LoggerMessage(EventId = EventIds.ChangesRefused, Level = LogLevel.Warning, Message = "Refused a change from {Peer} for user {User}: {Reason}")]

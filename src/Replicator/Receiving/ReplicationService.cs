@@ -106,7 +106,7 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
                         if (batch.Stream == DirectoryChangeStream.StreamName)
                         {
                             // In wire order, as before any shard batch read after it: a user's entry precedes its data.
-                            (var ack, directoryContiguous) = await ReceiveAsync(peer, batch, directoryContiguous, session.Token);
+                            (var ack, directoryContiguous, _) = await ReceiveAsync(peer, batch, directoryContiguous, session.Token); // no cache updates
                             await ReplyAsync(new ReplicationReply { Ack = ack });
                             break;
                         }
@@ -159,18 +159,37 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
     {
         await Task.Yield(); // the reading loop goes on
         long? contiguous = null; // everything up to it is applied or durably refused in this session
+        // A batch's ack waits for its cache invalidations (a reader at this region must not find the old value cached
+        // once the sender counts the change as delivered), but the next batch need not: its database work overlaps the
+        // invalidations of the one before. Acks stay in batch order: each waits for the one before it.
+        var acked = Task.CompletedTask;
         try
         {
             await foreach (var batch in queue.ReadAllAsync(session.Token))
             {
-                (var ack, contiguous) = await ReceiveAsync(peer, batch, contiguous, session.Token);
-                await reply(new ReplicationReply { Ack = ack });
+                if (acked.IsFaulted || acked.IsCanceled)
+                {
+                    await acked; // the reply stream failed: stop here
+                }
+
+                (var ack, contiguous, var cacheUpdated) = await ReceiveAsync(peer, batch, contiguous, session.Token);
+                acked = AckAfterAsync(acked, cacheUpdated, ack);
             }
+
+            await acked;
         }
         catch
         {
             await session.CancelAsync();
+            await acked.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default); // observed: the session's failure is what is thrown
             throw;
+        }
+
+        async Task AckAfterAsync(Task before, Task cacheUpdated, Ack ack)
+        {
+            await before;
+            await cacheUpdated;
+            await reply(new ReplicationReply { Ack = ack });
         }
     }
 
@@ -190,22 +209,23 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
         return caller.Region;
     }
 
-    // Returns the ack and what the stream's contiguous position becomes.
-    private async Task<(Ack Ack, long? Contiguous)> ReceiveAsync(string peer, ChangeBatch batch, long? contiguous, CancellationToken ct)
+    // Returns the ack, what the stream's contiguous position becomes, and the cache invalidations the ack must wait for.
+    private async Task<(Ack Ack, long? Contiguous, Task CacheUpdated)> ReceiveAsync(string peer, ChangeBatch batch, long? contiguous, CancellationToken ct)
     {
         var done = contiguous ?? batch.AfterSeq;
         var ack = new Ack { Stream = batch.Stream, BatchLastSeq = batch.LastSeq, AppliedThrough = done };
         if (batch.AfterSeq > done)
         {
             ack.Rewind = true; // An earlier batch stopped short: this one is not contiguous, the sender must resend.
-            return (ack, contiguous);
+            return (ack, contiguous, Task.CompletedTask);
         }
 
         if (batch.LastSeq <= done)
         {
-            return (ack, contiguous); // Already applied in this session.
+            return (ack, contiguous, Task.CompletedTask); // Already applied in this session.
         }
 
+        var cacheUpdated = Task.CompletedTask;
         if (batch.Stream == DirectoryChangeStream.StreamName)
         {
             await ReceiveEntriesAsync(peer, batch, done, ack, ct);
@@ -252,9 +272,10 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
             ack.Applied = result.Applied;
             ack.Refused = result.Refused + malformed;
             ack.Quarantined = result.Quarantined;
+            cacheUpdated = result.CacheUpdatedTask;
         }
 
-        return (ack, ack.AppliedThrough);
+        return (ack, ack.AppliedThrough, cacheUpdated);
     }
 
     private async Task ReceiveEntriesAsync(string peer, ChangeBatch batch, long done, Ack ack, CancellationToken ct)

@@ -37,9 +37,9 @@ public sealed partial class ShardStore
         """;
 
     /// <summary>
-    /// Applies a replicated batch of documents only (the common case) in three round trips: every read in one
+    /// Applies a replicated batch of documents only (the common case) in two round trips: every read in one
     /// (<see cref="ReadDocumentBatchSql"/>), the decisions in memory (<see cref="DecideRun"/>), then the rows, the
-    /// checkpoint and the change-log entries in one, and the commit. The same locks, checks and rules as the general path
+    /// checkpoint, the change-log entries and the commit in one. The same locks, checks and rules as the general path
     /// in <see cref="ApplyRemoteAsync"/>, which takes a round trip per step.
     /// </summary>
     private async Task<IReadOnlyList<ApplyOutcome>> ApplyDocumentBatchAsync(IReadOnlyList<ShardChange> changes, ReplicationCheckpoint? checkpoint, bool outOfOrder,

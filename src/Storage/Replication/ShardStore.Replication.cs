@@ -222,8 +222,10 @@ public sealed partial class ShardStore
     }
 
     /// <summary>
-    /// The last writes of an apply in one round trip — the rows (when given), the checkpoint, the change-log entries of
-    /// what was applied — then the commit.
+    /// The last writes of an apply and the commit in one round trip: the rows (when given), the checkpoint, the
+    /// change-log entries of what was applied, then <c>COMMIT</c> as the batch's last statement. A statement that fails
+    /// makes the server skip the rest of the batch, the <c>COMMIT</c> included, and disposing <paramref name="tx"/> rolls
+    /// back; once the <c>COMMIT</c> ran, the connection is out of the transaction and the dispose sends nothing.
     /// </summary>
     private async Task CommitApplyAsync(NpgsqlConnection connection, NpgsqlTransaction tx, NpgsqlBatchCommand? rows, ReplicationCheckpoint? checkpoint,
         IReadOnlyList<ShardChange> applied, CancellationToken ct)
@@ -247,7 +249,9 @@ public sealed partial class ShardStore
 
             if (writes.BatchCommands.Count > 0)
             {
+                writes.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
                 await writes.ExecuteNonQueryAsync(ct);
+                return;
             }
         }
 
