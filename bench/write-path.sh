@@ -177,8 +177,8 @@ def visible_after(path, body):  # PUT at eu-west, then poll eu-central until tha
         r.request("GET", path, headers=auth); g = r.getresponse(); g.read()
         if g.status == 200 and g.getheader("ETag") == etag: return (time.perf_counter() - acked) * 1000
     return None
-# The probe user's first write is not a sample: it also waits for the user's directory entry at eu-central (a change of
-# a user the receiver's directory does not know yet is held and sent again), which happens once per user.
+# The probe user's first write is reported, not sampled: a new user's first write took about 1 s to become readable at
+# eu-central (bench/README.md, session 10), a once-per-user cost whose cause is not established yet.
 first = visible_after(f"/v1/users/{user}/docs/probe/first", {"first": True})
 print(f"first write of the probe user readable at the peer after {first if first is None else round(first, 1)} ms", file=sys.stderr)
 lags, missing = [], 0

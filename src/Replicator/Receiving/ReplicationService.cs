@@ -163,6 +163,7 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
         // once the sender counts the change as delivered), but the next batch need not: its database work overlaps the
         // invalidations of the one before. Acks stay in batch order: each waits for the one before it.
         var acked = Task.CompletedTask;
+        var invalidating = Task.CompletedTask; // the invalidations of the batches applied and not yet acknowledged
         try
         {
             await foreach (var batch in queue.ReadAllAsync(session.Token))
@@ -173,6 +174,7 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
                 }
 
                 (var ack, contiguous, var cacheUpdated) = await ReceiveAsync(peer, batch, contiguous, session.Token);
+                invalidating = invalidating.IsCompleted ? cacheUpdated : Task.WhenAll(invalidating, cacheUpdated);
                 acked = AckAfterAsync(acked, cacheUpdated, ack);
             }
 
@@ -180,10 +182,16 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
         }
         catch
         {
+            // A batch committed here and not yet acknowledged is sent again and then skipped as already applied, so its
+            // invalidations would never be sent again: let them finish (bounded by the cache's timeouts) before the
+            // session's cancellation can cut them short.
+            await Observed(invalidating);
             await session.CancelAsync();
-            await acked.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default); // observed: the session's failure is what is thrown
+            await Observed(acked); // the session's failure is what is thrown
             throw;
         }
+
+        static Task Observed(Task task) => task.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
         async Task AckAfterAsync(Task before, Task cacheUpdated, Ack ack)
         {
