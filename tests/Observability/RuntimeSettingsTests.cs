@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Geo.Dev;
 using Geo.Testing.Services;
 
 namespace Geo.Observability;
@@ -30,9 +31,9 @@ public sealed class RuntimeSettingsTests(ObservedSystem system)
     [Fact]
     public void The_services_thread_pool_workers_do_not_spin_while_waiting_for_work()
     {
-        foreach (var project in new[] { "EdgeRouter", "RegionService", "ShardDirectory", "Replicator" })
+        foreach (var service in GeoService.All)
         {
-            var runtimeConfig = Path.ChangeExtension(ServiceProcess.AssemblyPath(project), ".runtimeconfig.json");
+            var runtimeConfig = Path.ChangeExtension(ServiceProcess.AssemblyPath(service.Project), ".runtimeconfig.json");
             using var json = JsonDocument.Parse(File.ReadAllText(runtimeConfig));
             var spin = json.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties").GetProperty("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit");
             Assert.Equal(0, spin.GetInt32());

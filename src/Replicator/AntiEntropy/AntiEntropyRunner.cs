@@ -171,7 +171,7 @@ internal sealed partial class AntiEntropyRunner(GeoTopology topology, IOptions<G
             var page = await client.GetBucketRowsAsync(new BucketRowsRequest { Bucket = bucket, Offset = offset }, deadline: time.Deadline(options.Value.AntiEntropyCallTimeout), cancellationToken: ct);
             var changes = page.Changes.Select(ChangeMapping.FromWire).OfType<Storage.ShardChange>().ToList();
             var result = await applier.ApplyAsync(peer, stream: null, changes, 0, 0, ct);
-            await result.CacheUpdatedTask;
+            await result.CacheUpdated;
             applied += result.Applied;
             if (!page.More || page.NextOffset <= offset)
             {

@@ -21,13 +21,9 @@ namespace Geo.Replicator.Receiving;
 /// <param name="CacheUpdated">
 /// The cache invalidations of what was applied, sent once the shards committed and not awaited by the apply: the caller
 /// acknowledges the batch after they ended and may apply the next batch meanwhile. Faults only when cancelled (the cache
-/// is best effort); null when there was nothing to invalidate.
+/// is best effort).
 /// </param>
-internal sealed record ApplyResult(long AppliedThrough, bool Stopped, int Applied, int Skipped, int Refused, int Quarantined, Task? CacheUpdated = null)
-{
-    /// <summary>Completes when <see cref="CacheUpdated"/> has ended.</summary>
-    public Task CacheUpdatedTask => CacheUpdated ?? Task.CompletedTask;
-}
+internal sealed record ApplyResult(long AppliedThrough, bool Stopped, int Applied, int Skipped, int Refused, int Quarantined, Task CacheUpdated);
 
 /// <summary>
 /// Applies changes from a peer: checks each against this region's own view (never the sender's word), routes it to
@@ -56,7 +52,7 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
         var map = directory.CurrentMap;
         if (map is null)
         {
-            return new ApplyResult(afterSeq, Stopped: changes.Count > 0, 0, 0, 0, 0);
+            return new ApplyResult(afterSeq, Stopped: changes.Count > 0, 0, 0, 0, 0, Task.CompletedTask);
         }
 
         var accepted = new List<ShardChange>(changes.Count);
@@ -162,7 +158,7 @@ internal sealed partial class BatchApplier(GeoTopology topology, IOptions<GeoSit
         metrics.Refused(peer, "erased", refusedErased);
         metrics.Quarantined(peer, quarantined);
         return new ApplyResult(Math.Max(through, afterSeq), stopAt is not null, applied, skipped, refusedResidency + refusedOrigin + refusedErased, quarantined,
-            invalidations.Count > 0 ? Task.WhenAll(invalidations) : null);
+            Task.WhenAll(invalidations));
     }
 
     [LoggerMessage(EventId = EventIds.ChangesRefused, Level = LogLevel.Warning, Message = "Refused a change from {Peer} for user {User}: {Reason}")]

@@ -185,13 +185,11 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
             // A batch committed here and not yet acknowledged is sent again and then skipped as already applied, so its
             // invalidations would never be sent again: let them finish (bounded by the cache's timeouts) before the
             // session's cancellation can cut them short.
-            await Observed(invalidating);
+            await invalidating.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await session.CancelAsync();
-            await Observed(acked); // the session's failure is what is thrown
+            await acked.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // the session's failure is what is thrown
             throw;
         }
-
-        static Task Observed(Task task) => task.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
         async Task AckAfterAsync(Task before, Task cacheUpdated, Ack ack)
         {
@@ -280,7 +278,7 @@ internal sealed partial class ReplicationService(BatchApplier applier, Directory
             ack.Applied = result.Applied;
             ack.Refused = result.Refused + malformed;
             ack.Quarantined = result.Quarantined;
-            cacheUpdated = result.CacheUpdatedTask;
+            cacheUpdated = result.CacheUpdated;
         }
 
         return (ack, ack.AppliedThrough, cacheUpdated);
