@@ -52,10 +52,12 @@ internal static class Extensions
 
         // Mutual TLS: the certificate names the caller's region and role; one interceptor checks every call's role first.
         builder.AddGeoTls(PeerRoles.Directory, TlsListener.Internal);
+        // The first added is the outermost: the failure interceptor also sees (and logs) anything the role check throws
+        // other than its refusals, which pass through as they are.
         services.AddGrpc(o =>
         {
-            o.Interceptors.Add<PeerAuthorizationInterceptor>();
             o.Interceptors.Add<StorageFailureInterceptor>();
+            o.Interceptors.Add<PeerAuthorizationInterceptor>();
         });
 
         // grpc-dotnet logs at Error when a caller resets a call before its request was read (a replicator's session

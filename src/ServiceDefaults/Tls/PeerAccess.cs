@@ -1,6 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography.X509Certificates;
 using Geo.Core.Tls;
 using Grpc.Core;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 
 namespace Geo.ServiceDefaults.Tls;
@@ -36,33 +37,22 @@ public static class PeerAccess
 {
     private static readonly object CallerKey = new();
 
+    // Keyed by the connection's certificate object, so a connection parses it once. Not the connection's Items: an
+    // HTTP/2 connection shares them among its streams, which run concurrently, and they are a plain dictionary — ten
+    // concurrent first calls on one connection wrote to it at once and one of them failed with UNKNOWN.
+    private static readonly ConditionalWeakTable<X509Certificate2, IReadOnlyList<PeerIdentity>> Parsed = [];
+
     /// <summary>
     /// The <c>geo://</c> identities of the request's client certificate. Kestrel has already refused, at the TLS
     /// handshake, any certificate that does not chain to the configured CA; empty when none was presented.
-    /// Parsed once per connection.
+    /// Parsed once per certificate; safe to call from concurrent requests of one connection.
     /// </summary>
     public static IReadOnlyList<PeerIdentity> Identities(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var certificate = context.Connection.ClientCertificate;
-        if (certificate is null)
-        {
-            return [];
-        }
-
-        var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
-        if (items is not null && items.TryGetValue(CallerKey, out var cached) && cached is IReadOnlyList<PeerIdentity> known)
-        {
-            return known;
-        }
-
-        var identities = PeerIdentity.FromCertificate(certificate);
-        if (items is not null)
-        {
-            items[CallerKey] = identities;
-        }
-
-        return identities;
+        return context.Connection.ClientCertificate is { } certificate
+            ? Parsed.GetValue(certificate, PeerIdentity.FromCertificate)
+            : [];
     }
 
     /// <summary>The identity the call was authorized as (set by <see cref="PeerAuthorizationInterceptor"/>).</summary>
