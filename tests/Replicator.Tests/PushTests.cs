@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using Geo.Testing.Services;
+using Geo.Testing.Time;
 
 namespace Geo.Replicator.Tests;
 
@@ -37,12 +37,12 @@ public sealed class PushTests(ReplicationCluster cluster)
             // The first write lets the sessions settle (the senders' first reads happen when they connect); the
             // following ones arrive while every sender idles in its one-minute wait.
             await store.PutDocumentAsync(user, "push", "warm-up", """{"v":0}""", ct: Ct);
-            await UntilAsync(async () => await east.GetDocumentAsync(user, "push", "warm-up", Ct) is not null, Wait, "the first write");
+            await Eventually.UntilAsync(async () => await east.GetDocumentAsync(user, "push", "warm-up", Ct) is not null, Wait, "the first write was not readable at us-east", Ct);
             for (var i = 1; i <= 3; i++)
             {
                 await Task.Delay(TimeSpan.FromSeconds(1), Ct);
                 var written = await store.PutDocumentAsync(user, "push", $"k{i}", $$"""{"v":{{i}}}""", ct: Ct);
-                var elapsed = await UntilAsync(async () => (await east.GetDocumentAsync(user, "push", $"k{i}", Ct))?.Version == written.Version, Delivered, $"write {i}");
+                var elapsed = await Eventually.UntilAsync(async () => (await east.GetDocumentAsync(user, "push", $"k{i}", Ct))?.Version == written.Version, Delivered, $"write {i} was not readable at us-east", Ct);
                 TestContext.Current.TestOutputHelper?.WriteLine($"write {i}: readable at us-east after {elapsed.TotalMilliseconds:F0} ms");
             }
         }
@@ -55,17 +55,5 @@ public sealed class PushTests(ReplicationCluster cluster)
 
             await south.StartAsync(TimeSpan.FromSeconds(120), Ct);
         }
-    }
-
-    private static async Task<TimeSpan> UntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var started = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(started.Elapsed < timeout, $"{what} was not readable at us-east within {timeout.TotalSeconds} s");
-            await Task.Delay(20, Ct);
-        }
-
-        return started.Elapsed;
     }
 }

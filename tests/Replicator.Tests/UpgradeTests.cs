@@ -1,6 +1,7 @@
 using Geo.Contracts.Replication;
 using Geo.Core.Placement;
 using Geo.Testing.Services;
+using Geo.Testing.Time;
 
 namespace Geo.Replicator.Tests;
 
@@ -42,13 +43,13 @@ public sealed class UpgradeTests(ReplicationCluster cluster)
             await east.IncrementCounterAsync(user, "n", 5, ct: Ct);
             await east.PutDocumentAsync(user, "docs", "after", """{"v":2}""", ct: Ct);
 
-            await Until(async () => await southStore.GetDocumentAsync(user, "docs", "before", Ct) is not null, "the document before the counter did not reach us-south");
-            await Until(() => Task.FromResult(old.Logs.Any(l => l.Contains("change kind Counter is unknown", StringComparison.Ordinal))), "us-south logged no error for the unknown kind");
+            await Eventually.UntilAsync(async () => await southStore.GetDocumentAsync(user, "docs", "before", Ct) is not null, Wait, "the document before the counter did not reach us-south", Ct, pollMilliseconds: 100);
+            await Eventually.UntilAsync(() => Task.FromResult(old.Logs.Any(l => l.Contains("change kind Counter is unknown", StringComparison.Ordinal))), Wait, "us-south logged no error for the unknown kind", Ct, pollMilliseconds: 100);
             var (client, headers, channel) = cluster.AdminClient("us-east");
             using (channel)
             {
                 async Task<PeerStatus> StatusAsync() => (await client.GetStatusAsync(new StatusRequest(), headers, cancellationToken: Ct)).Peers.Single(p => p.Peer == "us-south");
-                await Until(async () => (await StatusAsync()).LastError.Contains("does not know change kind Counter", StringComparison.Ordinal), "us-east's status does not say why the stream is held");
+                await Eventually.UntilAsync(async () => (await StatusAsync()).LastError.Contains("does not know change kind Counter", StringComparison.Ordinal), Wait, "us-east's status does not say why the stream is held", Ct, pollMilliseconds: 100);
                 var first = await StatusAsync();
                 await Task.Delay(TimeSpan.FromSeconds(1.5), Ct);
                 var second = await StatusAsync();
@@ -105,14 +106,4 @@ public sealed class UpgradeTests(ReplicationCluster cluster)
     [InlineData(4, 3, false)] // two steps ahead
     public void The_protocol_window_admits_one_step_either_way(int peerVersion, int peerMinimum, bool compatible) =>
         Assert.Equal(compatible, Contracts.ProtocolVersions.Compatible(2, 1, peerVersion, peerMinimum));
-
-    private static async Task Until(Func<Task<bool>> condition, string failure)
-    {
-        var deadline = DateTime.UtcNow + Wait;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, failure);
-            await Task.Delay(100, Ct);
-        }
-    }
 }

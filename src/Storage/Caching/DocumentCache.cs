@@ -70,7 +70,8 @@ public sealed class DocumentCache : IAsyncDisposable
     private readonly TimeSpan _ttl;
     private readonly ILogger _logger;
 
-    /// <param name="configuration">StackExchange.Redis configuration, e.g. <c>127.0.0.1:6380,defaultDatabase=2</c>.</param>
+    /// <param name="configuration">StackExchange.Redis configuration, e.g. <c>127.0.0.1:6380,defaultDatabase=2</c>. Its
+    /// <c>connectTimeout</c>, <c>syncTimeout</c> and <c>asyncTimeout</c> default to 1,000, 500 and 500 ms here.</param>
     /// <param name="ttl">How long an entry may be served.</param>
     /// <param name="pipeline">Bounds every call (timeout, circuit breaker): the Redis pipeline of ServiceDefaults.</param>
     /// <param name="logger">Where unavailability is reported.</param>
@@ -184,9 +185,11 @@ public sealed class DocumentCache : IAsyncDisposable
     {
         var options = ConfigurationOptions.Parse(configuration);
         options.AbortOnConnectFail = false;
-        options.ConnectTimeout = 1000;
-        options.SyncTimeout = 500;
-        options.AsyncTimeout = 500;
+        // Short unless the configuration sets them: a slow cache is worse than none.
+        var given = configuration.Split(',').Select(o => o.Split('=')[0].Trim()).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        options.ConnectTimeout = given.Contains("connectTimeout") ? options.ConnectTimeout : 1000;
+        options.SyncTimeout = given.Contains("syncTimeout") ? options.SyncTimeout : 500;
+        options.AsyncTimeout = given.Contains("asyncTimeout") ? options.AsyncTimeout : 500;
         options.ConnectRetry = 1;
         options.ReconnectRetryPolicy = new ExponentialRetry(250, 5000);
         try

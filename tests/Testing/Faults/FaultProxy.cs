@@ -21,11 +21,14 @@ public enum FaultMode
 
     /// <summary>Drop bytes from the target to the client; the other direction passes.</summary>
     DropTargetToClient,
+
+    /// <summary>Keep connections open and hold every byte both ways, in order, until the mode changes (a stalled peer).</summary>
+    Hold,
 }
 
 /// <summary>
 /// A TCP proxy on 127.0.0.1 that injects network faults between a client and a target port: latency, cut (refuse and
-/// close), blackhole, one-way drop, and reset of open connections. Put it between two services by giving the client
+/// close), blackhole, one-way drop, hold, and reset of open connections. Put it between two services by giving the client
 /// <see cref="Address"/> instead of the target's. Traffic only ever goes to 127.0.0.1.
 /// </summary>
 public sealed class FaultProxy : IAsyncDisposable
@@ -169,6 +172,11 @@ public sealed class FaultProxy : IAsyncDisposable
             if (read == 0)
             {
                 return;
+            }
+
+            while (_mode == FaultMode.Hold)
+            {
+                await Task.Delay(5, ct);
             }
 
             var mode = _mode;
