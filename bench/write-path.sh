@@ -5,7 +5,8 @@
 #     documents plus an insert into change_log (no Geo locks, no version read, no fence); rounds interleaved, medians.
 #  2. Replication lag at a fixed background load of half the measured PUT maximum (wrk with a per-request delay):
 #     a probe writes a marker document at eu-west, and from the PUT's response polls eu-central's API until the new
-#     version is readable; p50/p99 over the samples.
+#     version is readable; p50/p99 over the samples, and of the part from the ack to the moment the apply at eu-central
+#     began (the row's updated_at there, read after each sample).
 # Needs ./geo up. The API takes mutual TLS only, so wrk's requests pass a loopback nginx that holds eu-west's edge
 # certificate (bench/lib/tls-forwarder.sh); its cost counts against Geo. Requests carry a service token. Loopback only;
 # every load is bounded by -d / a sample count. The pgbench rows use origin 'pgbench' (no replicator ships them) and are
@@ -159,7 +160,7 @@ wrk -t1 -c"$LAG_CONNECTIONS" -d"${LAG_SECONDS}s" -s "$TMP/paced.lua" "$API" > "$
 WRK=$!
 sleep 1
 python3 - "$API" "$PEER" "$PROBE_USER" "$SAMPLES" "$TOKEN" > "$TMP/lag.txt" <<'PY'
-import http.client, json, ssl, sys, time, urllib.parse
+import http.client, json, ssl, subprocess, sys, time, urllib.parse
 api, peer, user, samples, token = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 tls = ssl.create_default_context(cafile=".geo/pki/ca.crt")
 tls.load_cert_chain(".geo/pki/eu-west-edge.crt", ".geo/pki/eu-west-edge.key")
@@ -172,35 +173,53 @@ def visible_after(path, body):  # PUT at eu-west, then poll eu-central until tha
     w.request("PUT", path, body=json.dumps(body), headers={"content-type": "application/json", **auth})
     resp = w.getresponse(); resp.read()
     if resp.status // 100 != 2: return None
-    etag = resp.getheader("ETag"); acked = time.perf_counter()
+    etag = resp.getheader("ETag"); acked = time.perf_counter(); acked_wall = time.time()
     while time.perf_counter() - acked <= 10:
         r.request("GET", path, headers=auth); g = r.getresponse(); g.read()
-        if g.status == 200 and g.getheader("ETag") == etag: return (time.perf_counter() - acked) * 1000
+        if g.status == 200 and g.getheader("ETag") == etag:
+            lag = (time.perf_counter() - acked) * 1000
+            began = applied_at(path.rsplit("/", 1)[1])
+            if began == began: split.append((began - acked_wall) * 1000)  # ack -> the apply at eu-central began (not NaN)
+            return lag
     return None
+shard, split = None, []  # eu-central's shard database of the probe user; per sample, ack -> the apply there began (ms)
+def applied_at(key):  # the row's updated_at at eu-central: the receiver's clock when its apply began (the same host clock)
+    global shard
+    for db in [shard] if shard else ["geo_eu_central_0", "geo_eu_central_1"]:
+        out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", "5433", "-U", "postgres", "-d", db, "-Atc",
+                              f"SELECT extract(epoch FROM updated_at) FROM documents WHERE user_id = '{user}' AND collection = 'probe' AND key = '{key}'"],
+                             capture_output=True, text=True).stdout.strip()
+        if out:
+            shard = db
+            return float(out)
+    return float("nan")
 # The probe user's first write is reported, not sampled: a new user's first write took about 1 s to become readable at
 # eu-central (bench/README.md, session 10), a once-per-user cost whose cause is not established yet.
 first = visible_after(f"/v1/users/{user}/docs/probe/first", {"first": True})
 print(f"first write of the probe user readable at the peer after {first if first is None else round(first, 1)} ms", file=sys.stderr)
-lags, missing = [], 0
+lags, missing, split = [], 0, []
 for i in range(samples):
     lag = visible_after(f"/v1/users/{user}/docs/probe/p{i % 20}", {"i": i})
     if lag is None: missing += 1
     else: lags.append(lag)
-    time.sleep(0.02)
+    time.sleep(0.01)
 worst = max(range(len(lags)), key=lags.__getitem__) if lags else -1  # which sample was the slowest
 lags.sort()
 pct = lambda p: lags[min(len(lags) - 1, max(0, int(len(lags) * p + 0.999) - 1))] if lags else float("nan")
-print(f"{len(lags)} {missing} {pct(0.5):.1f} {pct(0.99):.1f} {lags[-1] if lags else float('nan'):.1f} {worst}")
+print(f"{len(lags)} {missing} {pct(0.5):.1f} {pct(0.99):.1f} {lags[-1] if lags else float('nan'):.1f} {worst}", end=" ")
+lags = sorted(split)  # the same percentiles of the first part of each lag: ack -> the apply at eu-central began
+print(f"{pct(0.5):.1f} {pct(0.99):.1f}")
 PY
 wait "$WRK" || true
 PACED=$(rps < "$TMP/paced.txt"); BAD=$((BAD + $(non2xx < "$TMP/paced.txt")))
-read -r N MISSING P50 P99 MAX WORST < "$TMP/lag.txt"
+read -r N MISSING P50 P99 MAX WORST SPLIT50 SPLIT99 < "$TMP/lag.txt"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-python3 - "$PUT" "$PGB" "$BAD" "$PACED" "$N" "$MISSING" "$P50" "$P99" "$MAX" "$CONNECTIONS" "$USERS" "$WORST" <<'PY'
+python3 - "$PUT" "$PGB" "$BAD" "$PACED" "$N" "$MISSING" "$P50" "$P99" "$MAX" "$CONNECTIONS" "$USERS" "$WORST" "$SPLIT50" "$SPLIT99" <<'PY'
 import sys
 put, pg, bad, paced = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-n, missing, p50, p99, mx, c, users, worst = sys.argv[5:13]
+n, missing, p50, p99, mx, c, users, worst, split50, split99 = sys.argv[5:15]
 print(f"RegionService PUT ({users} users x 100 keys)  {put:10.0f} req/s   {put/pg:5.2f} x pgbench   non-2xx/socket errors: {bad}")
 print(f"pgbench plain upsert + change_log insert     {pg:10.0f} tx/s    1.00   ({c} connections each, medians)")
 print(f"lag eu-west ack -> readable at eu-central, background {paced:.0f} PUT/s: p50 {p50} ms  p99 {p99} ms  max {mx} ms (sample {worst})  ({n} samples, {missing} missing)")
+print(f"  of which ack -> the apply at eu-central began: p50 {split50} ms  p99 {split99} ms (the rest: the apply, its commit, the read)")
 PY
