@@ -1,4 +1,3 @@
-using Dapper;
 using Npgsql;
 
 namespace Geo.Storage;
@@ -13,8 +12,9 @@ namespace Geo.Storage;
 /// the disk): a transaction that drew a seq up to <c>M</c> had its id before (the append assigns it first, see
 /// <c>AppendChangeSql</c>), so its id is below <c>N</c>. A snapshot's <c>xmax</c> would not do: it is one past the
 /// latest <em>completed</em> id, and a running transaction can hold a larger one;</item>
-/// <item>once a later snapshot's <c>xmin</c> reaches <c>N</c>, every transaction with a smaller id has ended: seqs up to
-/// <c>M</c> are final. A row committed by then is visible to every later statement; a gap is an abort.</item>
+/// <item>once no transaction of this database with an id below <c>N</c> is running (a later snapshot's <c>xmin</c>
+/// reached <c>N</c>, or every running id below it belongs to a session of another database), seqs up to <c>M</c> are
+/// final. A row committed by then is visible to every later statement; a gap is an abort.</item>
 /// </list>
 /// The cost: a wait for the transactions running at step 2 (milliseconds for the write path's short transactions),
 /// two small statements per refresh and one transaction id, and one statement (no id) when nothing new was drawn. docs/decisions.md has the choice and its failure modes.
@@ -28,7 +28,23 @@ public static class ChangeLogWatermark
         SELECT drawn, CASE WHEN drawn > $1 THEN pg_current_xact_id()::text::bigint END, set_config('synchronous_commit', 'off', true) FROM s
         """;
 
-    private const string XminSql = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+    // Stable once no transaction that may have appended to this database's log is still running with an id below the
+    // horizon: the snapshot's running ids below it, less those positively found in another database (a session of
+    // another database cannot draw this one's sequence). The common case is the first branch: xmin already passed it.
+    // Anything not found (a prepared transaction, a backend that just ended) counts as running: the check only ever
+    // waits longer, never shorter, than xmin alone. Without the second branch, any write transaction anywhere on the
+    // server (another region's shard on a shared server, a prune, an operator's session) held every reader back.
+    private const string StableSql = """
+        SELECT CASE WHEN pg_snapshot_xmin(s.snap) >= $1::text::xid8 THEN true
+               ELSE NOT EXISTS (
+                   SELECT 1 FROM pg_snapshot_xip(s.snap) AS x
+                   WHERE x < $1::text::xid8
+                     AND NOT EXISTS (SELECT 1 FROM pg_stat_activity AS a
+                                     WHERE a.backend_xid = (x::text::bigint % 4294967296)::text::xid
+                                       AND a.datid IS NOT NULL AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())))
+               END
+        FROM (SELECT pg_current_snapshot() AS snap) AS s
+        """;
 
     /// <summary>A drawn sequence value and the transaction-id horizon that makes it stable.</summary>
     /// <param name="Drawn">The sequence's last value when observed.</param>
@@ -49,10 +65,22 @@ public static class ChangeLogWatermark
         return new Observation(reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetInt64(1));
     }
 
-    /// <summary>Whether <paramref name="observation"/> is stable now (one small statement, after the observing transaction committed).</summary>
+    /// <summary>
+    /// Whether <paramref name="observation"/> is stable now (one small statement, after the observing transaction
+    /// committed): every transaction of this database that was running at the observation has ended. Transactions of
+    /// other databases on the server do not count.
+    /// </summary>
     public static async Task<bool> IsStableAsync(NpgsqlConnection connection, Observation observation, CancellationToken ct)
-        => observation.Horizon is not { } horizon
-            || await connection.ExecuteScalarAsync<long>(new CommandDefinition(XminSql, cancellationToken: ct)) >= horizon;
+    {
+        if (observation.Horizon is not { } horizon)
+        {
+            return true;
+        }
+
+        await using var command = new NpgsqlCommand(StableSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = horizon });
+        return (bool)(await command.ExecuteScalarAsync(ct))!;
+    }
 
     /// <summary>
     /// The current stable position: observes, then waits (polling every millisecond, at most <paramref name="maxWait"/>)
