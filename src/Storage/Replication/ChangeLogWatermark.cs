@@ -33,7 +33,10 @@ public static class ChangeLogWatermark
     // another database cannot draw this one's sequence). The common case is the first branch: xmin already passed it.
     // Anything not found (a prepared transaction, a backend that just ended) counts as running: the check only ever
     // waits longer, never shorter, than xmin alone. Without the second branch, any write transaction anywhere on the
-    // server (another region's shard on a shared server, a prune, an operator's session) held every reader back.
+    // server (another region's shard on a shared server, an operator's session) held every reader back. It reads
+    // pg_stat_activity, so a wait polls xmin alone (XminSql) for its first PreciseAfter and this one after.
+    private const string XminSql = "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8";
+
     private const string StableSql = """
         SELECT CASE WHEN pg_snapshot_xmin(s.snap) >= $1::text::xid8 THEN true
                ELSE NOT EXISTS (
@@ -65,19 +68,22 @@ public static class ChangeLogWatermark
         return new Observation(reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetInt64(1));
     }
 
+    /// <summary>How long a wait polls the snapshot's xmin alone before it also leaves out other databases' transactions.</summary>
+    public static readonly TimeSpan PreciseAfter = TimeSpan.FromMilliseconds(5);
+
     /// <summary>
     /// Whether <paramref name="observation"/> is stable now (one small statement, after the observing transaction
-    /// committed): every transaction of this database that was running at the observation has ended. Transactions of
-    /// other databases on the server do not count.
+    /// committed): every transaction running at the observation has ended — with <paramref name="precise"/>, every
+    /// one of this database (transactions of other databases on the server do not count).
     /// </summary>
-    public static async Task<bool> IsStableAsync(NpgsqlConnection connection, Observation observation, CancellationToken ct)
+    public static async Task<bool> IsStableAsync(NpgsqlConnection connection, Observation observation, CancellationToken ct, bool precise = true)
     {
         if (observation.Horizon is not { } horizon)
         {
             return true;
         }
 
-        await using var command = new NpgsqlCommand(StableSql, connection);
+        await using var command = new NpgsqlCommand(precise ? StableSql : XminSql, connection);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = horizon });
         return (bool)(await command.ExecuteScalarAsync(ct))!;
     }
@@ -93,7 +99,7 @@ public static class ChangeLogWatermark
     {
         var observation = await ObserveAsync(connection, knownStable, ct);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        while (!await IsStableAsync(connection, observation, ct))
+        while (!await IsStableAsync(connection, observation, ct, precise: System.Diagnostics.Stopwatch.GetElapsedTime(started) >= PreciseAfter))
         {
             if (System.Diagnostics.Stopwatch.GetElapsedTime(started) >= maxWait)
             {
