@@ -28,15 +28,15 @@ public static class ChangeLogWatermark
         SELECT drawn, CASE WHEN drawn > $1 THEN pg_current_xact_id()::text::bigint END, set_config('synchronous_commit', 'off', true) FROM s
         """;
 
-    // Stable once no transaction that may have appended to this database's log is still running with an id below the
-    // horizon: the snapshot's running ids below it, less those positively found in another database (a session of
-    // another database cannot draw this one's sequence). The common case is the first branch: xmin already passed it.
-    // Anything not found (a prepared transaction, a backend that just ended) counts as running: the check only ever
-    // waits longer, never shorter, than xmin alone. Without the second branch, any write transaction anywhere on the
-    // server (another region's shard on a shared server, an operator's session) held every reader back. It reads
-    // pg_stat_activity, so a wait polls xmin alone (XminSql) for its first PreciseAfter and this one after.
+    // The common check: the snapshot's xmin passed the horizon, so every transaction with a smaller id ended.
     private const string XminSql = "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8";
 
+    // The check after PreciseAfter: no transaction that may have appended to this database's log is still running with
+    // an id below the horizon. Of the snapshot's running ids below it, only those pg_stat_activity places in another
+    // database are left out (a session of another database cannot draw this one's sequence); an id it cannot place (a
+    // prepared transaction, a backend that just ended, a session whose details the role may not see) counts as
+    // running. Without it, any write transaction anywhere on the server (another region's shard on a shared server,
+    // an operator's session) held every reader back. It reads pg_stat_activity, hence not from the first poll.
     private const string StableSql = """
         SELECT CASE WHEN pg_snapshot_xmin(s.snap) >= $1::text::xid8 THEN true
                ELSE NOT EXISTS (
