@@ -197,7 +197,7 @@ def applied_at(key):  # the row's updated_at at eu-central: the receiver's clock
 # eu-central (bench/README.md, session 10), a once-per-user cost whose cause is not established yet.
 first = visible_after(f"/v1/users/{user}/docs/probe/first", {"first": True})
 print(f"first write of the probe user readable at the peer after {first if first is None else round(first, 1)} ms", file=sys.stderr)
-lags, missing, split = [], 0, []
+lags, missing, split = [], 0, []  # split starts again: the first write is not a sample
 for i in range(samples):
     lag = visible_after(f"/v1/users/{user}/docs/probe/p{i % 20}", {"i": i})
     if lag is None: missing += 1
@@ -205,10 +205,10 @@ for i in range(samples):
     time.sleep(0.01)
 worst = max(range(len(lags)), key=lags.__getitem__) if lags else -1  # which sample was the slowest
 lags.sort()
-pct = lambda p: lags[min(len(lags) - 1, max(0, int(len(lags) * p + 0.999) - 1))] if lags else float("nan")
-print(f"{len(lags)} {missing} {pct(0.5):.1f} {pct(0.99):.1f} {lags[-1] if lags else float('nan'):.1f} {worst}", end=" ")
-lags = sorted(split)  # the same percentiles of the first part of each lag: ack -> the apply at eu-central began
-print(f"{pct(0.5):.1f} {pct(0.99):.1f}")
+split.sort()
+pct = lambda a, p: a[min(len(a) - 1, max(0, int(len(a) * p + 0.999) - 1))] if a else float("nan")
+print(f"{len(lags)} {missing} {pct(lags, 0.5):.1f} {pct(lags, 0.99):.1f} {lags[-1] if lags else float('nan'):.1f} {worst}",
+      f"{pct(split, 0.5):.1f} {pct(split, 0.99):.1f}")  # the same percentiles of ack -> the apply at eu-central began
 PY
 wait "$WRK" || true
 PACED=$(rps < "$TMP/paced.txt"); BAD=$((BAD + $(non2xx < "$TMP/paced.txt")))

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Geo.Testing.Faults;
-using Geo.Testing.Services;
 using Geo.Testing.Time;
 
 namespace Geo.Replicator.Tests;
@@ -30,49 +29,42 @@ public sealed class CacheOrderTests(ReplicationCluster cluster)
     {
         var user = await cluster.CreateUserAsync("us-east", "us");
         await cluster.WaitForUsersAsync(Us, [user], Wait);
-        var south = cluster["us-south"].Replicator;
         var (settings, redis) = await SlowCacheSettingsAsync();
-        await south.StopAsync();
-        ServiceProcess? held = null;
         try
         {
-            held = await ServiceProcess.StartAsync("Replicator", south.Port, settings, http2Only: true, readyTimeout: TimeSpan.FromSeconds(120), ct: Ct);
-            var east = cluster["us-east"];
-            var store = east.StoreOfUser(user);
-            var shard = east.Stores.Single(s => ReferenceEquals(s.Value, store)).Key;
-            var target = cluster["us-south"].StoreOfUser(user);
-
-            // The first write opens the session and the receiver's Redis connection while the proxy passes.
-            await store.PutDocumentAsync(user, "order", "warm-up", """{"v":0}""", ct: Ct);
-            var warmUp = await SeqOfAsync(shard, "warm-up");
-            await Eventually.UntilAsync(async () => await AcknowledgedAsync(shard) >= warmUp, Wait, "us-south did not acknowledge the warm-up write", Ct);
-
-            redis.Mode = FaultMode.Hold;
-            var written = await store.PutDocumentAsync(user, "order", "held", """{"v":1}""", ct: Ct);
-            var seq = await SeqOfAsync(shard, "held");
-            await Eventually.UntilAsync(async () => (await target.GetDocumentAsync(user, "order", "held", Ct))?.Version == written.Version, Wait, "the held write was not stored at us-south", Ct);
-
-            // Stored and committed at us-south; its invalidation cannot reach Redis, so no acknowledgement may either.
-            var watching = Stopwatch.StartNew();
-            while (watching.Elapsed < Watch)
+            await cluster.WithReplicatorAsync("us-south", settings, async held =>
             {
-                Assert.True(await AcknowledgedAsync(shard) < seq, $"us-south acknowledged seq {seq} while its cache invalidation was held ({watching.ElapsedMilliseconds} ms after it was stored; proxy accepted {redis.Accepted}, open {redis.OpenConnections})\n" + string.Join("\n", held.Logs.Where(l => !l.Contains("\"LogLevel\":\"Information\"", StringComparison.Ordinal)).TakeLast(20)));
-                await Task.Delay(50, Ct);
-            }
+                var east = cluster["us-east"];
+                var store = east.StoreOfUser(user);
+                var shard = east.Stores.Single(s => ReferenceEquals(s.Value, store)).Key;
+                var target = cluster["us-south"].StoreOfUser(user);
 
-            redis.Mode = FaultMode.Pass;
-            await Eventually.UntilAsync(async () => await AcknowledgedAsync(shard) >= seq, Wait, "us-south did not acknowledge the write once its invalidation passed", Ct);
+                // The first write opens the session and the receiver's Redis connection while the proxy passes.
+                await store.PutDocumentAsync(user, "order", "warm-up", """{"v":0}""", ct: Ct);
+                var warmUp = await SeqOfAsync(shard, "warm-up");
+                await Eventually.UntilAsync(async () => await AcknowledgedAsync(shard) >= warmUp, Wait, "us-south did not acknowledge the warm-up write", Ct);
+
+                redis.Mode = FaultMode.Hold;
+                var written = await store.PutDocumentAsync(user, "order", "held", """{"v":1}""", ct: Ct);
+                var seq = await SeqOfAsync(shard, "held");
+                await Eventually.UntilAsync(async () => (await target.GetDocumentAsync(user, "order", "held", Ct))?.Version == written.Version, Wait, "the held write was not stored at us-south", Ct);
+
+                // Stored and committed at us-south; its invalidation cannot reach Redis, so no acknowledgement may either.
+                var watching = Stopwatch.StartNew();
+                while (watching.Elapsed < Watch)
+                {
+                    Assert.True(await AcknowledgedAsync(shard) < seq, $"us-south acknowledged seq {seq} while its cache invalidation was held ({watching.ElapsedMilliseconds} ms after it was stored; proxy accepted {redis.Accepted}, open {redis.OpenConnections})\n" + string.Join("\n", held.Logs.Where(l => !l.Contains("\"LogLevel\":\"Information\"", StringComparison.Ordinal)).TakeLast(20)));
+                    await Task.Delay(50, Ct);
+                }
+
+                redis.Mode = FaultMode.Pass;
+                await Eventually.UntilAsync(async () => await AcknowledgedAsync(shard) >= seq, Wait, "us-south did not acknowledge the write once its invalidation passed", Ct);
+            }, Ct);
         }
         finally
         {
             redis.Mode = FaultMode.Pass;
-            if (held is not null)
-            {
-                await held.DisposeAsync();
-            }
-
             await redis.DisposeAsync();
-            await south.StartAsync(TimeSpan.FromSeconds(120), Ct);
         }
 
         // us-east's sender checkpoint for us-south on the user's shard: written once us-south acknowledged.

@@ -1,4 +1,3 @@
-using Geo.Testing.Services;
 using Geo.Testing.Time;
 
 namespace Geo.Replicator.Tests;
@@ -24,14 +23,10 @@ public sealed class PushTests(ReplicationCluster cluster)
     {
         var user = await cluster.CreateUserAsync("us-south", "us");
         await cluster.WaitForUsersAsync(Us, [user], Wait);
-        var south = cluster["us-south"].Replicator;
         var settings = cluster.ReplicatorSettings("us-south");
         settings["Replicator:PushedPollInterval"] = "00:01:00";
-        await south.StopAsync();
-        ServiceProcess? slow = null;
-        try
+        await cluster.WithReplicatorAsync("us-south", settings, async _ =>
         {
-            slow = await ServiceProcess.StartAsync("Replicator", south.Port, settings, http2Only: true, readyTimeout: TimeSpan.FromSeconds(120), ct: Ct);
             var store = cluster["us-south"].StoreOfUser(user);
             var east = cluster["us-east"].StoreOfUser(user);
             // The first write lets the sessions settle (the senders' first reads happen when they connect); the
@@ -45,15 +40,6 @@ public sealed class PushTests(ReplicationCluster cluster)
                 var elapsed = await Eventually.UntilAsync(async () => (await east.GetDocumentAsync(user, "push", $"k{i}", Ct))?.Version == written.Version, Delivered, $"write {i} was not readable at us-east", Ct);
                 TestContext.Current.TestOutputHelper?.WriteLine($"write {i}: readable at us-east after {elapsed.TotalMilliseconds:F0} ms");
             }
-        }
-        finally
-        {
-            if (slow is not null)
-            {
-                await slow.DisposeAsync();
-            }
-
-            await south.StartAsync(TimeSpan.FromSeconds(120), Ct);
-        }
+        }, Ct);
     }
 }

@@ -127,6 +127,31 @@ public sealed class ReplicationCluster(PostgresServer postgres, RedisServer redi
         return settings;
     }
 
+    /// <summary>
+    /// Runs <paramref name="body"/> while <paramref name="id"/>'s replicator is replaced by one started with
+    /// <paramref name="settings"/> on the same port; the cluster's own replicator is started again afterwards.
+    /// </summary>
+    public async Task WithReplicatorAsync(string id, IReadOnlyDictionary<string, string> settings, Func<ServiceProcess, Task> body, CancellationToken ct)
+    {
+        var own = this[id].Replicator;
+        await own.StopAsync();
+        ServiceProcess? replaced = null;
+        try
+        {
+            replaced = await ServiceProcess.StartAsync("Replicator", own.Port, settings, http2Only: true, readyTimeout: TimeSpan.FromSeconds(120), ct: ct);
+            await body(replaced);
+        }
+        finally
+        {
+            if (replaced is not null)
+            {
+                await replaced.DisposeAsync();
+            }
+
+            await own.StartAsync(TimeSpan.FromSeconds(120), ct);
+        }
+    }
+
     /// <summary>A gRPC client of a region's replicator presenting the replicator certificate of <paramref name="asRegion"/>.</summary>
     public (ReplicationClient Client, Metadata Headers, GrpcChannel Channel) PeerClient(string target, string asRegion)
         => Client(target, TestPki.For(asRegion, PeerRoles.Replicator));
